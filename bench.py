@@ -1,0 +1,273 @@
+"""Speed of TSM on this machine: inference, a training step, the reader, and the matmul peak.
+
+    bash run.sh bench TSM ./configs/tsm.yaml [--batch_sizes 1 4] [--repeats 5] [--save_dir DIR]
+
+Every figure is the median of --repeats timed runs after --warmup untimed ones. Inference is
+timed for the dynamic model (eval, no_grad) and the exported one (models.inference.Predictor,
+fp32, and bf16 where the CPU has it); "fraction of peak" is the clip's convolution and linear
+FLOPs, counted from the layers, per second over the best fp32 matmul rate of this machine.
+Weights are random: speed does not depend on them. Writes DIR/TSM_bench.json and prints a
+markdown table.
+"""
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+
+from export import clip_spec, export_static
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description='TSM video classification: benchmark')
+    p.add_argument('--model_name', default='TSM', help='model to time; only TSM is provided')
+    p.add_argument('--config', default='configs/tsm.yaml', help='YAML config (MODEL, DATA)')
+    p.add_argument('-o', '--override', action='append', default=[], metavar='SECTION.key=value',
+                   help='override one config key (repeatable)')
+    p.add_argument('--save_dir', default='output/bench', help='where TSM_bench.json goes')
+    p.add_argument('--batch_sizes', type=int, nargs='+', default=[1, 4], help='inference batches')
+    p.add_argument('--train_batch', type=int, default=2, help='clips per training step')
+    p.add_argument('--repeats', type=int, default=5, help='timed runs per figure (median)')
+    p.add_argument('--warmup', type=int, default=2, help='untimed runs before timing')
+    p.add_argument('--threads', type=int, default=2, help='CPU threads (dynamic model, matmul and Predictor)')
+    p.add_argument('--matmul_size', type=int, default=2048, help='side of the peak matmul')
+    p.add_argument('--video_size', type=int, nargs=2, default=[340, 256], metavar=('W', 'H'),
+                   help='frame size of the generated H.264 video for the reader')
+    p.add_argument('--video_frames', type=int, default=250, help='frames of that video')
+    return p
+
+
+def timed(fn, repeats, warmup):
+    """Median seconds of fn() over `repeats` runs after `warmup` runs; fn must block until its
+    result is computed (return numpy)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def machine():
+    model = 'unknown'
+    if os.path.isfile('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as f:
+            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+        model = names[0] if names else model
+    from models.inference import bf16_supported
+    return {'cpu': model, 'cores': os.cpu_count(), 'paddle': paddle.__version__,
+            'python': platform.python_version(), 'bf16': bf16_supported(),
+            'load_average': [round(v, 2) for v in os.getloadavg()]}
+
+
+def matmul_peak(n, repeats):
+    """Best fp32 GFLOP/s of an n x n matmul (2 n^3 FLOPs)."""
+    a, b = paddle.randn([n, n]), paddle.randn([n, n])
+    paddle.matmul(a, b).numpy()
+    best = min(timed(lambda: paddle.matmul(a, b).numpy(), 1, 0) for _ in range(max(repeats, 3)))
+    return 2 * n ** 3 / best / 1e9
+
+
+def clip_flops(model, clip_shape):
+    """FLOPs (2 x multiply-adds) of the convolutions and linear layers for one clip, read from
+    the output shapes of one forward pass; BatchNorm, ReLU and adds are not counted."""
+    macs = []
+
+    def count(layer, inputs, output):
+        per_output = int(np.prod(layer.weight.shape[1:] if isinstance(layer, nn.Conv2D)
+                                 else layer.weight.shape[:1]))
+        macs.append(int(np.prod(output.shape)) * per_output)
+
+    hooks = [layer.register_forward_post_hook(count) for layer in model.sublayers()
+             if isinstance(layer, (nn.Conv2D, nn.Linear))]
+    with paddle.no_grad():
+        model(paddle.zeros([1] + list(clip_shape)))
+    for hook in hooks:
+        hook.remove()
+    return 2 * sum(macs)
+
+
+def inference_rows(engines, clip_shape, args, flops, peak):
+    """One row per (engine, batch size)."""
+    rows = []
+    for name, run in engines.items():
+        for batch in args.batch_sizes:
+            clips = np.random.default_rng(0).standard_normal([batch] + clip_shape,
+                                                             dtype=np.float32)
+            seconds = timed(lambda: run(clips), args.repeats, args.warmup)
+            rate = flops * batch / seconds / 1e9
+            rows.append({'engine': name, 'batch_size': batch,
+                         'batch_ms': round(seconds * 1e3, 2),
+                         'clip_ms': round(seconds * 1e3 / batch, 2),
+                         'clips_per_s': round(batch / seconds, 3),
+                         'gflops_per_s': round(rate, 2),
+                         'fraction_of_peak': round(rate / peak, 4)})
+            logging.info('%s batch %d: %.1f ms per clip', name, batch, rows[-1]['clip_ms'])
+    return rows
+
+
+def inference_engines(cfg, workdir, threads):
+    """{name: fn(clips ndarray) -> logits ndarray}: the dynamic model and the Predictors."""
+    from models import TSM
+    from models.inference import Predictor, bf16_supported
+    dynamic = TSM(**cfg['MODEL'])
+    dynamic.eval()
+
+    @paddle.no_grad()
+    def run_dynamic(clips):
+        return dynamic(paddle.to_tensor(clips)).numpy()
+
+    prefix = os.path.join(workdir, 'TSM')
+    # A model of its own: to_static converts the layer it is given.
+    export_static(TSM(**cfg['MODEL']), clip_spec(cfg['MODEL'], cfg['DATA']), prefix)
+    engines = {'dynamic': run_dynamic}
+    for precision in ('fp32', 'bf16') if bf16_supported() else ('fp32',):
+        predictor = Predictor(prefix, threads=threads, precision=precision)
+        engines[f'predictor_{precision}'] = lambda clips, p=predictor: p(clips).numpy()
+    return engines
+
+
+def train_step(cfg, clip_shape, batch, repeats, warmup):
+    """Median ms of forward + backward + SGD-momentum step on `batch` random clips."""
+    from models import TSM
+    model = TSM(**cfg['MODEL'])
+    model.train()
+    optimizer = paddle.optimizer.Momentum(0.001, momentum=0.9, parameters=model.parameters())
+    clips = paddle.randn([batch] + clip_shape)
+    labels = paddle.randint(0, cfg['MODEL']['num_classes'], [batch])
+
+    def step():
+        loss = nn.functional.cross_entropy(model(clips), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        return loss.numpy()
+
+    seconds = timed(step, repeats, warmup)
+    return {'batch_size': batch, 'step_ms': round(seconds * 1e3, 2),
+            'clips_per_s': round(batch / seconds, 3)}
+
+
+def write_video(path, width, height, num_frames, fps=25):
+    """An H.264 file (x264 defaults: B-frames, one keyframe per 250 frames) of a moving
+    gradient with fine texture, so decoding costs what a real clip costs."""
+    import av
+    ys, xs = np.mgrid[0:height, 0:width]
+    texture = np.random.default_rng(0).integers(0, 40, (height, width, 3))
+    with av.open(path, 'w') as container:
+        stream = container.add_stream('libx264', rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, 'yuv420p'
+        for i in range(num_frames):
+            base = np.stack([(xs + 3 * i) % 256, (ys + 2 * i) % 256, (xs + ys + i) % 256], -1)
+            rgb = np.clip(base * 0.8 + texture, 0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format='rgb24')):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def reader_times(cfg, workdir, args):
+    """ms per clip of reader.dataset.read_clip (open, sample, decode, transform) in 'train'
+    and 'test' on a generated H.264 video; {'skipped': reason} without the reader or PyAV."""
+    try:
+        import av  # noqa: F401 (writes the video)
+        from reader.dataset import read_clip
+    except ImportError as e:
+        return {'skipped': f'reader or PyAV not importable: {e}'}
+    width, height = args.video_size
+    path = write_video(os.path.join(workdir, 'bench.mp4'), width, height, args.video_frames)
+    rng = np.random.default_rng(0)
+    result = {'video': {'codec': 'h264', 'width': width, 'height': height,
+                        'frames': args.video_frames}}
+    for mode in ('train', 'test'):
+        seconds = timed(lambda: read_clip(path, cfg, mode, rng), args.repeats, args.warmup)
+        result[f'{mode}_ms_per_clip'] = round(seconds * 1e3, 2)
+    return result
+
+
+def markdown(result):
+    m = result['machine']
+    lines = [f"{m['cpu']}, {m['cores']} cores, Paddle {m['paddle']}, load average "
+             f"{m['load_average']}; matmul peak {result['matmul_peak_gflops']:.0f} GFLOP/s; "
+             f"clip {result['clip_gflops']:.2f} GFLOPs", '',
+             '| engine | batch | ms/clip | clips/s | GFLOP/s | of fp32 peak |',
+             '|---|---|---|---|---|---|']
+    for r in result['inference']:
+        lines.append(f"| {r['engine']} | {r['batch_size']} | {r['clip_ms']:.1f} | "
+                     f"{r['clips_per_s']:.2f} | {r['gflops_per_s']:.1f} | "
+                     f"{100 * r['fraction_of_peak']:.0f}% |")
+    t = result['train_step']
+    lines.append(f"\ntraining step (batch {t['batch_size']}): {t['step_ms']:.0f} ms")
+    r = result['reader']
+    lines.append(f"reader: skipped ({r['skipped']})" if 'skipped' in r else
+                 f"reader per clip: train {r['train_ms_per_clip']:.1f} ms, "
+                 f"test {r['test_ms_per_clip']:.1f} ms")
+    return '\n'.join(lines)
+
+
+def set_threads(threads):
+    """CPU math threads of dynamic-mode kernels; Paddle's default is one, which would time
+    the dynamic model and the matmul peak on a single core."""
+    core = paddle.base.core if hasattr(paddle, 'base') else paddle.fluid.core
+    core.set_num_threads(threads)
+
+
+def bench(cfg, args):
+    set_threads(args.threads)
+    seg_num, size = cfg['MODEL']['seg_num'], cfg['DATA']['target_size']
+    clip_shape = [seg_num, 3, size, size]
+    result = {'machine': machine(), 'model': dict(cfg['MODEL'], target_size=size),
+              'settings': {'repeats': args.repeats, 'warmup': args.warmup,
+                           'threads': args.threads}}
+    from models import TSM
+    flops = clip_flops(TSM(**cfg['MODEL']), clip_shape)
+    peak = matmul_peak(args.matmul_size, args.repeats)
+    result.update(clip_gflops=round(flops / 1e9, 4), matmul_peak_gflops=round(peak, 2))
+    with tempfile.TemporaryDirectory() as workdir:
+        engines = inference_engines(cfg, workdir, args.threads)
+        result['inference'] = inference_rows(engines, clip_shape, args, flops,
+                                             peak)
+        result['train_step'] = train_step(cfg, clip_shape, args.train_batch, args.repeats,
+                                           args.warmup)
+        result['reader'] = reader_times(cfg, workdir, args)
+    result['machine']['load_average_end'] = [round(v, 2) for v in os.getloadavg()]
+    return result
+
+
+def main(argv=None):
+    from configs.config import ConfigError, load_config
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.model_name.upper() != 'TSM':
+        parser.error(f'--model_name {args.model_name!r}: known models: TSM')
+    if args.repeats < 1 or args.warmup < 0 or min(args.batch_sizes) < 1:
+        parser.error('--repeats and --batch_sizes must be >= 1, --warmup >= 0')
+    try:
+        cfg = load_config(args.config, args.override)
+    except ConfigError as e:
+        parser.error(str(e))
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
+                        datefmt='%H:%M:%S')
+    paddle.set_device('cpu')
+    result = bench(cfg, args)
+    os.makedirs(args.save_dir, exist_ok=True)
+    out = os.path.join(args.save_dir, 'TSM_bench.json')
+    with open(out, 'w') as f:
+        json.dump(result, f, indent=2)
+    print(markdown(result))
+    logging.info('written to %s', out)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

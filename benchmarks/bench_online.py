@@ -1,0 +1,91 @@
+"""Per-frame cost of online TSM against offline clips and a plain 2D ResNet.
+
+Times, at batch 1 and 224x224 with ResNet-50 (dynamic graph, no gradients):
+  stream   OnlineTSM.step on one frame (shift buffers read and written),
+  offline  an online-mode TSM on a whole 8-frame clip, divided by 8,
+  2d       the same network without shift (shift_mode none) on one frame,
+each the median over rounds taken in turn, so a change of machine load hits
+all three alike. Also prints the shift-buffer memory of R50 at 224.
+
+    python benchmarks/bench_online.py --rounds 30
+"""
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import paddle
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from models import TSM  # noqa: E402
+from models.online import OnlineTSM  # noqa: E402
+
+SEG_NUM = 8
+
+
+def seconds(fn):
+    start = time.perf_counter()
+    fn()  # CPU kernels run eagerly: the result is ready when fn returns
+    return time.perf_counter() - start
+
+
+def build(depth, shift_mode, seg_num):
+    model = TSM(num_classes=400, seg_num=seg_num, depth=depth, shift_mode=shift_mode)
+    model.eval()
+    return model
+
+
+def describe_machine():
+    print(f'machine: {platform.machine()} {os.cpu_count()} CPU cores '
+          f'({platform.processor() or "unknown CPU"}), Python {platform.python_version()}, '
+          f'paddle {paddle.__version__}, device {paddle.get_device()}')
+
+
+@paddle.no_grad()
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--depth', type=int, default=50)
+    p.add_argument('--size', type=int, default=224)
+    p.add_argument('--rounds', type=int, default=30, help='timed rounds after warm-up')
+    p.add_argument('--warmup', type=int, default=3)
+    args = p.parse_args(argv)
+    paddle.set_device('cpu')
+    describe_machine()
+
+    engine = OnlineTSM(build(args.depth, 'online', SEG_NUM), args.size)
+    offline = build(args.depth, 'online', SEG_NUM)
+    plain = build(args.depth, 'none', 1)
+    frame = paddle.randn([1, 3, args.size, args.size])
+    clip = paddle.randn([1, SEG_NUM, 3, args.size, args.size])
+    cases = {
+        'stream step': lambda: engine.step(frame),
+        f'offline clip / {SEG_NUM}': lambda: offline(clip),
+        '2D ResNet frame': lambda: plain.frame_scores(frame[:, None]),
+    }
+    per_frame = {'stream step': 1, f'offline clip / {SEG_NUM}': SEG_NUM, '2D ResNet frame': 1}
+    times = {name: [] for name in cases}
+    for r in range(args.warmup + args.rounds):
+        for name, fn in cases.items():
+            t = seconds(fn) / per_frame[name]
+            if r >= args.warmup:
+                times[name].append(t)
+
+    ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
+    print(f'R{args.depth} {args.size}x{args.size} batch 1, median of {args.rounds} rounds '
+          f'after {args.warmup} warm-up:')
+    for name, value in ms.items():
+        spread = 1e3 * (max(times[name]) - min(times[name]))
+        print(f'  {name:>18}: {value:8.2f} ms per frame (max-min {spread:.2f} ms)')
+    stream = ms['stream step']
+    print(f'  stream / 2D ResNet frame: {stream / ms["2D ResNet frame"]:.3f}')
+    print(f'  stream / (offline clip / {SEG_NUM}): '
+          f'{stream / ms[f"offline clip / {SEG_NUM}"]:.3f}')
+    size = engine.buffer_bytes()
+    print(f'shift buffers R{args.depth} at {args.size}: {len(engine.shapes)} buffers, '
+          f'{size} bytes = {size / 1e6:.2f} MB ({size / 2 ** 20:.2f} MiB) fp32, batch 1')
+
+
+if __name__ == '__main__':
+    main()

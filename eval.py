@@ -1,0 +1,89 @@
+"""Evaluate TSM on a list of videos: top-1, top-5 and mean class accuracy.
+
+    bash run.sh eval TSM ./configs/tsm.yaml [--weights FILE] [--filelist LIST]
+"""
+import json
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+
+from configs import cli
+
+
+def view_scores(model, clips):
+    """Class probabilities per video, averaged over its views: [B, V, T, 3, H, W] -> [B, K]."""
+    b, v = clips.shape[:2]
+    logits = model(clips.reshape([b * v] + list(clips.shape[2:])))
+    return F.softmax(logits, axis=-1).reshape([b, v, -1]).mean(axis=1)
+
+
+def metrics(scores, labels, num_classes):
+    """top-1, top-5 and mean class accuracy (each class's recall, averaged over the classes
+    present) of scores [M, K] against labels [M], as fractions."""
+    k = min(5, num_classes)
+    top = np.argsort(-scores, axis=1)[:, :k]
+    hit1 = top[:, 0] == labels
+    hitk = (top == labels[:, None]).any(axis=1)
+    recalls = [hit1[labels == c].mean() for c in np.unique(labels)]
+    return {'top1': float(hit1.mean()), f'top{k}': float(hitk.mean()),
+            'mean_class_acc': float(np.mean(recalls)), 'num_videos': int(len(labels))}
+
+
+@paddle.no_grad()
+def evaluate(model, loader, num_classes, progress=True):
+    """Metrics over every decodable item of `loader`; dropped items are counted, not scored."""
+    from tqdm import tqdm
+    model.eval()
+    all_scores, all_labels, dropped, failures = [], [], 0, 0
+    for clips, labels, n_failures in tqdm(loader, desc='eval', leave=False,
+                                          disable=None if progress else True):
+        keep = labels.numpy() >= 0
+        dropped += int((~keep).sum())
+        failures += int(n_failures.numpy().sum())
+        if keep.any():
+            all_scores.append(view_scores(model, clips).numpy()[keep])
+            all_labels.append(labels.numpy()[keep])
+    if not all_labels:
+        raise RuntimeError('no video of the list could be decoded; see the warnings above')
+    result = metrics(np.concatenate(all_scores), np.concatenate(all_labels), num_classes)
+    result.update(dropped=dropped, decode_failures=failures)
+    return result
+
+
+def report(result):
+    text = '  '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
+                     for k, v in result.items())
+    logging.info('eval: %s', text)
+
+
+def main(argv=None):
+    args, cfg = cli.parse('eval', argv)
+    cli.select_device(args.use_gpu)
+    from models import TSM
+    from models.weights import load_for_inference
+    from reader import check_failures, make_loader
+    test = cfg['TEST']
+    model = TSM(**cfg['MODEL'])
+    load_for_inference(model, test['weights'])
+    loader = make_loader(cfg, 'test')
+    start = time.time()
+    result = evaluate(model, loader, cfg['MODEL']['num_classes'])
+    result['seconds'] = round(time.time() - start, 2)
+    report(result)
+    os.makedirs(test['save_dir'], exist_ok=True)
+    out = os.path.join(test['save_dir'], 'TSM_eval.json')
+    with open(out, 'w') as f:
+        json.dump({'filelist': test['filelist'], 'weights': test['weights'], **result}, f, indent=2)
+    logging.info('metrics written to %s', out)
+    check_failures(result['dropped'], result['dropped'] + result['num_videos'],
+                   cfg['DATA']['max_failure_ratio'])
+    return result
+
+
+if __name__ == '__main__':
+    sys.exit(0 if main() else 1)

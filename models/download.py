@@ -1,0 +1,237 @@
+"""Download weight files into a local cache: mirrors, resume, checksum, atomic publish.
+
+A file appears under its final name only once it has been received in full and verified,
+so an interrupted or failed run never leaves something that looks like usable weights.
+Bytes are received into `<name>.part` beside it; a later call resumes that file.
+"""
+import hashlib
+import http.client
+import logging
+import os
+import posixpath
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1 << 16
+# Worth asking the same mirror again; any other 4xx means this mirror lacks the file.
+_TRANSIENT_STATUS = (408, 429)
+
+
+class DownloadError(RuntimeError):
+    """Every mirror failed; the message names each URL's error and where to put the file."""
+
+
+class _Retry(Exception):
+    """This attempt failed in a way the same mirror may not repeat (network, truncation)."""
+
+
+class _NextMirror(Exception):
+    """This mirror cannot give a good file (404/403, contents rejected): try the next one."""
+
+
+def sha256sum(path, chunk_size=CHUNK_SIZE):
+    """Hex sha256 of the file at `path`, read in chunks (weight files are large)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk_size), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_cache_dir():
+    """$TSM_WEIGHTS_HOME if set, else ~/.paddle/weights."""
+    return (os.environ.get('TSM_WEIGHTS_HOME')
+            or os.path.join(os.path.expanduser('~'), '.paddle', 'weights'))
+
+
+def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
+          retries=3, backoff=1.0, timeout=30, progress=None):
+    """Path of `<cache_dir>/<filename>`, downloading it from the first mirror that works.
+
+    urls: one URL or a list of mirrors tried in turn. filename: defaults to the first URL's
+    basename. sha256: expected hex digest, checked on the cached file and on every download.
+    verify(path): optional check of a downloaded file before it is published (it gets the
+    `.part` path and raises if the file is unusable). retries: further attempts per mirror
+    after the first, `backoff * 2**k` seconds apart, on network errors, timeouts, truncated
+    bodies, 5xx and checksum mismatches. timeout: seconds per socket operation.
+    progress: show a bar; None shows it only when stderr is a terminal.
+    Raises DownloadError when every mirror fails.
+    """
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    if not urls:
+        raise ValueError('fetch() needs at least one URL')
+    filename = filename or _url_basename(urls[0])
+    if os.path.basename(filename) != filename or filename in ('.', '..'):
+        raise ValueError(f'filename {filename!r} must be a plain file name, not a path')
+    sha256 = sha256.lower() if sha256 else None
+    cache_dir = os.path.expanduser(cache_dir or default_cache_dir())
+    os.makedirs(cache_dir, exist_ok=True)
+    final = os.path.join(cache_dir, filename)
+    if _is_cached(final, sha256):
+        return final
+    part = final + '.part'
+    errors = []
+    for url in urls:
+        error = _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress)
+        if error is None:
+            os.replace(part, final)
+            log.info('saved %s', final)
+            return final
+        errors.append((url, error))
+    raise DownloadError(_failure_message(final, part, sha256, errors)) from errors[-1][1]
+
+
+def _url_basename(url):
+    name = urllib.parse.unquote(posixpath.basename(urllib.parse.urlparse(url).path))
+    if not name:
+        raise ValueError(f'cannot take a file name from URL {url!r}; pass filename=')
+    return name
+
+
+def _is_cached(final, sha256):
+    if not os.path.exists(final):
+        return False
+    if sha256 is None:
+        return True
+    actual = sha256sum(final)
+    if actual == sha256:
+        return True
+    # Left in place until a verified download replaces it: it may be a file placed by hand.
+    log.warning('cached %s has sha256 %s, expected %s; downloading it again',
+                final, actual, sha256)
+    return False
+
+
+def _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress):
+    """Try one mirror 1 + retries times; None once `part` holds a verified file, else the
+    last error."""
+    error = None
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            _download(url, part, timeout, progress)
+            _check(part, sha256, verify)
+            return None
+        except _NextMirror as exc:
+            log.warning('%s: %s', url, exc)
+            return exc
+        except _Retry as exc:
+            log.warning('%s: attempt %d of %d failed: %s', url, attempt + 1, retries + 1, exc)
+            error = exc
+    return error
+
+
+def _download(url, part, timeout, progress):
+    """Bring `part` up to the whole file, resuming from its current size."""
+    offset = os.path.getsize(part) if os.path.exists(part) else 0
+    request = urllib.request.Request(url)
+    if offset:
+        request.add_header('Range', f'bytes={offset}-')
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 416 and offset:
+            _check_unsatisfiable(exc, part, offset)
+            return
+        if exc.code >= 500 or exc.code in _TRANSIENT_STATUS:
+            raise _Retry(f'HTTP {exc.code} {exc.reason}') from exc
+        raise _NextMirror(f'HTTP {exc.code} {exc.reason}') from exc
+    except (OSError, http.client.HTTPException) as exc:
+        raise _Retry(f'cannot connect: {getattr(exc, "reason", exc)}') from exc
+    with response:
+        if response.status == 206:
+            start, _ = _parse_content_range(response.headers.get('Content-Range'))
+            if start != offset:
+                os.remove(part)
+                raise _Retry(f'asked for bytes from {offset}, server sent from {start}; '
+                             f'restarting from zero')
+            mode = 'ab'
+        else:
+            if offset:
+                log.info('%s ignored the range request; restarting from zero', url)
+            offset, mode = 0, 'wb'
+        _stream(response, part, mode, offset, progress)
+
+
+def _check_unsatisfiable(exc, part, offset):
+    """416 on a resume: the part may already be whole (a run stopped before publishing it);
+    the checks that follow decide. A size that disagrees with the server's is discarded."""
+    _, total = _parse_content_range(exc.headers.get('Content-Range'))
+    if total is not None and total != offset:
+        os.remove(part)
+        raise _Retry(f'server has {total} bytes but the partial file {part} has {offset}; '
+                     f'restarting from zero')
+
+
+def _parse_content_range(value):
+    """'bytes START-END/TOTAL' or 'bytes */TOTAL' -> (START or None, TOTAL or None)."""
+    try:
+        span, total = value.split(' ', 1)[1].split('/')
+        start = None if span == '*' else int(span.split('-')[0])
+        return start, None if total == '*' else int(total)
+    except (AttributeError, IndexError, ValueError):
+        return None, None
+
+
+def _stream(response, part, mode, offset, progress):
+    """Append the response body to `part`; whatever arrived stays there for a resume."""
+    length = response.headers.get('Content-Length')
+    expected = offset + int(length) if length and length.isdigit() else None
+    done = offset
+    bar = tqdm(total=expected, initial=offset, unit='B', unit_scale=True, unit_divisor=1024,
+               desc=os.path.basename(part)[:-len('.part')],
+               disable=None if progress is None else not progress)
+    with open(part, mode) as out, bar:
+        while True:
+            try:
+                # read1: whatever has arrived, so bytes before a stall are kept.
+                chunk = response.read1(CHUNK_SIZE)
+            except (OSError, http.client.HTTPException) as exc:
+                raise _Retry(f'connection lost after {done} bytes: {exc!r}') from exc
+            if not chunk:
+                break
+            out.write(chunk)
+            done += len(chunk)
+            bar.update(len(chunk))
+    # http.client returns an empty read, not an error, when the peer closes early.
+    if expected is not None and done < expected:
+        raise _Retry(f'body ended at byte {done} of {expected}')
+
+
+def _check(part, sha256, verify):
+    """Delete `part` and raise when it is not the file wanted."""
+    name = os.path.basename(part)[:-len('.part')]
+    if sha256 is not None:
+        actual = sha256sum(part)
+        if actual != sha256:
+            os.remove(part)
+            raise _Retry(f'{name}: sha256 {actual} does not match the expected {sha256}')
+    if verify is not None:
+        try:
+            verify(part)
+        # The caller's check may fail in any way (a loader error, a shape mismatch); each
+        # means the same thing here: this file must not be published.
+        except Exception as exc:
+            os.remove(part)
+            raise _NextMirror(f'{name} rejected by {getattr(verify, "__name__", verify)}: '
+                              f'{exc!r}') from exc
+
+
+def _failure_message(final, part, sha256, errors):
+    name = os.path.basename(final)
+    lines = [f'could not download {name}; tried {len(errors)} URL(s):']
+    lines += [f'  {url}: {error}' for url, error in errors]
+    hint = f'Download it by hand and place it at {final}'
+    lines.append(hint + (f' (expected sha256 {sha256}).' if sha256 else '.'))
+    if os.path.exists(part):
+        lines.append(f'The {os.path.getsize(part)} bytes received so far are kept in {part}; '
+                     f'the next fetch resumes from there.')
+    return '\n'.join(lines)

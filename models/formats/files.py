@@ -1,0 +1,98 @@
+"""Read any supported weight file into {name: numpy array}, whatever framework wrote it.
+
+The kind of file is told by its first bytes, not by its name, so a download still named
+`<file>.part` is read the same way as the published file.
+"""
+import logging
+import os
+import tarfile
+import zipfile
+
+import numpy as np
+
+from .fluid import read_folder, read_tarball
+
+log = logging.getLogger(__name__)
+
+_GZIP_MAGIC = b'\x1f\x8b'
+# torch.save before 1.6 starts with a pickled magic number (protocol 2, a 10-byte long).
+_TORCH_LEGACY_MAGIC = b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19'
+
+
+def file_kind(path):
+    """'fluid-folder', 'fluid-tarball', 'torch' or 'paddle' for the weight file at path."""
+    if os.path.isdir(path):
+        return 'fluid-folder'
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path}: no such weight file')
+    with open(path, 'rb') as f:
+        head = f.read(len(_TORCH_LEGACY_MAGIC))
+    if zipfile.is_zipfile(path) or head.startswith(_TORCH_LEGACY_MAGIC):
+        return 'torch'
+    if head.startswith(_GZIP_MAGIC) or tarfile.is_tarfile(path):
+        return 'fluid-tarball'
+    return 'paddle'
+
+
+def _load_torch(path):
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(f'{path} is a PyTorch file; reading it needs PyTorch '
+                          f'("pip install torch", the CPU build is enough)') from None
+    try:
+        # weights_only: a checkpoint from the internet must not run code when unpickled.
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except TypeError:  # torch < 1.13 has no weights_only
+        return torch.load(path, map_location='cpu')
+
+
+def _load_paddle(path):
+    import paddle
+    try:
+        return paddle.load(path)
+    except Exception as exc:  # paddle raises several types for a foreign file
+        raise ValueError(f'{path}: not a Paddle weight file ({exc!r})') from exc
+
+
+def _to_numpy(value):
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, 'detach'):  # torch.Tensor
+        return value.detach().cpu().numpy()
+    if hasattr(value, 'numpy'):  # paddle.Tensor
+        return np.asarray(value.numpy())
+    return None
+
+
+def state_from_object(obj, path):
+    """The {name: array} inside a loaded object (a state dict, or a checkpoint holding one
+    under 'state_dict'); entries that are not arrays are dropped with a log line."""
+    if isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict):
+        obj = obj['state_dict']
+    if not isinstance(obj, dict):
+        raise ValueError(f'{path}: expected a dict of parameters, got {type(obj).__name__}')
+    state, dropped = {}, []
+    for name, value in obj.items():
+        array = _to_numpy(value)
+        if array is None:
+            dropped.append(name)
+        else:
+            state[str(name)] = array
+    if dropped:
+        log.info('%s: ignored entries that are not tensors: %s', path, ', '.join(dropped))
+    if not state:
+        raise ValueError(f'{path}: holds no parameters')
+    return state
+
+
+def read_state(path):
+    """{parameter name: numpy array} from a .pdparams (any Paddle version), a PyTorch .pth,
+    or fluid per-parameter files (a folder or a .tar.gz of them)."""
+    kind = file_kind(path)
+    if kind == 'fluid-folder':
+        return read_folder(path)
+    if kind == 'fluid-tarball':
+        return read_tarball(path)
+    obj = _load_torch(path) if kind == 'torch' else _load_paddle(path)
+    return state_from_object(obj, path)

@@ -1,0 +1,135 @@
+"""Parameter names of each supported layout, mapped onto ours (paddle.vision ResNet names).
+
+Layouts (`source_format` values):
+  native       this project's checkpoints and paddle.vision ResNets: conv1.weight, bn1._mean,
+               layer1.0.conv1.weight, layer1.0.downsample.0.weight, fc.weight [in, out]
+  paddlevideo  PaddleVideo ResNetTSM + TSMHead: backbone.conv._conv.weight,
+               backbone.res2a.conv0._batch_norm._mean, backbone.res2a.short._conv.weight,
+               head.fc.weight (ImageNet backbones: the same names without 'backbone.', and
+               a PaddleClas classifier out.weight)
+  fluid        old Paddle video zoo (fluid ParamAttr names): conv1_weights, bn_conv1_scale,
+               res2a_branch2a_weights, bn2a_branch2a_variance, res2a_branch1_weights, fc_0.w_0
+  mit          original PyTorch TSM: module.base_model.layer1.0.conv1.net.weight,
+               module.base_model.bn1.running_var, module.new_fc.weight [out, in]
+  torchvision  torchvision ResNets: conv1.weight, bn1.running_mean, fc.weight [out, in]
+"""
+import re
+
+FORMATS = ('native', 'paddlevideo', 'fluid', 'mit', 'torchvision')
+# Layouts written by PyTorch: Linear weights are [out, in] there, [in, out] in Paddle.
+TORCH_FORMATS = ('mit', 'torchvision')
+
+# res{stage}{letter}{number}: stages 2..5 are layer1..4; block 0 is 'a', block i is
+# chr(97 + i), except ResNet-101/152's third stage which counts 'b1', 'b2', ...
+_BLOCK = r'res(?P<stage>[2-5])(?P<letter>[a-z])(?P<num>\d*)'
+_PV_ROLES = {'conv0': 1, 'conv1': 2, 'conv2': 3, 'short': 'down'}
+_FLUID_ROLES = {'branch2a': 1, 'branch2b': 2, 'branch2c': 3, 'branch1': 'down'}
+_FLUID_BN = {'scale': 'weight', 'offset': 'bias', 'mean': '_mean', 'variance': '_variance'}
+_TORCH_BN = {'running_mean': '_mean', 'running_var': '_variance'}
+
+_PV_CONV = re.compile(rf'^{_BLOCK}\.(?P<role>conv[012]|short)\._conv\.weight$')
+_PV_BN = re.compile(rf'^{_BLOCK}\.(?P<role>conv[012]|short)\._batch_norm\.'
+                    r'(?P<param>weight|bias|_mean|_variance)$')
+_FLUID_CONV = re.compile(rf'^{_BLOCK}_(?P<role>branch2[abc]|branch1)_weights$')
+_FLUID_BN_RE = re.compile(r'^bn(?P<stage>[2-5])(?P<letter>[a-z])(?P<num>\d*)_'
+                          r'(?P<role>branch2[abc]|branch1)_(?P<param>scale|offset|mean|variance)$')
+# Entries that are not model parameters: BN step counters, optimizer accumulators.
+_IGNORED = re.compile(r'(num_batches_tracked$|_velocity_\d+$|_moment\d_\d+$|'
+                      r'_pow_acc_\d+$|^learning_rate_\d+$|^@LR_DECAY_COUNTER@$)')
+
+
+def detect_format(names):
+    """Which layout (one of FORMATS) a set of parameter names comes from."""
+    names = list(names)
+    bare = [n[len('module.'):] if n.startswith('module.') else n for n in names]
+    if any(n.startswith('base_model.') for n in bare):
+        return 'mit'
+    if any(n.endswith('._conv.weight') or '._batch_norm.' in n for n in names):
+        return 'paddlevideo'
+    if 'conv1_weights' in names or any(_FLUID_CONV.match(n) for n in names):
+        return 'fluid'
+    if any(n.endswith(('.running_mean', '.running_var')) for n in bare):
+        return 'torchvision'
+    if 'conv1.weight' in names and any(n.endswith('._mean') for n in names):
+        return 'native'
+    shown = ', '.join(names[:12]) + (', ...' if len(names) > 12 else '')
+    raise ValueError(f'unrecognised weight layout ({len(names)} parameters: {shown}); '
+                     f'expected one of {FORMATS}, see models/formats/names.py')
+
+
+def is_ignored(name):
+    """True for saved entries that are not parameters of any network (counters, optimizer
+    state); they are dropped rather than reported as unexpected."""
+    return bool(_IGNORED.search(name))
+
+
+def _block_prefix(m):
+    index = int(m['num']) if m['num'] else ord(m['letter']) - ord('a')
+    return f"layer{int(m['stage']) - 1}.{index}."
+
+
+def _conv_param(role, param):
+    """Our name of a block conv/BN parameter: role 1..3 or 'down'; param 'weight' of the
+    conv when bn is False, else the BN parameter."""
+    if role == 'down':
+        return 'downsample.0.weight' if param is None else f'downsample.1.{param}'
+    return f'conv{role}.weight' if param is None else f'bn{role}.{param}'
+
+
+def _paddlevideo(name):
+    for prefix in ('backbone.', 'head.'):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if name in ('fc.weight', 'fc.bias', 'out.weight', 'out.bias'):
+        return 'fc.' + name.split('.')[1]
+    if name == 'conv._conv.weight':
+        return 'conv1.weight'
+    if name.startswith('conv._batch_norm.'):
+        return 'bn1.' + name[len('conv._batch_norm.'):]
+    m = _PV_CONV.match(name) or _PV_BN.match(name)
+    if m is None:
+        return None
+    param = m.groupdict().get('param')
+    return _block_prefix(m) + _conv_param(_PV_ROLES[m['role']], param)
+
+
+def _fluid(name):
+    if name in ('fc_0.w_0', 'fc_0.b_0'):
+        return 'fc.weight' if name.endswith('w_0') else 'fc.bias'
+    if name == 'conv1_weights':
+        return 'conv1.weight'
+    if name.startswith('bn_conv1_') and name[len('bn_conv1_'):] in _FLUID_BN:
+        return 'bn1.' + _FLUID_BN[name[len('bn_conv1_'):]]
+    m = _FLUID_CONV.match(name)
+    if m:
+        return _block_prefix(m) + _conv_param(_FLUID_ROLES[m['role']], None)
+    m = _FLUID_BN_RE.match(name)
+    if m:
+        return _block_prefix(m) + _conv_param(_FLUID_ROLES[m['role']], _FLUID_BN[m['param']])
+    return None
+
+
+def _torch(name):
+    if name.startswith('module.'):
+        name = name[len('module.'):]
+    if name.startswith('new_fc.'):
+        name = 'fc.' + name[len('new_fc.'):]
+    if name.startswith('base_model.'):
+        name = name[len('base_model.'):]
+    # The original TSM wraps each shifted block's conv1 as TemporalShift(net=conv1).
+    name = name.replace('.conv1.net.', '.conv1.')
+    head, _, last = name.rpartition('.')
+    return f'{head}.{_TORCH_BN.get(last, last)}' if head else name
+
+
+def our_name(source_format, name):
+    """Our parameter name for `name` of `source_format`, or None when it has no counterpart."""
+    if source_format == 'native':
+        return name
+    if source_format == 'paddlevideo':
+        return _paddlevideo(name)
+    if source_format == 'fluid':
+        return _fluid(name)
+    if source_format in TORCH_FORMATS:
+        return _torch(name)
+    raise ValueError(f'source_format: expected one of {FORMATS}, got {source_format!r}')

@@ -1,0 +1,131 @@
+"""Which channels each layout shifts, and the channel permutation between conventions.
+
+paddle's temporal_shift (PaddleVideo, old zoo) fills the first fold of a stream's channels
+from frame t-1 and the second from t+1; our shift and the original PyTorch one fill the
+first from t+1 and the second from t-1. With P swapping the two folds of a C-channel
+stream, shift_ours(P x) = P shift_paddle(x).
+"""
+import collections
+
+import numpy as np
+
+# How a source network shifted. convention: 'paddle' (fold 0 from t-1), 'ours' (fold 0
+# from t+1) or 'none'; folds(C) -> widths of the first and second shifted folds of a
+# C-channel stream; blocks: prefixes of the shifted blocks (None: every block).
+SourceShift = collections.namedtuple('SourceShift', 'convention folds blocks about')
+# Index of the fold taken from frame t-1, per convention / our shift mode.
+_PREVIOUS_FOLD = {'paddle': 0, 'ours': 1, 'bidirectional': 1, 'online': 0}
+
+
+def source_shift(source_format, names, seg_num=8):
+    """How the network that produced weights of `source_format` shifted; None when the
+    names do not tell (native and torchvision layouts, e.g. ImageNet ResNets)."""
+    if source_format == 'paddlevideo':  # PaddleVideo ties shift_ratio to 1 / num_seg
+        r = 1.0 / seg_num
+        return SourceShift('paddle', lambda c: (int(c * r), int(2 * c * r) - int(c * r)),
+                           None, f'paddle temporal_shift, ratio 1/{seg_num}')
+    if source_format == 'fluid':  # tsm_res_model.py hard-codes 1/8
+        return SourceShift('paddle', lambda c: (int(c / 8), int(2 * c / 8) - int(c / 8)),
+                           None, 'fluid temporal_shift, ratio 1/8')
+    if source_format == 'mit':
+        blocks = {n.split('conv1.net.')[0] for n in map(_bare_mit, names)
+                  if 'conv1.net.' in n}
+        if not blocks:
+            return SourceShift('none', None, None, 'no shift')
+        return SourceShift('ours', lambda c: (c // 8, c // 8), blocks,
+                           'original TSM shift, n_div 8')
+    return None
+
+
+def _bare_mit(name):
+    name = name[len('module.'):] if name.startswith('module.') else name
+    return name[len('base_model.'):] if name.startswith('base_model.') else name
+
+
+def _blocks(model):
+    """(prefix, block) of every residual block, in forward order."""
+    return [(f'layer{k}.{i}.', block) for k in range(1, 5)
+            for i, block in enumerate(getattr(model, f'layer{k}'))]
+
+
+def shift_problems(model, shift):
+    """Why `model` would not compute what a source shifting as `shift` computed ([] if it
+    would, or if the source's shift is unknown)."""
+    blocks = _blocks(model)
+    ours = [b.shift for _, b in blocks]
+    if shift is None:
+        return []
+    if shift.convention == 'none':
+        shifted = sum(s is not None for s in ours)
+        return [f'the source does not shift; the model shifts {shifted} blocks'
+                ] if shifted else []
+    if any(s is None for s in ours):
+        return [f'the source shifts ({shift.about}) but the model has shift_mode=none']
+    problems = []
+    modes = sorted({s.mode for s in ours})
+    if modes != ['bidirectional']:
+        problems.append(f'the source shifts both ways; the model has shift_mode={modes}')
+    if {b.shift_place for _, b in blocks} != {'residual'}:
+        problems.append('the source shifts the residual branch only; the model has '
+                        'shift_place=inplace')
+    if shift.blocks is not None and shift.blocks != {p for p, _ in blocks}:
+        problems.append(f'the source shifts {len(shift.blocks)} of the {len(blocks)} '
+                        f'blocks; the model shifts every block')
+    for prefix, block in blocks:
+        c = block.conv1.weight.shape[1]
+        f = int(c * block.shift.shift_ratio)
+        if (f, f) != shift.folds(c):
+            problems.append(f'{prefix[:-1]}: the source shifts folds {shift.folds(c)} of {c} '
+                            f'channels, the model {(f, f)} (shift_ratio '
+                            f'{block.shift.shift_ratio})')
+            break
+    return problems
+
+
+def _fold_swap(c, folds):
+    first, second = folds
+    idx = np.arange(c)
+    return np.concatenate([idx[first:first + second], idx[:first], idx[first + second:]])
+
+
+def _stream_params(model):
+    """([(name, axis, stream)], {stream: width}): every parameter axis that indexes the
+    channels of a residual stream, named 'stem' or 'layer1'..'layer4' (a stage's output)."""
+    bn = ('weight', 'bias', '_mean', '_variance')
+    out = [('conv1.weight', 0, 'stem')] + [(f'bn1.{p}', 0, 'stem') for p in bn]
+    widths = {'stem': model.conv1.weight.shape[0]}
+    previous = 'stem'
+    for prefix, block in _blocks(model):
+        stream = prefix.split('.')[0]
+        last = 'conv3' if hasattr(block, 'conv3') else 'conv2'
+        widths[stream] = getattr(block, last).weight.shape[0]
+        out.append((f'{prefix}conv1.weight', 1, previous))
+        out.append((f'{prefix}{last}.weight', 0, stream))
+        out += [(f'{prefix}bn{last[-1]}.{p}', 0, stream) for p in bn]
+        if block.downsample is not None:
+            out += [(f'{prefix}downsample.0.weight', 0, stream),
+                    (f'{prefix}downsample.0.weight', 1, previous)]
+            out += [(f'{prefix}downsample.1.{p}', 0, stream) for p in bn]
+        previous = stream
+    out.append(('fc.weight', 0, previous))  # a paddle Linear weight is [in, out]
+    return out, widths
+
+
+def permute_streams(state, model, folds):
+    """`state` with the two shifted folds (widths folds(C)) of every residual stream
+    swapped; parameters absent or mis-shaped are left for the caller to report."""
+    params, widths = _stream_params(model)
+    perms = {s: _fold_swap(c, folds(c)) for s, c in widths.items()}
+    out = dict(state)
+    for name, axis, stream in params:
+        value = out.get(name)
+        if value is not None and value.ndim > axis and value.shape[axis] == widths[stream]:
+            out[name] = np.take(value, perms[stream], axis=axis)
+    return out
+
+
+def needs_swap(model, shift):
+    first = model.layer1[0].shift
+    if shift is None or shift.convention == 'none' or first is None:
+        return False
+    return _PREVIOUS_FOLD[shift.convention] != _PREVIOUS_FOLD[first.mode]

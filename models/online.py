@@ -1,0 +1,209 @@
+"""Online TSM: one 2D CNN pass per frame, the temporal shift carried by buffers.
+
+With shift_mode='online' each shifted block replaces the first `fold` channels
+of its input at frame t by those of frame t-1 (zeros at t = 0). Streaming, a
+block therefore only needs the first `fold` channels of the previous frame's
+input: each step swaps them in from a buffer and keeps the current ones for
+the next frame. Fed the frames of a clip one by one, the per-frame logits equal
+`TSM.frame_scores` on the whole clip.
+
+`OnlineStep` is that single step as a layer whose buffers are explicit inputs
+and outputs, so it exports to a static inference model; `OnlineTSM` holds the
+buffers between calls and averages the per-frame logits into a clip score.
+"""
+import collections
+import os
+
+import paddle
+import paddle.nn as nn
+
+from .tsm import TSM
+
+
+def shifted_blocks(model):
+    """The residual blocks of layer1..layer4 in forward order; every one must
+    carry an online shift, since a streaming step has no future frame."""
+    if not isinstance(model, TSM):
+        raise TypeError(f'expected a models.TSM, got {type(model).__name__}')
+    blocks = [b for k in range(1, 5) for b in getattr(model, f'layer{k}')]
+    for block in blocks:
+        mode = None if block.shift is None else block.shift.mode
+        if mode != 'online':
+            raise ValueError(f"online inference needs a TSM built with shift_mode='online' "
+                             f"(uni-directional shift); this model's blocks have "
+                             f"shift mode {mode or 'none'!r}")
+    return blocks
+
+
+def block_fold(block):
+    """Channels the block takes from the previous frame, as temporal_shift
+    computes them: int(input channels * shift_ratio)."""
+    in_channels = block.conv1.weight.shape[1]
+    return int(in_channels * block.shift.shift_ratio)
+
+
+def _block_step(block, fold, x, buffer):
+    """One frame through `block`: the first `fold` channels come from `buffer`
+    (the previous frame's); returns (output, this frame's first fold channels).
+    With fold 0 the block is plain (temporal_shift leaves x as is)."""
+    if fold == 0:
+        return block(x), None
+    shifted = paddle.concat([buffer, x[:, fold:]], axis=1)
+    # A copy, not a view: a view would keep the whole block input alive.
+    new_buffer = x[:, :fold].clone()
+    if block.shift_place == 'inplace':
+        x = shifted
+    identity = x if block.downsample is None else block.downsample(x)
+    return block.relu(block.branch(shifted) + identity), new_buffer
+
+
+class OnlineStep(nn.Layer):
+    """forward(frame [N, 3, H, W], buffers) -> (logits [N, classes], new_buffers),
+    buffers a list of tensors [N, fold, h, w]. (A list rather than *buffers:
+    paddle.jit cannot export a variadic forward.)
+
+    Holds the TSM itself (same layers, same weights); buffers follow the order
+    of `shifted_blocks`. Blocks with fold 0 shift nothing and get no buffer.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.blocks = shifted_blocks(model)
+        self.folds = [block_fold(b) for b in self.blocks]
+        self.tsm = model
+
+    def forward(self, frame, buffers):
+        expected = sum(f > 0 for f in self.folds)
+        if len(buffers) != expected:
+            raise ValueError(f'OnlineStep: expected {expected} buffers (one per shifted '
+                             f'block), got {len(buffers)}')
+        m = self.tsm
+        x = m.maxpool(m.relu(m.bn1(m.conv1(frame))))
+        pending = list(buffers)
+        new_buffers = []
+        for block, fold in zip(self.blocks, self.folds):
+            x, buffer = _block_step(block, fold, x, pending.pop(0) if fold else None)
+            if fold:
+                new_buffers.append(buffer)
+        x = m.fc(m.dropout(paddle.flatten(m.avgpool(x), 1)))
+        return x, new_buffers
+
+    def buffer_shapes(self, frame_size, batch_size=1):
+        """[N, fold, h, w] of each buffer for frames of `frame_size` (side or
+        (H, W)), read from one dry pass of the stem and blocks."""
+        height, width = _pair(frame_size)
+        m = self.tsm
+        shapes = []
+        was_training = m.training
+        m.eval()  # a training-mode pass would move the BatchNorm running statistics
+        with paddle.no_grad():
+            x = m.maxpool(m.relu(m.bn1(m.conv1(paddle.zeros([1, 3, height, width])))))
+            for block, fold in zip(self.blocks, self.folds):
+                buffer = None
+                if fold:
+                    shapes.append([batch_size, fold, x.shape[2], x.shape[3]])
+                    buffer = paddle.zeros([1, fold, x.shape[2], x.shape[3]])
+                x, _ = _block_step(block, fold, x, buffer)
+        if was_training:
+            m.train()
+        return shapes
+
+
+def _pair(frame_size):
+    if isinstance(frame_size, int):
+        return frame_size, frame_size
+    height, width = frame_size
+    return int(height), int(width)
+
+
+class OnlineTSM:
+    """Streaming engine: `step(frames [N, 3, H, W])` -> this frame's logits
+    [N, classes]; `clip_scores()` -> mean logits over the frames seen, or over
+    the last `window` frames when `window` is set; `reset()` between videos.
+
+    The model must be in eval mode: a single frame is no batch to take
+    BatchNorm statistics from, and dropout would make frames disagree with
+    the offline model.
+    """
+
+    def __init__(self, model, frame_size, batch_size=1, window=None):
+        if window is not None and window < 1:
+            raise ValueError(f'window: expected None or an int >= 1, got {window!r}')
+        self.step_layer = OnlineStep(model)
+        self.frame_size = _pair(frame_size)
+        self.batch_size = batch_size
+        self.window = window
+        self.shapes = self.step_layer.buffer_shapes(self.frame_size, batch_size)
+        self.reset()
+
+    def reset(self):
+        """Zero the buffers (frame 0 sees zeros, as in the offline shift) and
+        forget the frames seen."""
+        self.buffers = [paddle.zeros(s, dtype='float32') for s in self.shapes]
+        self.recent = collections.deque(maxlen=self.window)
+        self.total = None
+        self.num_frames = 0
+
+    def buffer_bytes(self):
+        return sum(4 * _numel(s) for s in self.shapes)
+
+    @paddle.no_grad()
+    def step(self, frames):
+        """Logits of one frame per stream, frames float32 [N, 3, H, W]."""
+        expected = [self.batch_size, 3, *self.frame_size]
+        if list(frames.shape) != expected:
+            raise ValueError(f'OnlineTSM.step: expected frames of shape {expected}, '
+                             f'got {list(frames.shape)}')
+        if self.step_layer.tsm.training:
+            raise RuntimeError('OnlineTSM.step: call model.eval() first (BatchNorm must use '
+                               'its running statistics)')
+        logits, self.buffers = self.step_layer(frames, self.buffers)
+        self.recent.append(logits)
+        self.total = logits if self.total is None else self.total + logits
+        self.num_frames += 1
+        return logits
+
+    def clip_scores(self):
+        """Running clip prediction [N, classes]: the mean of the per-frame logits."""
+        if self.num_frames == 0:
+            raise RuntimeError('OnlineTSM.clip_scores: no frame seen since reset()')
+        if self.window is None:
+            return self.total / self.num_frames
+        return paddle.stack(list(self.recent)).mean(axis=0)
+
+
+def _numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def export_online_step(model, path, frame_size):
+    """Save the per-frame step as a static inference model at `path` (a prefix):
+    inputs frame [N, 3, H, W] then the buffers, outputs logits then the new
+    buffers; N stays free. Puts `model` in eval mode. Returns the program file
+    written (load it with the .pdiparams next to it)."""
+    step = OnlineStep(model)
+    step.eval()
+    height, width = _pair(frame_size)
+    frame_spec = paddle.static.InputSpec([None, 3, height, width], 'float32', 'frame')
+    buffer_specs = [paddle.static.InputSpec([None] + shape[1:], 'float32', f'buffer{i}')
+                    for i, shape in enumerate(step.buffer_shapes(frame_size))]
+    # The nested spec goes to to_static: jit.save's own input_spec would be
+    # flattened and no longer match forward(frame, buffers). full_graph=True
+    # asks Paddle 3 for the AST translation (input_spec is ignored otherwise);
+    # Paddle 2.6 translates the AST by default.
+    static_step = paddle.jit.to_static(step, input_spec=[frame_spec, buffer_specs],
+                                       full_graph=True)
+    paddle.jit.save(static_step, path)
+    return inference_model_file(path)
+
+
+def inference_model_file(path):
+    """The program file paddle.jit.save wrote for prefix `path`: .json (PIR,
+    Paddle 3) or .pdmodel (Paddle 2.6)."""
+    for ext in ('.json', '.pdmodel'):
+        if os.path.isfile(path + ext):
+            return path + ext
+    raise FileNotFoundError(f'no {path}.json or {path}.pdmodel: not an exported model')

@@ -1,0 +1,103 @@
+"""ResNet blocks for frame-wise TSM backbones.
+
+Attribute names (conv1, bn1, ..., downsample.0, downsample.1) match
+paddle.vision.models.resnet so ImageNet state dicts load without renaming.
+A block may carry a temporal shift; `shift_place` chooses where it acts:
+'residual' shifts only the input of the residual branch (the identity path
+keeps the unshifted frame), 'inplace' shifts the block input seen by both.
+"""
+import paddle.nn as nn
+
+SHIFT_PLACES = ('residual', 'inplace')
+
+
+def _conv_bn(in_channels, out_channels, kernel_size, stride=1):
+    conv = nn.Conv2D(in_channels, out_channels, kernel_size, stride=stride,
+                     padding=kernel_size // 2, bias_attr=False)
+    return conv, nn.BatchNorm2D(out_channels)
+
+
+class _ShiftedBlock(nn.Layer):
+    """Shared forward: optional shift, residual branch, identity, ReLU."""
+
+    def _init_common(self, in_channels, out_channels, stride, shift,
+                     shift_place):
+        self.shift = shift
+        self.shift_place = shift_place
+        self.relu = nn.ReLU()
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            conv, bn = _conv_bn(in_channels, out_channels, 1, stride)
+            self.downsample = nn.Sequential(conv, bn)
+
+    def forward(self, x):
+        branch_input = x
+        if self.shift is not None:
+            if self.shift_place == 'inplace':
+                x = self.shift(x)
+                branch_input = x
+            else:
+                branch_input = self.shift(x)
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.branch(branch_input) + identity)
+
+
+class BasicBlock(_ShiftedBlock):
+    expansion = 1
+
+    def __init__(self, in_channels, planes, stride=1, shift=None,
+                 shift_place='residual'):
+        super().__init__()
+        out_channels = planes * self.expansion
+        self.conv1, self.bn1 = _conv_bn(in_channels, planes, 3, stride)
+        self.conv2, self.bn2 = _conv_bn(planes, out_channels, 3)
+        self._init_common(in_channels, out_channels, stride, shift,
+                          shift_place)
+
+    def branch(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        return self.bn2(self.conv2(x))
+
+
+class BottleneckBlock(_ShiftedBlock):
+    expansion = 4
+
+    def __init__(self, in_channels, planes, stride=1, shift=None,
+                 shift_place='residual'):
+        super().__init__()
+        out_channels = planes * self.expansion
+        # Stride on the 3x3 conv, as in paddle.vision (ResNet v1.5).
+        self.conv1, self.bn1 = _conv_bn(in_channels, planes, 1)
+        self.conv2, self.bn2 = _conv_bn(planes, planes, 3, stride)
+        self.conv3, self.bn3 = _conv_bn(planes, out_channels, 1)
+        self._init_common(in_channels, out_channels, stride, shift,
+                          shift_place)
+
+    def branch(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.relu(self.bn2(self.conv2(x)))
+        return self.bn3(self.conv3(x))
+
+
+# depth -> (block type, blocks per stage)
+RESNET_SPECS = {
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (BottleneckBlock, (3, 4, 6, 3)),
+    101: (BottleneckBlock, (3, 4, 23, 3)),
+    152: (BottleneckBlock, (3, 8, 36, 3)),
+}
+
+
+def make_stage(block, in_channels, planes, num_blocks, stride, make_shift,
+               shift_place):
+    """One stage (layerK) as nn.Sequential; make_shift() -> layer or None.
+
+    Every block of the stage is shifted (the paper's 'blockres' placement).
+    """
+    blocks = []
+    for i in range(num_blocks):
+        blocks.append(block(in_channels, planes, stride if i == 0 else 1,
+                            make_shift(), shift_place))
+        in_channels = planes * block.expansion
+    return nn.Sequential(*blocks)

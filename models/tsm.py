@@ -1,0 +1,94 @@
+"""TSM: a 2D ResNet applied per frame, temporal shift inside every residual
+block, clip score = mean of the per-frame logits."""
+import paddle
+import paddle.nn as nn
+
+from .resnet import RESNET_SPECS, SHIFT_PLACES, make_stage
+from .shift import SHIFT_MODES, TemporalShift
+
+
+def _check_args(depth, shift_mode, shift_place, shift_ratio, seg_num,
+                num_classes, dropout):
+    if depth not in RESNET_SPECS:
+        raise ValueError(f"depth: expected one of {sorted(RESNET_SPECS)}, "
+                         f"got {depth!r}")
+    if shift_mode not in SHIFT_MODES:
+        raise ValueError(f"shift_mode: expected one of {SHIFT_MODES}, "
+                         f"got {shift_mode!r}")
+    if shift_place not in SHIFT_PLACES:
+        raise ValueError(f"shift_place: expected one of {SHIFT_PLACES}, "
+                         f"got {shift_place!r}")
+    if not 0 < shift_ratio <= 0.5:
+        raise ValueError(f"shift_ratio: expected a value in (0, 0.5], "
+                         f"got {shift_ratio!r}")
+    if not (isinstance(seg_num, int) and seg_num >= 1):
+        raise ValueError(f"seg_num: expected an int >= 1, got {seg_num!r}")
+    if not (isinstance(num_classes, int) and num_classes >= 1):
+        raise ValueError(f"num_classes: expected an int >= 1, "
+                         f"got {num_classes!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout: expected a value in [0, 1), "
+                         f"got {dropout!r}")
+
+
+class TSM(nn.Layer):
+    """Temporal Shift Module network on clips [N, T, 3, H, W] -> [N, classes].
+
+    Parameter names equal paddle.vision.models.resnet{depth}'s, so an
+    ImageNet state dict loads as is; shift_mode='none' gives TSN.
+    """
+
+    def __init__(self, num_classes=400, seg_num=8, depth=50,
+                 shift_mode='bidirectional', shift_place='residual',
+                 shift_ratio=0.125, dropout=0.5):
+        super().__init__()
+        _check_args(depth, shift_mode, shift_place, shift_ratio, seg_num,
+                    num_classes, dropout)
+        self.num_classes = num_classes
+        self.seg_num = seg_num
+
+        def make_shift():
+            if shift_mode == 'none':
+                return None
+            return TemporalShift(seg_num, shift_ratio, shift_mode)
+
+        block, counts = RESNET_SPECS[depth]
+        self.conv1 = nn.Conv2D(3, 64, 7, stride=2, padding=3, bias_attr=False)
+        self.bn1 = nn.BatchNorm2D(64)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
+        in_channels = 64
+        for k, (planes, count) in enumerate(zip((64, 128, 256, 512), counts)):
+            stage = make_stage(block, in_channels, planes, count,
+                               1 if k == 0 else 2, make_shift, shift_place)
+            setattr(self, f'layer{k + 1}', stage)
+            in_channels = planes * block.expansion
+        self.avgpool = nn.AdaptiveAvgPool2D(1)
+        self.dropout = nn.Dropout(p=dropout)
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def _check_input(self, x):
+        if len(x.shape) != 5:
+            raise ValueError(f"TSM input: expected rank 5 [N, T, 3, H, W], "
+                             f"got shape {list(x.shape)}")
+        if x.shape[1] != self.seg_num:
+            raise ValueError(f"TSM input: expected T = seg_num = "
+                             f"{self.seg_num} frames on axis 1, got shape "
+                             f"{list(x.shape)}")
+        if x.shape[2] != 3:
+            raise ValueError(f"TSM input: expected 3 channels on axis 2, "
+                             f"got shape {list(x.shape)}")
+
+    def frame_scores(self, x):
+        """Per-frame logits [N, T, num_classes] (no temporal averaging)."""
+        self._check_input(x)
+        # flatten keeps N symbolic, so an exported graph takes any batch size.
+        x = paddle.flatten(x, 0, 1)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        x = paddle.flatten(self.avgpool(x), 1)
+        x = self.fc(self.dropout(x))
+        return paddle.reshape(x, [-1, self.seg_num, self.num_classes])
+
+    def forward(self, x):
+        return self.frame_scores(x).mean(axis=1)

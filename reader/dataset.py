@@ -1,0 +1,127 @@
+"""One list entry -> one item `(clip, label, n_failures)` for paddle.io.DataLoader.
+
+clip is float32 [V, T, 3, H, W] with V views: 1 in train and valid, num_clips * num_crops in
+test and infer (clip-major: the crops of clip 0 first). A video that cannot be decoded is
+retried (a new random sample each time in training) up to DATA.max_retries attempts, each
+failure logged with the path; if every attempt fails the item is a zero clip with label -1,
+so the loop can drop and count it. Another video is never substituted: that would hide
+broken files and skew the class balance.
+"""
+import logging
+
+import numpy as np
+import paddle
+
+from .decode import DecodeError, open_video
+from .sampling import sample_views
+from .transforms import test_transform, train_transform
+
+FAILED_LABEL = -1  # the item could not be decoded; consumers drop it from loss and metrics
+NO_LABEL = -2      # an inference list line without a label
+
+logger = logging.getLogger(__name__)
+
+
+def view_counts(cfg, mode):
+    """(num_clips, num_crops) per video; INFER falls back to TEST's when it has no own keys."""
+    if mode in ('train', 'valid'):
+        return 1, 1
+    section = cfg.get(mode.upper(), {})
+    return (section.get('num_clips', cfg['TEST']['num_clips']),
+            section.get('num_crops', cfg['TEST']['num_crops']))
+
+
+def clip_shape(cfg, mode):
+    """[V, T, 3, H, W] of one item."""
+    num_clips, num_crops = view_counts(cfg, mode)
+    size = cfg['DATA']['target_size']
+    return (num_clips * num_crops, cfg['MODEL']['seg_num'], 3, size, size)
+
+
+def read_clip(path, cfg, mode, rng=None):
+    """float32 [V, T, 3, H, W] for the video at `path`; DecodeError if it cannot be read.
+
+    `rng` (a numpy Generator) drives the frame sampling and the augmentation in 'train'.
+    """
+    data, seg_num = cfg['DATA'], cfg['MODEL']['seg_num']
+    num_clips, num_crops = view_counts(cfg, mode)
+    with open_video(path) as video:
+        if video.num_frames < 1:
+            raise DecodeError(path, 'no decodable frames')
+        indices = sample_views(video.num_frames, seg_num, mode, num_clips, rng,
+                               data['dense_sample'])
+        frames = video.read(indices)
+    if mode == 'train':
+        clip = train_transform(frames, data['short_size'], data['target_size'], data['scales'],
+                               data['flip'], data['mean'], data['std'], rng)
+        return clip[None]
+    views = [test_transform(frames[k * seg_num:(k + 1) * seg_num], data['short_size'],
+                            data['target_size'], num_crops, data['mean'], data['std'])
+             for k in range(num_clips)]
+    return np.concatenate(views)
+
+
+def load_clip(path, cfg, mode='test'):
+    """The views of one video for prediction, float32 [V, T, 3, H, W]; DecodeError propagates."""
+    if mode == 'train':
+        raise ValueError("load_clip is for evaluation modes, not 'train'")
+    return read_clip(path, cfg, mode)
+
+
+class VideoDataset(paddle.io.Dataset):
+    """Items of a list file read with `read_list`, for `mode` in train/valid/test/infer.
+
+    A key is an index, or (index, epoch_seed) as given by `reader.loader.EpochBatchSampler`:
+    in training the random draws of item i come from numpy Generator([epoch_seed, i]), so
+    they do not depend on which worker process reads the item. With an integer key the
+    epoch seed is `seed` (None: fresh OS entropy, not reproducible).
+    """
+
+    def __init__(self, entries, cfg, mode, seed=None):
+        super().__init__()
+        self.entries = list(entries)
+        self.cfg = cfg
+        self.mode = mode
+        self.seed = seed
+        self.max_retries = cfg['DATA']['max_retries']
+        if self.max_retries < 1:
+            raise ValueError(f'DATA.max_retries must be >= 1, got {self.max_retries}')
+
+    def __len__(self):
+        return len(self.entries)
+
+    def _rng(self, index, epoch_seed):
+        if self.mode != 'train':
+            return None
+        if epoch_seed is None:
+            return np.random.default_rng()
+        return np.random.default_rng([epoch_seed, index])
+
+    def __getitem__(self, key):
+        index, epoch_seed = key if isinstance(key, tuple) else (key, self.seed)
+        path, label = self.entries[index]
+        label = NO_LABEL if label is None else label
+        rng = self._rng(index, epoch_seed)
+        for attempt in range(1, self.max_retries + 1):
+            try:
+                clip = read_clip(path, self.cfg, self.mode, rng)
+                return clip, np.int64(label), np.int64(attempt - 1)
+            except DecodeError as e:
+                logger.warning('cannot decode %s (attempt %d of %d): %s',
+                               path, attempt, self.max_retries, e)
+        logger.error('dropped %s after %d failed attempts', path, self.max_retries)
+        clip = np.zeros(clip_shape(self.cfg, self.mode), dtype=np.float32)
+        return clip, np.int64(FAILED_LABEL), np.int64(self.max_retries)
+
+
+def check_failures(dropped, seen, max_failure_ratio):
+    """Raise RuntimeError when dropped / seen items exceeds max_failure_ratio.
+
+    Meant for whole epochs or evaluations: early in an epoch one broken video is a large ratio.
+    """
+    ratio = dropped / seen if seen else 0.0
+    if ratio > max_failure_ratio:
+        raise RuntimeError(
+            f'{dropped} of {seen} videos could not be decoded (ratio {ratio:.3f} > '
+            f'DATA.max_failure_ratio {max_failure_ratio}); the warnings above name the files: '
+            f'fix or remove them from the list, or raise DATA.max_failure_ratio')

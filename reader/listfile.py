@@ -1,0 +1,63 @@
+"""List files: one video a line, `path label`, as in the Kinetics-400 lists.
+
+The label is the last whitespace-separated token, so paths may contain spaces. Blank lines and
+lines starting with `#` are skipped. Relative paths resolve against `data_root`, or against the
+list file's own folder when `data_root` is '' (so a list can sit next to its videos).
+"""
+import os
+
+
+class ListFileError(ValueError):
+    """A list file that cannot be read or a line that does not fit `path label`."""
+
+
+def _parse_label(token):
+    """The integer spelled by `token`, or None when it is not an integer."""
+    try:
+        return int(token)
+    except ValueError:
+        return None
+
+
+def _parse_line(text, require_label):
+    """(path, label) from one stripped line; label None when absent. Raises ValueError."""
+    parts = text.rsplit(None, 1)
+    head, last = (parts[0], parts[1]) if len(parts) == 2 else ('', parts[0])
+    label = _parse_label(last)
+    if label is None or not head:
+        # A single token, or a last token that is not an integer: the whole line is a path.
+        if require_label:
+            raise ValueError('expected "path label" with an integer label')
+        return text, None
+    if label < 0:
+        raise ValueError(f'label must be >= 0, got {label}')
+    return head, label
+
+
+def read_list(path, data_root='', require_label=True, num_classes=None):
+    """[(video_path, label)] from list file `path`; label is None for unlabelled lines.
+
+    With require_label=False (inference lists) a line may be just a path, but a line whose last
+    token is an integer is still read as path + label. When `num_classes` is given every label
+    must be below it. Any problem raises ListFileError naming the file, the line number and the
+    line itself.
+    """
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise ListFileError(f'cannot read list file {path}: {e.strerror}') from None
+    root = data_root or os.path.dirname(os.path.abspath(path))
+    entries = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith('#'):
+            continue
+        try:
+            video, label = _parse_line(text, require_label)
+            if label is not None and num_classes is not None and label >= num_classes:
+                raise ValueError(f'label {label} is not below num_classes={num_classes}')
+        except ValueError as e:
+            raise ListFileError(f'{path}:{number}: {e}: {line!r}') from None
+        entries.append((os.path.join(root, video), label))
+    return entries

@@ -1,0 +1,80 @@
+"""Which frames of a video make a clip: pure functions of (num_frames, seg_num, mode, rng).
+
+Segment-based sampling (TSN/TSM) splits [0, num_frames) into seg_num segments, segment k being
+frames [k * num_frames // seg_num, (k + 1) * num_frames // seg_num), and takes one frame from
+each: a random one in training, the centre one otherwise. Integer arithmetic keeps every index
+inside its segment (float centres can land one frame past a short segment's end).
+
+Dense sampling takes seg_num frames at a fixed stride (64 // seg_num by default, a 64-frame
+window as in the original TSM dense sampling) from a random window in training, a centred one
+otherwise.
+"""
+import numpy as np
+
+MODES = ('train', 'valid', 'test', 'infer')
+DENSE_WINDOW = 64  # frames spanned by a dense clip when the video is long enough
+
+
+def segment_bounds(num_frames, seg_num):
+    """(starts, ends) of the seg_num segments; segments are empty only if num_frames < seg_num."""
+    k = np.arange(seg_num + 1, dtype=np.int64)
+    bounds = k * num_frames // seg_num
+    return bounds[:-1], bounds[1:]
+
+
+def _view_offset(length, num_clips, clip_index):
+    """Offset of view `clip_index` of `num_clips` inside `length` slots, at (k + 0.5) / K."""
+    return (2 * clip_index + 1) * length // (2 * num_clips)
+
+
+def _segment_indices(num_frames, seg_num, train, rng, num_clips, clip_index):
+    starts, ends = segment_bounds(num_frames, seg_num)
+    # Empty segments exist only when num_frames < seg_num; length 1 then repeats frame `start`,
+    # and consecutive starts step by at most 1, so every frame is still used.
+    lengths = np.maximum(ends - starts, 1)
+    if train:
+        return starts + rng.integers(0, lengths)
+    return starts + _view_offset(lengths, num_clips, clip_index)
+
+
+def _dense_indices(num_frames, seg_num, train, rng, num_clips, clip_index, stride):
+    stride = stride or max(DENSE_WINDOW // seg_num, 1)
+    # A video shorter than the window gets the largest stride that still fits; one shorter
+    # than seg_num falls back to evenly repeated frames (no wrap-around, order is kept).
+    stride = min(stride, num_frames // seg_num)
+    if stride == 0:
+        return np.arange(seg_num, dtype=np.int64) * num_frames // seg_num
+    free = num_frames - stride * (seg_num - 1)  # number of possible start frames
+    start = rng.integers(0, free) if train else _view_offset(free, num_clips, clip_index)
+    return start + stride * np.arange(seg_num, dtype=np.int64)
+
+
+def sample_indices(num_frames, seg_num, mode, rng=None, dense=False, num_clips=1, clip_index=0,
+                   stride=None):
+    """Frame indices (int64, length seg_num, non-decreasing, all in [0, num_frames)).
+
+    mode 'train' draws from `rng` (a numpy Generator); the other modes are deterministic and
+    take view `clip_index` of `num_clips` views placed at (k + 0.5) / num_clips of each segment
+    (or of the range of dense window starts). `stride` applies to dense sampling only.
+    """
+    if mode not in MODES:
+        raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+    if num_frames < 1 or seg_num < 1:
+        raise ValueError(f'need num_frames >= 1 and seg_num >= 1, got {num_frames}, {seg_num}')
+    if not 0 <= clip_index < num_clips:
+        raise ValueError(f'clip_index must be in [0, {num_clips}), got {clip_index}')
+    train = mode == 'train'
+    if train and rng is None:
+        raise ValueError("mode 'train' needs rng, a numpy Generator")
+    if dense:
+        idx = _dense_indices(num_frames, seg_num, train, rng, num_clips, clip_index, stride)
+    else:
+        idx = _segment_indices(num_frames, seg_num, train, rng, num_clips, clip_index)
+    return np.asarray(idx, dtype=np.int64)
+
+
+def sample_views(num_frames, seg_num, mode, num_clips=1, rng=None, dense=False):
+    """All num_clips views of one video, concatenated: int64 [num_clips * seg_num]."""
+    return np.concatenate([
+        sample_indices(num_frames, seg_num, mode, rng, dense, num_clips, k)
+        for k in range(num_clips)])

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Entry point: bash run.sh MODE [TSM CONFIG [flags...]]
+#   train|eval|predict TSM CONFIG [flags]   run train.py / eval.py / predict.py with CONFIG
+#   demo                                    set up, then train, evaluate and predict on the demo data
+#   test                                    set up, then run the test suite
+#   setup                                   create .venv and install the requirements
+set -euo pipefail
+cd "$(dirname "$0")"
+
+usage() {
+    echo "usage: bash run.sh {train|eval|predict} TSM CONFIG [flags]   or   bash run.sh {demo|test|setup}" >&2
+    exit 2
+}
+
+# The interpreter: an active virtual environment, else the project's .venv, else python3.
+python_bin() {
+    if [ -n "${VIRTUAL_ENV:-}" ]; then echo python
+    elif [ -x .venv/bin/python ]; then echo .venv/bin/python
+    else echo python3
+    fi
+}
+
+# A fresh .venv with the requirements; the GPU build of Paddle where an NVIDIA driver answers.
+setup() {
+    if [ -z "${VIRTUAL_ENV:-}" ] && [ ! -x .venv/bin/python ]; then
+        python3 -m venv .venv
+    fi
+    local py; py=$(python_bin)
+    local paddle="paddlepaddle"
+    if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
+        paddle="paddlepaddle-gpu==2.6.2"
+    fi
+    $py -m pip install -q --upgrade pip
+    $py -m pip install -q "$paddle" $(grep -v '^paddlepaddle' requirements.txt | grep -v '^#')
+    [ "${1:-}" = test ] && $py -m pip install -q -r requirements-test.txt
+    return 0
+}
+
+# The built-in demo: classes that differ only in time order, learnt by TSM and not by TSN.
+demo() {
+    local py; py=$(python_bin)
+    $py data/make_demo.py --out data/demo
+    local video; video=data/demo/$(head -n 1 data/demo/val.list | cut -d' ' -f1)
+    for name in tsm tsn; do
+        $py train.py --config configs/${name}_demo.yaml --fix_random_seed
+        $py eval.py --config configs/${name}_demo.yaml
+    done
+    $py predict.py --config configs/tsm_demo.yaml --video_path "$video"
+    $py - <<'PY'
+import json
+rows = [(name, json.load(open(f'output/{name}_demo/eval/TSM_eval.json'))) for name in ('tsm', 'tsn')]
+print('\ndemo validation accuracy (6 classes that differ only in time order)')
+print('model  top1    mean_class_acc')
+for name, r in rows:
+    print(f"{name.upper():5}  {r['top1']:.3f}   {r['mean_class_acc']:.3f}")
+PY
+}
+
+mode=${1:-}
+case "$mode" in
+    train|eval|predict)
+        [ $# -ge 3 ] || usage
+        model=$2 config=$3
+        shift 3
+        [ "${model^^}" = TSM ] || { echo "run.sh: unknown model '$model'; known: TSM" >&2; usage; }
+        script=$mode.py
+        exec $(python_bin) "$script" --model_name "$model" --config "$config" "$@"
+        ;;
+    export|bench)
+        [ $# -ge 3 ] || usage
+        model=$2 config=$3
+        shift 3
+        [ "${model^^}" = TSM ] || { echo "run.sh: unknown model '$model'; known: TSM" >&2; usage; }
+        exec $(python_bin) "$mode.py" --model_name "$model" --config "$config" "$@"
+        ;;
+    setup) setup ;;
+    test)
+        setup test
+        exec $(python_bin) -m pytest -q tests "${@:2}"
+        ;;
+    demo)
+        setup
+        demo
+        ;;
+    *) echo "run.sh: unknown mode '${mode}'" >&2; usage ;;
+esac

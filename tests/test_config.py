@@ -1,0 +1,96 @@
+import pytest
+
+from configs.cli import parse
+from configs.config import ConfigError, load_config
+
+
+def write(tmp_path, text):
+    path = tmp_path / 'c.yaml'
+    path.write_text(text)
+    return str(path)
+
+
+def test_shipped_configs_load():
+    for name in ('tsm', 'tsm_demo', 'tsn_demo'):
+        cfg = load_config(f'configs/{name}.yaml')
+        assert set(cfg) == {'MODEL', 'DATA', 'TRAIN', 'VALID', 'TEST', 'INFER'}
+    assert load_config('configs/tsm.yaml')['MODEL']['depth'] == 50
+    assert load_config('configs/tsn_demo.yaml')['MODEL']['shift_mode'] == 'none'
+
+
+def test_model_section_is_the_constructor_signature():
+    cfg = load_config('configs/tsm.yaml')
+    from models import TSM
+    TSM(**cfg['MODEL'])  # every key is an argument, or this raises TypeError
+    assert cfg['MODEL']['shift_ratio'] == 0.125
+
+
+def test_defaults_fill_missing_keys(tmp_path):
+    cfg = load_config(write(tmp_path, 'TRAIN:\n  epoch: 3\n'))
+    assert cfg['TRAIN']['epoch'] == 3
+    assert cfg['TRAIN']['momentum'] == 0.9
+    assert cfg['MODEL']['seg_num'] == 8
+
+
+@pytest.mark.parametrize('text, words', [
+    ('TRAIN:\n  epochs: 3\n', ['TRAIN.epochs', 'unknown key']),
+    ('TRIAN:\n  epoch: 3\n', ['TRIAN', 'unknown section']),
+    ('MODEL:\n  num_layers: 50\n', ['MODEL.num_layers']),
+    ('TRAIN:\n  epoch: three\n', ['TRAIN.epoch', 'expected int']),
+    ('TRAIN:\n  l2_weight_decay: 1e-4\n', ['TRAIN.l2_weight_decay', '1.0e-4']),
+    ('DATA:\n  flip: 1\n', ['DATA.flip', 'expected bool']),
+    ('DATA:\n  mean: [0.5, x, 0.5]\n', ['DATA.mean[1]']),
+    ('TRAIN: 3\n', ['section TRAIN']),
+])
+def test_bad_keys_and_types_name_the_key(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    for word in words + [path]:
+        assert word in str(e.value)
+
+
+def test_int_is_accepted_for_float(tmp_path):
+    cfg = load_config(write(tmp_path, 'TRAIN:\n  learning_rate: 1\n'))
+    assert cfg['TRAIN']['learning_rate'] == 1.0 and isinstance(cfg['TRAIN']['learning_rate'], float)
+
+
+def test_overrides_apply_in_order_and_are_checked(tmp_path):
+    path = write(tmp_path, 'TRAIN:\n  epoch: 3\n')
+    cfg = load_config(path, ['TRAIN.epoch=5', 'DATA.scales=[1.0, 0.5]', {'TRAIN': {'epoch': 7}}])
+    assert cfg['TRAIN']['epoch'] == 7 and cfg['DATA']['scales'] == [1.0, 0.5]
+    with pytest.raises(ConfigError, match='TRAIN.epcoh'):
+        load_config(path, ['TRAIN.epcoh=5'])
+    with pytest.raises(ConfigError, match='SECTION.key=value'):
+        load_config(path, ['epoch=5'])
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match='nope.yaml'):
+        load_config(str(tmp_path / 'nope.yaml'))
+    with pytest.raises(ConfigError, match='not valid YAML'):
+        load_config(write(tmp_path, 'TRAIN: [\n'))
+
+
+def test_old_zoo_flags_map_to_the_scripts_section():
+    args, cfg = parse('eval', ['--config', 'configs/tsm.yaml', '--batch_size', '3',
+                               '--filelist', 'my list.txt', '--weights', 'w.pdparams',
+                               '--save_dir', 'out', '--use_gpu', 'False'])
+    assert cfg['TEST']['batch_size'] == 3 and cfg['TEST']['filelist'] == 'my list.txt'
+    assert cfg['TEST']['weights'] == 'w.pdparams' and cfg['TEST']['save_dir'] == 'out'
+    assert args.use_gpu is False
+    args, cfg = parse('train', ['--config', 'configs/tsm.yaml', '--epoch', '2',
+                                '--learning_rate', '0.1', '--pretrain', '', '--fix_random_seed',
+                                '-o', 'TRAIN.epoch=4'])
+    assert cfg['TRAIN']['epoch'] == 4  # -o comes after the flags
+    assert cfg['TRAIN']['learning_rate'] == 0.1 and cfg['TRAIN']['pretrain'] == ''
+    assert args.fix_random_seed is True
+
+
+def test_unknown_model_and_bad_override_exit_with_the_name(capsys):
+    with pytest.raises(SystemExit):
+        parse('train', ['--model_name', 'I3D'])
+    assert "'I3D'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse('train', ['-o', 'TRAIN.nope=1'])
+    assert 'TRAIN.nope' in capsys.readouterr().err

@@ -1,0 +1,246 @@
+"""Every supported layout loads into our TSM and gives the logits its publisher computes.
+
+The references (tests/source_nets.py) are written in the publisher's framework and
+naming, without models/: PaddleVideo and the old zoo with paddle.nn.functional and
+F.temporal_shift, the original PyTorch release with torch ops and its own shift.
+"""
+import logging
+import os
+import pickle
+import sys
+import tarfile
+
+import numpy as np
+import paddle
+import pytest
+
+from models import TSM, load_weights
+from models.convert import convert_file, convert_state, detect_format, main
+from models.formats.fluid import read_lod_tensor
+from models.formats.streams import permute_streams, source_shift
+from models.weights import load_for_inference, load_for_training
+from tests import source_nets as src
+
+SEG, CLASSES = 8, 5
+
+
+@pytest.fixture(scope='module')
+def clip():
+    return np.random.default_rng(1).normal(size=(2, SEG, 3, 32, 32)).astype(np.float32)
+
+
+def logits(model, clip):
+    model.eval()
+    with paddle.no_grad():
+        return model(paddle.to_tensor(clip)).numpy()
+
+
+def assert_close(ours, ref):
+    assert ours.shape == ref.shape
+    err = np.abs(ours - ref).max() / np.abs(ref).max()
+    assert err < 1e-4, f'relative error {err:.2e}'
+
+
+def far(ours, ref):
+    return np.abs(ours - ref).max() / np.abs(ref).max() > 1e-2
+
+
+def paddle_file(tmp_path, state, name='w.pdparams'):
+    path = str(tmp_path / name)
+    paddle.save({k: paddle.to_tensor(v) for k, v in state.items()}, path)
+    return path
+
+
+def test_paddlevideo_tsm_k400_layout(tmp_path, clip):
+    names = src.PaddleVideoNames(50)
+    state = src.random_state(names, 50, CLASSES)
+    ref = src.paddle_forward(state, names, 50, clip, SEG, 1.0 / SEG)
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=50)
+    load_for_inference(model, paddle_file(tmp_path, state))
+    assert_close(logits(model, clip), ref)
+    # The fold swap is what makes them equal: undoing it changes the logits.
+    swapped = permute_streams({k: v.numpy() for k, v in model.state_dict().items()}, model,
+                              source_shift('paddlevideo', [], SEG).folds)
+    model.set_state_dict(swapped)
+    assert far(logits(model, clip), ref)
+
+
+def test_old_zoo_tsm_pdparams(tmp_path, clip):
+    # fluid.save wrote a protocol-2 pickle of {parameter name: ndarray}.
+    names = src.FluidNames(50)
+    state = src.random_state(names, 50, CLASSES, seed=2)
+    state['fc_0.w_0_velocity_0'] = np.zeros((2048, CLASSES), np.float32)
+    path = tmp_path / 'TSM.pdparams'
+    with open(path, 'wb') as f:
+        pickle.dump(state, f, protocol=2)
+    ref = src.paddle_forward(state, names, 50, clip, SEG, 1.0 / 8)
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=50)
+    load_for_inference(model, str(path))
+    assert_close(logits(model, clip), ref)
+
+
+def write_fluid_tarball(tmp_path, state):
+    folder = tmp_path / 'ResNet_pretrained'
+    folder.mkdir()
+    for name, value in state.items():  # Paddle's own LoDTensor writer
+        paddle.save(paddle.to_tensor(value), str(folder / name), use_binary_format=True)
+    path = tmp_path / 'ResNet_pretrained.tar.gz'
+    with tarfile.open(path, 'w:gz', compresslevel=1) as tar:
+        tar.add(folder, arcname=folder.name)
+    return str(path), str(folder)
+
+
+def test_fluid_tarball_resnet18(tmp_path, clip):
+    names = src.FluidNames(18)
+    state = src.random_state(names, 18, CLASSES, seed=3)
+    tarball, folder = write_fluid_tarball(tmp_path, state)
+    ref = src.paddle_forward(state, names, 18, clip, SEG, 1.0 / 8)
+    for path in (tarball, folder):
+        model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
+        load_for_inference(model, path)
+        assert_close(logits(model, clip), ref)
+
+
+def test_lod_tensor_reader_matches_paddle_writer(tmp_path):
+    rng = np.random.default_rng(4)
+    for i, value in enumerate([rng.normal(size=(3, 4, 1, 2)).astype(np.float32),
+                               rng.integers(-9, 9, (5,)).astype(np.int64),
+                               rng.normal(size=(7, 2)).astype(np.float64)]):
+        path = str(tmp_path / f't{i}')
+        paddle.save(paddle.to_tensor(value), path, use_binary_format=True)
+        with open(path, 'rb') as f:
+            buf = f.read()
+        got = read_lod_tensor(buf, path)
+        assert got.dtype == value.dtype and np.array_equal(got, value)
+    with pytest.raises(ValueError, match=r't0: 4 data bytes .* \(96 expected\)'):
+        read_lod_tensor(open(tmp_path / 't0', 'rb').read()[:-92], 't0')
+
+
+def mit_checkpoint(tmp_path, state):
+    import torch
+    sd = {k: torch.from_numpy(v) for k, v in state.items()}
+    sd.update({k.rsplit('.', 1)[0] + '.num_batches_tracked': torch.tensor(7)
+               for k in state if k.endswith('running_mean')})
+    path = str(tmp_path / 'TSM_kinetics.pth')
+    torch.save({'epoch': 50, 'arch': 'resnet50', 'state_dict': sd, 'best_prec1': 71.2}, path)
+    return path
+
+
+def test_original_pytorch_tsm(tmp_path, clip):
+    pytest.importorskip('torch')
+    names = src.MitNames(50)
+    state = src.random_state(names, 50, CLASSES, seed=5)
+    ref = src.torch_forward(state, names, 50, clip, SEG, shift=True)
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=50)
+    load_for_inference(model, mit_checkpoint(tmp_path, state))
+    assert_close(logits(model, clip), ref)
+    # A checkpoint that shifts only some blocks (their ResNet-101 recipe) is refused.
+    part = {k.replace('layer1.1.conv1.net.', 'layer1.1.conv1.'): v for k, v in state.items()}
+    with pytest.raises(ValueError, match='shifts 15 of the 16 blocks'):
+        convert_state(part, model)
+
+
+def test_torchvision_imagenet_as_tsn(tmp_path, clip):
+    torch = pytest.importorskip('torch')
+    names = src.TorchvisionNames(18)
+    state = src.random_state(names, 18, 10, seed=6)
+    path = str(tmp_path / 'resnet18.pth')
+    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, path)
+    ref = src.torch_forward(state, names, 18, clip, SEG, shift=False)
+    model = TSM(num_classes=10, seg_num=SEG, depth=18, shift_mode='none')
+    load_for_inference(model, path)
+    assert_close(logits(model, clip), ref)
+
+
+def test_paddle_vision_resnet_as_tsn(tmp_path, clip):
+    paddle.seed(7)
+    net = paddle.vision.models.resnet18(num_classes=10)
+    net.eval()
+    with paddle.no_grad():
+        frames = net(paddle.to_tensor(clip.reshape(-1, 3, 32, 32))).numpy()
+    ref = frames.reshape(2, SEG, 10).mean(1)
+    model = TSM(num_classes=10, seg_num=SEG, depth=18, shift_mode='none')
+    path = str(tmp_path / 'r18.pdparams')
+    paddle.save(net.state_dict(), path)
+    load_for_inference(model, path)
+    assert_close(logits(model, clip), ref)
+
+
+def test_detect_format():
+    assert detect_format(src.random_state(src.PaddleVideoNames(18), 18, 2)) == 'paddlevideo'
+    assert detect_format(src.random_state(src.FluidNames(18), 18, 2)) == 'fluid'
+    assert detect_format(src.random_state(src.MitNames(18), 18, 2)) == 'mit'
+    assert detect_format(src.random_state(src.TorchvisionNames(18), 18, 2)) == 'torchvision'
+    assert detect_format(TSM(num_classes=2, depth=18).state_dict()) == 'native'
+    with pytest.raises(ValueError, match=r'unrecognised weight layout \(2 parameters: '
+                                         r'encoder.weight, decoder.bias\)'):
+        detect_format(['encoder.weight', 'decoder.bias'])
+
+
+def test_file_of_another_model_lists_names(tmp_path):
+    model = TSM(num_classes=CLASSES, depth=50)
+    r18 = src.random_state(src.PaddleVideoNames(18), 18, CLASSES)
+    r18['backbone.extra.weight'] = np.zeros(3, np.float32)
+    with pytest.raises(ValueError) as err:
+        load_for_inference(model, paddle_file(tmp_path, r18))
+    msg = str(err.value)
+    assert 'paddlevideo weights do not fit the model' in msg
+    assert 'missing in file (' in msg and 'layer1.0.conv3.weight' in msg
+    assert 'unexpected in file (1): backbone.extra.weight' in msg
+    assert ('shape mismatch layer1.0.conv1.weight (file name backbone.res2a.conv0._conv.'
+            'weight): file [64, 64, 3, 3] vs model [64, 64, 1, 1]') in msg
+    assert 'fc.weight (file name head.fc.weight): file [512, 5] vs model [2048, 5]' in msg
+
+
+def test_class_count_differs(tmp_path, clip, caplog):
+    names = src.PaddleVideoNames(50)
+    state = src.random_state(names, 50, 7, seed=8)
+    path = paddle_file(tmp_path, state)
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=50)
+    with pytest.raises(ValueError, match=r'shape mismatch fc.weight \(file name head.fc.'
+                                         r'weight\): file \[2048, 7\] vs model \[2048, 5\]'):
+        load_for_inference(model, path)
+    fc_before = model.fc.weight.numpy().copy()
+    with caplog.at_level(logging.WARNING):
+        load_for_training(model, path)
+    assert 'classifier not loaded (fc.weight: file [2048, 7] vs model [2048, 5]' in caplog.text
+    assert np.array_equal(model.fc.weight.numpy(), fc_before)
+    # The backbone is the source's: features equal up to the fold order.
+    conv1 = state['backbone.conv._conv.weight']
+    assert np.array_equal(model.conv1.weight.numpy(), np.concatenate(
+        [conv1[8:16], conv1[:8], conv1[16:]]))
+
+
+def test_shift_that_differs_from_the_source(tmp_path, caplog):
+    state = src.random_state(src.PaddleVideoNames(18), 18, CLASSES)
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18, shift_ratio=0.25)
+    with pytest.raises(ValueError, match=r'layer1.0: the source shifts folds \(8, 8\) of 64 '
+                                         r'channels, the model \(16, 16\)'):
+        convert_state(state, model)
+    online = TSM(num_classes=CLASSES, seg_num=SEG, depth=18, shift_mode='online')
+    with pytest.raises(ValueError, match="shift_mode=\\['online'\\]"):
+        convert_state(state, online)
+    with caplog.at_level(logging.WARNING):
+        convert_state(state, online, for_training=True)
+    assert "shift_mode=['online']" in caplog.text
+
+
+def test_pth_without_torch(tmp_path, monkeypatch):
+    path = tmp_path / 'w.pth'
+    with open(path, 'wb') as f:
+        f.write(b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.')
+    monkeypatch.setitem(sys.modules, 'torch', None)
+    with pytest.raises(ImportError, match=r'w.pth is a PyTorch file; .*"pip install torch"'):
+        convert_file(str(path), TSM(num_classes=2, depth=18))
+
+
+def test_command_line_writes_our_pdparams(tmp_path, clip):
+    names = src.FluidNames(18)
+    state = src.random_state(names, 18, CLASSES, seed=9)
+    ref = src.paddle_forward(state, names, 18, clip, SEG, 1.0 / 8)
+    dst = str(tmp_path / 'ours.pdparams')
+    main([paddle_file(tmp_path, state), dst, '--depth', '18', '--num_classes', str(CLASSES)])
+    assert os.path.isfile(dst)
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
+    load_weights(model, dst)  # the strict loader of models/checkpoint.py: names are ours
+    assert_close(logits(model, clip), ref)

@@ -1,0 +1,287 @@
+"""fetch() against a real HTTP server on 127.0.0.1 that can fail in chosen ways."""
+import hashlib
+import http.server
+import logging
+import os
+import socket
+import threading
+
+import pytest
+
+from models import download
+from models.download import DownloadError, fetch, sha256sum
+
+NAME = 'weights.pdparams'
+# 200 000 deterministic bytes: several read chunks, and no run of equal bytes.
+DATA = b''.join(hashlib.sha256(i.to_bytes(4, 'big')).digest() for i in range(6250))
+DIGEST = hashlib.sha256(DATA).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        origin = self.server.origin
+        action = origin.record(self.path, self.headers.get('Range'))
+        data = origin.files.get(self.path)
+        if data is None or action == '404':
+            return self.send_error(404)
+        if action == '500':
+            return self.send_error(500)
+        if action == 'corrupt':
+            data = bytes(b ^ 0xFF for b in data[:64]) + data[64:]
+        start = 0
+        use_range = self.headers.get('Range') and action != 'ignore_range'
+        if use_range:
+            start = int(self.headers['Range'].split('=')[1].rstrip('-'))
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header('Content-Range', f'bytes */{len(data)}')
+                self.send_header('Content-Length', '0')
+                return self.end_headers()
+        body = data[start:]
+        self.send_response(206 if use_range else 200)
+        if use_range:
+            self.send_header('Content-Range', f'bytes {start}-{len(data) - 1}/{len(data)}')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        if isinstance(action, tuple):
+            # ('drop', K): announce the whole body, send K bytes, close the connection.
+            # ('stall', K): send K bytes, then go silent until the test ends.
+            kind, count = action
+            self.wfile.write(body[:count])
+            self.wfile.flush()
+            if kind == 'stall':
+                origin.released.wait(5)
+            return
+        self.wfile.write(body)
+
+
+class Origin:
+    """A local server: files by URL path, a per-path list of actions (one per request,
+    'ok' once used up) and the (path, Range header) of every request received."""
+
+    def __init__(self):
+        self.files = {'/' + NAME: DATA}
+        self.plans = {}
+        self.requests = []
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        self._httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
+        self._httpd.origin = self
+        self.base = f'http://127.0.0.1:{self._httpd.server_address[1]}'
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        daemon=True)
+        self._thread.start()
+
+    def url(self, name=NAME):
+        return f'{self.base}/{name}'
+
+    def record(self, path, range_header):
+        with self._lock:
+            self.requests.append((path, range_header))
+            plan = self.plans.get(path)
+            return plan.pop(0) if plan else 'ok'
+
+    def close(self):
+        self.released.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def origin(monkeypatch):
+    for var in ('http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY'):
+        monkeypatch.delenv(var, raising=False)
+    server = Origin()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """Backoff delays requested by fetch(), recorded instead of slept."""
+    delays = []
+    monkeypatch.setattr(download.time, 'sleep', delays.append)
+    return delays
+
+
+def _fetch(origin_urls, cache, **kwargs):
+    kwargs.setdefault('backoff', 0)
+    kwargs.setdefault('progress', False)
+    return fetch(origin_urls, cache_dir=str(cache), **kwargs)
+
+
+def _read(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def _write(path, data):
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+def test_sha256sum_matches_hashlib_across_chunks(tmp_path):
+    _write(tmp_path / 'f', DATA)
+    assert sha256sum(str(tmp_path / 'f'), chunk_size=4096) == DIGEST
+
+
+def test_fresh_download(origin, tmp_path):
+    path = _fetch(origin.url(), tmp_path / 'cache', sha256=DIGEST.upper())
+    assert path == str(tmp_path / 'cache' / NAME)
+    assert _read(path) == DATA
+    assert os.listdir(tmp_path / 'cache') == [NAME]
+    assert origin.requests == [('/' + NAME, None)]
+
+
+def test_cached_file_makes_no_request(origin, tmp_path):
+    first = _fetch(origin.url(), tmp_path, sha256=DIGEST)
+    second = _fetch(origin.url(), tmp_path, sha256=DIGEST)
+    third = _fetch([origin.url()], tmp_path)
+    assert first == second == third
+    assert len(origin.requests) == 1
+
+
+def test_cache_dir_defaults_to_env(origin, tmp_path, monkeypatch):
+    monkeypatch.setenv('TSM_WEIGHTS_HOME', str(tmp_path / 'new' / 'home'))
+    path = fetch(origin.url(), backoff=0, progress=False)
+    assert path == str(tmp_path / 'new' / 'home' / NAME)
+    assert _read(path) == DATA
+
+
+def test_existing_part_is_resumed(origin, tmp_path):
+    _write(tmp_path / (NAME + '.part'), DATA[:50000])
+    path = _fetch(origin.url(), tmp_path, sha256=DIGEST)
+    assert origin.requests == [('/' + NAME, 'bytes=50000-')]
+    assert _read(path) == DATA
+
+
+def test_dropped_connection_resumes_from_received_offset(origin, tmp_path, sleeps):
+    origin.plans['/' + NAME] = [('drop', 70000)]
+    path = _fetch(origin.url(), tmp_path, sha256=DIGEST, backoff=0.25)
+    assert origin.requests == [('/' + NAME, None), ('/' + NAME, 'bytes=70000-')]
+    assert sleeps == [0.25]
+    assert _read(path) == DATA
+    assert not os.path.exists(path + '.part')
+
+
+def test_stalled_transfer_times_out_and_resumes(origin, tmp_path):
+    origin.plans['/' + NAME] = [('stall', 40000)]
+    path = _fetch(origin.url(), tmp_path, sha256=DIGEST, timeout=0.3)
+    assert origin.requests == [('/' + NAME, None), ('/' + NAME, 'bytes=40000-')]
+    assert _read(path) == DATA
+
+
+def test_server_error_is_retried_with_growing_backoff(origin, tmp_path, sleeps):
+    origin.plans['/' + NAME] = ['500', '500']
+    path = _fetch(origin.url(), tmp_path, backoff=0.5, retries=2)
+    assert len(origin.requests) == 3
+    assert sleeps == [0.5, 1.0]
+    assert _read(path) == DATA
+
+
+def test_corrupt_download_is_rejected_and_fetched_again(origin, tmp_path):
+    origin.plans['/' + NAME] = ['corrupt']
+    path = _fetch(origin.url(), tmp_path, sha256=DIGEST)
+    # The bad file is discarded, so the second request starts from zero.
+    assert origin.requests == [('/' + NAME, None), ('/' + NAME, None)]
+    assert _read(path) == DATA
+
+
+def test_corrupt_cached_file_is_fetched_again(origin, tmp_path, caplog):
+    _write(tmp_path / NAME, b'not the weights')
+    with caplog.at_level(logging.WARNING, logger=download.__name__):
+        path = _fetch(origin.url(), tmp_path, sha256=DIGEST)
+    assert _read(path) == DATA
+    assert len(origin.requests) == 1
+    assert 'expected ' + DIGEST in caplog.text
+
+
+def test_404_moves_to_next_mirror_at_once(origin, tmp_path, sleeps):
+    urls = [origin.url('gone/' + NAME), origin.url()]
+    path = _fetch(urls, tmp_path, sha256=DIGEST, backoff=1.0)
+    assert origin.requests == [('/gone/' + NAME, None), ('/' + NAME, None)]
+    assert sleeps == []
+    assert _read(path) == DATA
+
+
+def _closed_port_url():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    return f'http://127.0.0.1:{port}/{NAME}'
+
+
+def test_all_mirrors_dead(origin, tmp_path, sleeps):
+    urls = [origin.url('gone/' + NAME), _closed_port_url()]
+    with pytest.raises(DownloadError) as info:
+        _fetch(urls, tmp_path, sha256=DIGEST, retries=2, backoff=0.5)
+    message = str(info.value)
+    assert isinstance(info.value, RuntimeError)
+    assert f'{urls[0]}: HTTP 404' in message
+    assert f'{urls[1]}: cannot connect' in message
+    assert f'place it at {tmp_path / NAME} (expected sha256 {DIGEST})' in message
+    assert 'kept in' not in message
+    assert len(origin.requests) == 1
+    assert sleeps == [0.5, 1.0]
+    assert os.listdir(tmp_path) == []
+
+
+def test_repeated_truncation_keeps_part_for_a_later_call(origin, tmp_path):
+    origin.plans['/' + NAME] = [('drop', 30000)] * 3
+    with pytest.raises(DownloadError) as info:
+        _fetch(origin.url(), tmp_path, sha256=DIGEST, retries=2)
+    part = tmp_path / (NAME + '.part')
+    assert f'body ended at byte 90000 of {len(DATA)}' in str(info.value)
+    assert f'90000 bytes received so far are kept in {part}' in str(info.value)
+    assert os.path.getsize(part) == 90000
+    assert not os.path.exists(tmp_path / NAME)
+    path = _fetch(origin.url(), tmp_path, sha256=DIGEST)
+    assert origin.requests[-1] == ('/' + NAME, 'bytes=90000-')
+    assert _read(path) == DATA
+
+
+def test_verify_callback_sees_the_file_before_it_is_published(origin, tmp_path):
+    seen = []
+    path = _fetch(origin.url(), tmp_path, verify=lambda p: seen.append((p, _read(p))))
+    assert seen == [(path + '.part', DATA)]
+
+
+def test_verify_rejection_publishes_nothing(origin, tmp_path):
+    def check_shapes(path):
+        raise ValueError('fc.weight has shape [2048, 10], expected [2048, 400]')
+
+    with pytest.raises(DownloadError) as info:
+        _fetch(origin.url(), tmp_path, verify=check_shapes)
+    message = str(info.value)
+    assert f'{NAME} rejected by check_shapes' in message
+    assert 'expected [2048, 400]' in message
+    assert f'place it at {tmp_path / NAME}.' in message
+    assert len(origin.requests) == 1
+    assert os.listdir(tmp_path) == []
+
+
+def test_server_ignoring_range_restarts_from_zero(origin, tmp_path):
+    # Wrong leading bytes would survive if the 200 body were appended to the part.
+    _write(tmp_path / (NAME + '.part'), b'\0' * 50000)
+    origin.plans['/' + NAME] = ['ignore_range']
+    path = _fetch(origin.url(), tmp_path, sha256=DIGEST)
+    assert origin.requests == [('/' + NAME, 'bytes=50000-')]
+    assert _read(path) == DATA
+
+
+def test_complete_part_answered_416_is_verified_and_published(origin, tmp_path):
+    _write(tmp_path / (NAME + '.part'), DATA)
+    path = _fetch(origin.url(), tmp_path, sha256=DIGEST)
+    assert origin.requests == [('/' + NAME, f'bytes={len(DATA)}-')]
+    assert _read(path) == DATA
+    assert os.listdir(tmp_path) == [NAME]
+
+
+def test_oversized_part_answered_416_restarts(origin, tmp_path):
+    _write(tmp_path / (NAME + '.part'), DATA + b'extra')
+    path = _fetch(origin.url(), tmp_path)
+    assert origin.requests == [('/' + NAME, f'bytes={len(DATA) + 5}-'), ('/' + NAME, None)]
+    assert _read(path) == DATA

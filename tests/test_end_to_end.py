@@ -1,0 +1,110 @@
+"""run.sh train / eval / predict on a tiny generated dataset, and resume, as a user types them."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, check=True):
+    """bash run.sh ARGS with this interpreter's environment as the active one."""
+    bin_dir = os.path.dirname(sys.executable)
+    env = dict(os.environ, VIRTUAL_ENV=os.path.dirname(bin_dir),
+               PATH=bin_dir + os.pathsep + os.environ['PATH'])
+    proc = subprocess.run(['bash', 'run.sh', *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'run.sh {args} failed:\n{proc.stdout}\n{proc.stderr}')
+    return proc
+
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    """A tiny demo dataset and a config that trains on it in seconds."""
+    root = tmp_path_factory.mktemp('e2e')
+    subprocess.run([sys.executable, 'data/make_demo.py', '--out', str(root / 'data'),
+                    '--train_per_class', '2', '--val_per_class', '1', '--size', '32',
+                    '--seed', '1'], cwd=ROOT, check=True, capture_output=True)
+    config = root / 'tiny.yaml'
+    config.write_text(f"""
+MODEL: {{num_classes: 6, seg_num: 4, depth: 18}}
+DATA: {{data_root: {root / 'data'}, short_size: 32, target_size: 32, flip: false,
+        num_workers: 0}}
+TRAIN: {{filelist: {root / 'data/train.list'}, batch_size: 4, epoch: 2, learning_rate: 0.01,
+         lr_decay_epochs: [1], warmup_epochs: 1, valid_interval: 1, log_interval: 1,
+         save_dir: {root / 'run'}, pretrain: ''}}
+VALID: {{filelist: {root / 'data/val.list'}, batch_size: 3}}
+TEST: {{filelist: {root / 'data/val.list'}, batch_size: 3, num_clips: 2, num_crops: 3,
+        weights: {root / 'run/TSM_best.pdparams'}, save_dir: {root / 'eval'}}}
+INFER: {{label_file: {root / 'data/labels.txt'}, topk: 2,
+         weights: {root / 'run/TSM_best.pdparams'}, save_dir: {root / 'predict'}}}
+""")
+    return root, str(config)
+
+
+def test_train_eval_predict(demo):
+    root, config = demo
+    run('train', 'TSM', config, '--fix_random_seed')
+    for name in ('TSM_epoch0.pdparams', 'TSM_epoch1.pdopt', 'TSM_epoch1.json',
+                 'TSM_best.pdparams', 'train_log.csv', 'train_log.json'):
+        assert (root / 'run' / name).exists(), name
+    log = json.loads((root / 'run/train_log.json').read_text())
+    assert [row['epoch'] for row in log] == [0, 1]
+    assert all(row['clips'] == 12 and row['dropped'] == 0 for row in log)
+    assert all(row['valid_num_videos'] == 6 for row in log)
+    assert len((root / 'run/train_log.csv').read_text().splitlines()) == 3
+
+    run('eval', 'TSM', config)
+    result = json.loads((root / 'eval/TSM_eval.json').read_text())
+    assert result['num_videos'] == 6 and result['dropped'] == 0
+    assert 0.0 <= result['top1'] <= result['top5'] <= 1.0
+
+    video = (root / 'data/val.list').read_text().split()[0]
+    out = run('predict', 'TSM', config, '--video_path', str(root / 'data' / video)).stdout
+    names = (root / 'data/labels.txt').read_text().split()
+    line = [l for l in out.splitlines() if l.startswith(str(root))][0]
+    assert sum(name in line for name in names) == 2  # topk: 2
+    pred = json.loads((root / 'predict/TSM_predict.json').read_text())
+    probs = [c['prob'] for c in pred['predictions'][0]['top_k']]
+    assert len(probs) == 2 and probs[0] >= probs[1] > 0 and pred['failed'] == []
+
+
+def test_resume_continues_where_it_stopped(demo):
+    """Two epochs, then a resumed third, give the same weights as three epochs in one run."""
+    root, config = demo
+    common = ['--fix_random_seed', '-o', 'TRAIN.valid_interval=0']
+    run('train', 'TSM', config, '--epoch', '3', '--save_dir', str(root / 'full'), *common)
+    run('train', 'TSM', config, '--epoch', '2', '--save_dir', str(root / 'part'), *common)
+    proc = run('train', 'TSM', config, '--epoch', '3', '--save_dir', str(root / 'part'),
+               '--resume', str(root / 'part/TSM_epoch1'), *common)
+    assert 'resumed' in proc.stderr
+    log = json.loads((root / 'part/train_log.json').read_text())
+    assert [row['epoch'] for row in log] == [0, 1, 2]
+    full = json.loads((root / 'full/train_log.json').read_text())
+    assert log[2]['lr'] == pytest.approx(full[2]['lr'])
+    a = paddle.load(str(root / 'full/TSM_epoch2.pdparams'))
+    b = paddle.load(str(root / 'part/TSM_epoch2.pdparams'))
+    for name in a:
+        np.testing.assert_allclose(a[name].numpy(), b[name].numpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+
+
+def test_run_sh_rejects_unknown_mode_and_model():
+    proc = run('fly', check=False)
+    assert proc.returncode != 0 and 'usage' in proc.stderr
+    proc = run('train', 'I3D', 'configs/tsm.yaml', check=False)
+    assert proc.returncode != 0 and "'I3D'" in proc.stderr
+
+
+def test_predict_reports_a_missing_video(demo, tmp_path):
+    root, config = demo
+    proc = run('predict', 'TSM', config, '--video_path', str(tmp_path / 'nope.mp4'),
+               check=False)
+    assert proc.returncode == 1 and 'nope.mp4' in proc.stderr
+    pred = json.loads((root / 'predict/TSM_predict.json').read_text())
+    assert pred['failed'] == [str(tmp_path / 'nope.mp4')]

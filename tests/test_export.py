@@ -1,0 +1,209 @@
+"""export.py, models/inference.py and bench.py on a ResNet-18 TSM with tiny clips."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+from export import clip_spec, export_static, relative_error
+from models import TSM, save_checkpoint
+from models.inference import Predictor, model_files
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL = {'num_classes': 7, 'seg_num': 4, 'depth': 18, 'shift_ratio': 0.25}
+DATA = {'target_size': 32}
+
+
+def run(*args):
+    """bash run.sh ARGS with this interpreter's environment as the active one."""
+    bin_dir = os.path.dirname(sys.executable)
+    env = dict(os.environ, VIRTUAL_ENV=os.path.dirname(bin_dir),
+               PATH=bin_dir + os.pathsep + os.environ['PATH'])
+    proc = subprocess.run(['bash', 'run.sh', *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env)
+    assert proc.returncode == 0, f'run.sh {args} failed:\n{proc.stdout}\n{proc.stderr}'
+    return proc
+
+
+def trained_like(shift_mode):
+    """A TSM in eval mode whose BatchNorm statistics are not the identity, so a wrong BN
+    fold in the exported graph would show in the logits."""
+    paddle.seed(3)
+    model = TSM(shift_mode=shift_mode, **MODEL)
+    for name, value in model.state_dict().items():
+        if name.endswith(('_mean', '_variance')):
+            rng = np.random.default_rng(len(name))
+            low = 0.5 if name.endswith('_variance') else -0.2
+            value.set_value(rng.uniform(low, low + 0.4, value.shape).astype('float32'))
+    model.eval()
+    return model
+
+
+def clips(batch, seed=0):
+    shape = [batch, MODEL['seg_num'], 3, DATA['target_size'], DATA['target_size']]
+    return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+
+
+@pytest.fixture(scope='module', params=['bidirectional', 'none'])
+def exported(request, tmp_path_factory):
+    """(shift mode, reference logits per batch size, export prefix)."""
+    model = trained_like(request.param)
+    with paddle.no_grad():
+        want = {b: model(paddle.to_tensor(clips(b))).numpy() for b in (1, 2, 3)}
+    prefix = str(tmp_path_factory.mktemp(request.param) / 'TSM')
+    export_static(model, clip_spec(MODEL, DATA), prefix)
+    return request.param, want, prefix
+
+
+@pytest.mark.parametrize('batch', [1, 3])
+def test_jit_load_equals_dynamic(exported, batch):
+    _, want, prefix = exported
+    loaded = paddle.jit.load(prefix)
+    loaded.eval()
+    got = loaded(paddle.to_tensor(clips(batch))).numpy()
+    assert got.shape == (batch, MODEL['num_classes'])
+    assert relative_error(got, want[batch]) < 1e-4
+
+
+@pytest.mark.parametrize('batch', [1, 3])
+def test_predictor_equals_dynamic(exported, batch):
+    _, want, prefix = exported
+    predictor = Predictor(prefix, threads=2)
+    assert predictor.eval() is predictor
+    from_numpy = predictor(clips(batch))
+    from_tensor = predictor(paddle.to_tensor(clips(batch)))
+    assert isinstance(from_numpy, paddle.Tensor)
+    assert from_numpy.shape == [batch, MODEL['num_classes']]
+    assert relative_error(from_numpy.numpy(), want[batch]) < 1e-4
+    np.testing.assert_array_equal(from_tensor.numpy(), from_numpy.numpy())
+
+
+def test_shift_is_in_the_exported_graph(exported):
+    """The same weights without the shift give other logits: the exported graph's agreement
+    with the dynamic model is not that of a graph that lost its shift."""
+    mode, want, prefix = exported
+    unshifted = trained_like('none')
+    with paddle.no_grad():
+        plain = unshifted(paddle.to_tensor(clips(3))).numpy()
+    got = Predictor(prefix)(clips(3)).numpy()
+    if mode == 'none':
+        assert relative_error(got, plain) < 1e-4
+    else:
+        assert relative_error(got, plain) > 1e-2
+        assert relative_error(got, want[3]) < 1e-4
+
+
+def test_view_scores_takes_predictor(exported):
+    """eval.view_scores runs unchanged on a Predictor: [B, V, T, 3, H, W] -> mean softmax."""
+    from eval import view_scores
+    _, want, prefix = exported
+    views = clips(2)[None]  # one video, two views
+    probs = view_scores(Predictor(prefix), paddle.to_tensor(views)).numpy()
+    expected = paddle.nn.functional.softmax(paddle.to_tensor(want[2]), axis=-1).numpy()
+    assert probs.shape == (1, MODEL['num_classes'])
+    assert relative_error(probs[0], expected.mean(axis=0)) < 1e-4
+
+
+def test_predictor_rejects_wrong_clip_shape(tmp_path):
+    export_static(trained_like('none'), clip_spec(MODEL, DATA), str(tmp_path / 'TSM'))
+    (tmp_path / 'TSM.yaml').write_text(f'MODEL: {MODEL}\nDATA: {DATA}\n')
+    with pytest.raises(ValueError, match=r'takes clips \[N\] \+ \[4, 3, 32, 32\]'):
+        Predictor(str(tmp_path / 'TSM'))(np.zeros([1, 3, 3, 32, 32], np.float32))
+    with pytest.raises(ValueError, match='precision'):
+        Predictor(str(tmp_path / 'TSM'), precision='int4')
+
+
+def test_model_files_names_the_missing_export(tmp_path):
+    with pytest.raises(FileNotFoundError, match='no .json or .pdmodel'):
+        model_files(str(tmp_path / 'TSM'))
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+    """A tiny config and a random checkpoint, as a user would have them."""
+    root = tmp_path_factory.mktemp('run')
+    config = root / 'tiny.yaml'
+    config.write_text('MODEL: {num_classes: 7, seg_num: 4, depth: 18, shift_mode: online, '
+                      'shift_ratio: 0.25}\n'
+                      'DATA: {short_size: 40, target_size: 32}\n')
+    model = trained_like('online')
+    save_checkpoint(str(root / 'ckpt'), model)
+    return root, config, model
+
+
+def test_run_sh_export(tiny_run):
+    root, config, model = tiny_run
+    out = root / 'export'
+    args = ['export', 'TSM', str(config), '--weights', str(root / 'ckpt.pdparams'),
+            '--save_dir', str(out)]
+    onnx = all(_importable(m) for m in ('paddle2onnx', 'onnxruntime'))
+    run(*args, *(['--onnx'] if onnx else []))
+    from configs.config import load_config
+    settings = load_config(str(out / 'TSM.yaml'))
+    assert settings['MODEL']['shift_mode'] == 'online' and settings['DATA']['short_size'] == 40
+    with paddle.no_grad():
+        want = model(paddle.to_tensor(clips(3))).numpy()
+    assert relative_error(Predictor(str(out))(clips(3)).numpy(), want) < 1e-4
+    model_files(str(out / 'TSM_online_step'))  # the online step is exported next to it
+    if onnx:
+        from export import onnx_logits
+        assert relative_error(onnx_logits(str(out / 'TSM.onnx'), clips(3)), want) < 1e-4
+
+
+def test_onnx_equals_dynamic(exported, tmp_path):
+    pytest.importorskip('paddle2onnx')
+    pytest.importorskip('onnxruntime')
+    from export import export_onnx, onnx_logits
+    _, want, prefix = exported
+    path = export_onnx(*model_files(prefix), str(tmp_path / 'TSM.onnx'), 13)
+    for batch in (1, 3):
+        assert relative_error(onnx_logits(path, clips(batch)), want[batch]) < 1e-4
+
+
+def _importable(name):
+    try:
+        __import__(name)
+        return True
+    except ImportError:
+        return False
+
+
+def test_run_sh_bench(tiny_run):
+    root, config, _ = tiny_run
+    run('bench', 'TSM', str(config), '--batch_sizes', '1', '2', '--repeats', '1',
+        '--warmup', '0', '--matmul_size', '128', '--video_size', '48', '40',
+        '--video_frames', '12', '--save_dir', str(root / 'bench'))
+    result = json.loads((root / 'bench' / 'TSM_bench.json').read_text())
+    # ResNet-18 on 32x32 frames: the conv/linear multiply-adds of one frame, times 4 frames
+    assert result['clip_gflops'] == round(2 * 4 * resnet18_macs(32, 7) / 1e9, 4)
+    assert result['matmul_peak_gflops'] > 0
+    engines = {r['engine'] for r in result['inference']}
+    assert {'dynamic', 'predictor_fp32'} <= engines
+    for row in result['inference']:
+        assert row['batch_size'] in (1, 2)
+        assert row['clip_ms'] > 0 and row['clips_per_s'] > 0 and row['fraction_of_peak'] > 0
+    assert len(result['inference']) == 2 * len(engines)
+    assert result['train_step']['batch_size'] == 2 and result['train_step']['step_ms'] > 0
+    reader = result['reader']
+    assert 'skipped' in reader or (reader['train_ms_per_clip'] > 0
+                                   and reader['test_ms_per_clip'] > 0)
+    assert result['machine']['cores'] >= 1 and result['machine']['paddle'] == paddle.__version__
+
+
+def resnet18_macs(size, num_classes):
+    """Multiply-adds of ResNet-18 on one size x size frame, written out by hand."""
+    side = size // 2  # conv1, stride 2
+    macs = side * side * 64 * 3 * 49
+    side //= 2  # max pool
+    channels = 64
+    for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        out = side // stride
+        macs += out * out * planes * channels * 9 + out * out * planes * planes * 9
+        if stride != 1 or channels != planes:
+            macs += out * out * planes * channels  # 1x1 downsample
+        macs += 2 * out * out * planes * planes * 9  # second block
+        side, channels = out, planes
+    return macs + 512 * num_classes

@@ -1,0 +1,71 @@
+import os
+
+import pytest
+
+from reader.listfile import ListFileError, read_list
+
+
+def write(tmp_path, text, name='train.list'):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_paths_labels_comments_and_spaces(tmp_path):
+    path = write(tmp_path, '# kinetics subset\n'
+                           'a/x.mp4 3\n'
+                           '\n'
+                           '   \n'
+                           'b/with space.mp4\t12\n'
+                           '/abs/y.avi 0\n')
+    assert read_list(path) == [(str(tmp_path / 'a/x.mp4'), 3),
+                               (str(tmp_path / 'b/with space.mp4'), 12),
+                               ('/abs/y.avi', 0)]
+
+
+def test_data_root(tmp_path):
+    path = write(tmp_path, 'a/x.mp4 3\n/abs/y.avi 1\n')
+    assert read_list(path, data_root='/data/k400') == [('/data/k400/a/x.mp4', 3),
+                                                       ('/abs/y.avi', 1)]
+
+
+def test_relative_list_path_resolves_to_its_folder(tmp_path, monkeypatch):
+    write(tmp_path, 'x.mp4 1\n')
+    monkeypatch.chdir(tmp_path.parent)
+    assert read_list(os.path.join(tmp_path.name, 'train.list')) == [(str(tmp_path / 'x.mp4'), 1)]
+
+
+def test_unlabelled_lines_for_inference(tmp_path):
+    path = write(tmp_path, 'clip one.mp4\nb.mp4 7\nc.mp4 cat\n')
+    assert read_list(path, require_label=False) == [(str(tmp_path / 'clip one.mp4'), None),
+                                                    (str(tmp_path / 'b.mp4'), 7),
+                                                    (str(tmp_path / 'c.mp4 cat'), None)]
+
+
+@pytest.mark.parametrize('line,reason', [
+    ('a.mp4', 'integer label'),
+    ('a.mp4 cat', 'integer label'),
+    ('a.mp4 1.5', 'integer label'),
+    ('7', 'integer label'),  # a label with no path
+    ('a.mp4 -1', '>= 0'),
+    ('a.mp4 400', 'num_classes=400'),
+])
+def test_malformed_lines_name_file_line_and_text(tmp_path, line, reason):
+    path = write(tmp_path, f'# header\nok.mp4 1\n{line}\n')
+    with pytest.raises(ListFileError) as err:
+        read_list(path, num_classes=400)
+    message = str(err.value)
+    assert f'{path}:3:' in message and repr(line) in message and reason in message
+
+
+def test_negative_label_rejected_without_require_label(tmp_path):
+    path = write(tmp_path, 'a.mp4 -3\n')
+    with pytest.raises(ListFileError, match=r':1: label must be >= 0'):
+        read_list(path, require_label=False)
+
+
+def test_missing_list_file(tmp_path):
+    missing = str(tmp_path / 'nope.list')
+    with pytest.raises(ListFileError, match='cannot read list file .*nope.list'):
+        read_list(missing)
+    assert issubclass(ListFileError, ValueError)

@@ -1,0 +1,233 @@
+"""Online TSM: streaming equals the offline online-mode model, export, buffers, streams, CLI."""
+import json
+
+import numpy as np
+import paddle
+import pytest
+import yaml
+
+from models import TSM
+from models.online import OnlineTSM, export_online_step
+from reader.stream import StreamError, frame_transform, stream_frames
+from reader.transforms import test_transform
+from tests.videos import read_index, write_index_video
+
+SIZE = 32
+DATA = {'short_size': SIZE, 'target_size': SIZE,
+        'mean': [0.485, 0.456, 0.406], 'std': [0.229, 0.224, 0.225]}
+
+
+def randomize_bn(model, seed):
+    """Random BatchNorm affine and running statistics, so eval mode is not an identity.
+
+    The last BN of each residual branch gets a small scale, as in a trained ResNet: the
+    logits stay within about +-10 (R50 would reach hundreds otherwise), the scale at which
+    the 1e-5 bounds below are meant.
+    """
+    rng = np.random.RandomState(seed)
+    branch_ends = {id(getattr(b, 'bn3', None) or b.bn2)
+                   for k in range(1, 5) for b in getattr(model, f'layer{k}')}
+    for layer in model.sublayers():
+        if isinstance(layer, paddle.nn.BatchNorm2D):
+            c = layer.weight.shape[0]
+            low, high = (0.1, 0.3) if id(layer) in branch_ends else (0.5, 1.5)
+            layer.weight.set_value(rng.uniform(low, high, c).astype('float32'))
+            layer.bias.set_value(rng.uniform(-0.2, 0.2, c).astype('float32'))
+            layer._mean.set_value(rng.uniform(-0.2, 0.2, c).astype('float32'))
+            layer._variance.set_value(rng.uniform(0.5, 2.0, c).astype('float32'))
+
+
+def online_model(seg_num=8, depth=18, shift_place='residual', num_classes=5, state=None):
+    paddle.seed(0)
+    model = TSM(num_classes=num_classes, seg_num=seg_num, depth=depth, shift_mode='online',
+                shift_place=shift_place, dropout=0.0)
+    if state is None:
+        randomize_bn(model, 1)
+    else:
+        model.set_state_dict(state)
+    model.eval()
+    return model
+
+
+def clips(n, t, seed):
+    return np.random.RandomState(seed).randn(n, t, 3, SIZE, SIZE).astype('float32')
+
+
+def stream(engine, x):
+    return np.stack([engine.step(paddle.to_tensor(x[:, t])).numpy()
+                     for t in range(x.shape[1])], axis=1)
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+@pytest.mark.parametrize('shift_place', ['residual', 'inplace'])
+@pytest.mark.parametrize('batch', [1, 2])
+def test_stream_equals_offline_frame_scores(depth, shift_place, batch):
+    base = online_model(depth=depth, shift_place=shift_place)
+    engine = OnlineTSM(base, SIZE, batch_size=batch)
+    for t in (1, 3, 8):
+        offline = online_model(t, depth, shift_place, state=base.state_dict())
+        x = clips(batch, t, seed=t)
+        expected = offline.frame_scores(paddle.to_tensor(x)).numpy()
+        engine.reset()
+        np.testing.assert_allclose(stream(engine, x), expected, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(engine.clip_scores().numpy(), expected.mean(1),
+                                   rtol=0, atol=1e-5)
+        assert engine.num_frames == t
+
+
+def test_reset_leaves_nothing_of_the_previous_clip():
+    model = online_model()
+    first, second = clips(2, 6, seed=3), clips(2, 6, seed=4)
+    engine = OnlineTSM(model, SIZE, batch_size=2)
+    stream(engine, first)
+    engine.reset()
+    again = stream(engine, second)
+    fresh = stream(OnlineTSM(model, SIZE, batch_size=2), second)
+    np.testing.assert_array_equal(again, fresh)
+    np.testing.assert_array_equal(engine.clip_scores().numpy(), fresh.mean(1))
+    # Without the reset the first frame would see the last clip's features.
+    stream(engine, first)
+    assert np.abs(stream(engine, second)[:, 0] - fresh[:, 0]).max() > 1e-3
+
+
+def test_window_averages_the_last_frames():
+    model = online_model()
+    x = clips(1, 5, seed=5)
+    engine = OnlineTSM(model, SIZE, window=2)
+    frames = stream(engine, x)
+    np.testing.assert_allclose(engine.clip_scores().numpy(), frames[:, 3:].mean(1),
+                               rtol=0, atol=1e-6)
+
+
+def test_buffer_shapes_and_bytes_by_hand():
+    # ResNet-18 at 32x32: stem -> 8x8; each block's input (channels, side): layer1 (64, 8) x2,
+    # layer2 (64, 8) (128, 4), layer3 (128, 4) (256, 2), layer4 (256, 2) (512, 1); fold = C / 8.
+    engine = OnlineTSM(online_model(), SIZE, batch_size=3)
+    inputs = [(64, 8), (64, 8), (64, 8), (128, 4), (128, 4), (256, 2), (256, 2), (512, 1)]
+    assert engine.shapes == [[3, c // 8, s, s] for c, s in inputs]
+    assert engine.buffer_bytes() == 3 * 4 * (3 * 8 * 64 + 2 * 16 * 16 + 2 * 32 * 4 + 64)
+    assert engine.buffer_bytes() == 3 * 9472
+
+
+def test_refuses_bidirectional_training_mode_and_wrong_frames():
+    paddle.seed(0)
+    with pytest.raises(ValueError, match="shift_mode='online'.*'bidirectional'"):
+        OnlineTSM(TSM(num_classes=5, seg_num=4, depth=18), SIZE)
+    with pytest.raises(ValueError, match="shift mode 'none'"):
+        OnlineTSM(TSM(num_classes=5, seg_num=4, depth=18, shift_mode='none'), SIZE)
+    model = online_model()
+    engine = OnlineTSM(model, SIZE, batch_size=2)
+    with pytest.raises(ValueError, match=r'expected frames of shape \[2, 3, 32, 32\]'):
+        engine.step(paddle.zeros([1, 3, SIZE, SIZE]))
+    with pytest.raises(RuntimeError, match='clip_scores: no frame'):
+        engine.clip_scores()
+    model.train()
+    with pytest.raises(RuntimeError, match='model.eval'):
+        engine.step(paddle.zeros([2, 3, SIZE, SIZE]))
+    # Sizing the buffers of a training-mode model leaves its BatchNorm statistics alone.
+    before = model.bn1._mean.numpy().copy()
+    OnlineTSM(model, SIZE)
+    assert model.training
+    np.testing.assert_array_equal(model.bn1._mean.numpy(), before)
+
+
+def test_exported_step_with_paddle_inference_equals_engine(tmp_path):
+    from paddle import inference
+    model = online_model()
+    engine = OnlineTSM(model, SIZE, batch_size=2)
+    model_file = export_online_step(model, str(tmp_path / 'online_step'), SIZE)
+    config = inference.Config(model_file, str(tmp_path / 'online_step.pdiparams'))
+    config.disable_gpu()
+    predictor = inference.create_predictor(config)
+    names = predictor.get_input_names()
+    assert names == ['frame'] + [f'buffer{i}' for i in range(len(engine.shapes))]
+    x = clips(2, 6, seed=6)
+    buffers = [np.zeros(s, 'float32') for s in engine.shapes]
+    for t in range(6):
+        expected = engine.step(paddle.to_tensor(x[:, t])).numpy()
+        for name, value in zip(names, [x[:, t]] + buffers):
+            predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(value))
+        predictor.run()
+        logits, *buffers = [predictor.get_output_handle(n).copy_to_cpu()
+                            for n in predictor.get_output_names()]
+        np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-5)
+        for got, kept in zip(buffers, engine.buffers):
+            np.testing.assert_allclose(got, kept.numpy(), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize('codec', ['h264', 'mp4v'])
+def test_stream_yields_every_frame_in_order_with_times(tmp_path, codec):
+    path = write_index_video(str(tmp_path / 'v.mp4'), 13, fps=25, codec=codec)
+    seen = [(i, t, read_index(frame), frame.shape) for i, t, frame in stream_frames(path)]
+    assert [s[0] for s in seen] == list(range(13))
+    assert [s[2] for s in seen] == list(range(13))
+    np.testing.assert_allclose([s[1] for s in seen], np.arange(13) / 25, rtol=0, atol=1e-9)
+    assert {s[3] for s in seen} == {(48, 64, 3)}
+
+
+def test_stream_errors_and_frame_transform(tmp_path):
+    with pytest.raises(StreamError, match='no such video file'):
+        next(stream_frames(str(tmp_path / 'missing.mp4')))
+    frame = np.random.RandomState(0).randint(0, 256, (48, 64, 3)).astype(np.uint8)
+    out = frame_transform(frame, DATA)
+    assert out.shape == (3, SIZE, SIZE) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, test_transform(frame[None], SIZE, SIZE, 1, DATA['mean'],
+                                                      DATA['std'])[0, 0])
+
+
+def write_setup(tmp_path, shift_mode='online', num_frames=6):
+    """A tiny online config, random weights, label names and an index video."""
+    model = online_model(num_frames, num_classes=3)
+    paddle.save(model.state_dict(), str(tmp_path / 'w.pdparams'))
+    (tmp_path / 'labels.txt').write_text('walk\nrun\njump\n')
+    cfg = {'MODEL': {'num_classes': 3, 'seg_num': num_frames, 'depth': 18,
+                     'shift_mode': shift_mode, 'dropout': 0.0},
+           'DATA': {'short_size': SIZE, 'target_size': SIZE},
+           'INFER': {'label_file': str(tmp_path / 'labels.txt'),
+                     'weights': str(tmp_path / 'w.pdparams'),
+                     'save_dir': str(tmp_path / 'out')}}
+    (tmp_path / 'cfg.yaml').write_text(yaml.safe_dump(cfg))
+    video = write_index_video(str(tmp_path / 'v.mp4'), num_frames, fps=25, codec='h264')
+    return model, video
+
+
+def run_predict(tmp_path, video, *flags):
+    import predict
+    return predict.main(['--online', '--config', str(tmp_path / 'cfg.yaml'), '--video_path',
+                         video, '--use_gpu', 'False', *flags])
+
+
+def test_predict_online_prints_each_frame_and_writes_json(tmp_path, capsys):
+    model, video = write_setup(tmp_path)
+    assert run_predict(tmp_path, video) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(':')[0] for line in lines] == [
+        f'frame {i} {i / 25:.2f}s' for i in range(6)]
+    with open(tmp_path / 'out' / 'TSM_online.json') as f:
+        records = json.load(f)['frames']
+    assert [r['frame'] for r in records] == list(range(6))
+    assert [r['time'] for r in records] == [round(i / 25, 4) for i in range(6)]
+    # The offline model on the same transformed frames gives the same per-frame and
+    # running predictions.
+    frames = [frame_transform(f, DATA) for _, _, f in stream_frames(video)]
+    scores = model.frame_scores(paddle.to_tensor(np.stack(frames)[None]))[0]
+    probs = paddle.nn.functional.softmax(scores, axis=-1).numpy()
+    running = paddle.nn.functional.softmax(paddle.cumsum(scores, axis=0) /
+                                           paddle.arange(1, 7, dtype='float32')[:, None]).numpy()
+    for t, r in enumerate(records):
+        assert r['label'] == probs[t].argmax()
+        assert r['name'] == ['walk', 'run', 'jump'][r['label']]
+        assert r['score'] == pytest.approx(probs[t].max(), abs=2e-6)
+        assert r['running_label'] == running[t].argmax()
+        assert r['running_score'] == pytest.approx(running[t].max(), abs=2e-6)
+    assert lines[-1].endswith(f"{records[-1]['running_name']} {records[-1]['running_score']:.3f}")
+
+
+def test_predict_online_every_and_offline_config(tmp_path, capsys):
+    _, video = write_setup(tmp_path)
+    assert run_predict(tmp_path, video, '--every', '4') == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(' ')[1] for line in lines] == ['0', '4']
+    _, video = write_setup(tmp_path, shift_mode='bidirectional')
+    with pytest.raises(SystemExit, match='shift_mode: online.*online config'):
+        run_predict(tmp_path, video)

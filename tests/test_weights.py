@@ -1,0 +1,125 @@
+"""models/weights.py: published names resolve through the download cache, a download is
+converted for the model before it is cached, and any supported layout loads."""
+import functools
+import http.server
+import os
+import threading
+
+import numpy as np
+import paddle
+import pytest
+
+from models import TSM
+from models import weights
+from models.download import DownloadError
+from tests import source_nets as src
+
+SEG, CLASSES = 8, 5
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.paths.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / 'served'
+    root.mkdir()
+    httpd = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(_Handler, directory=str(root)))
+    httpd.paths = []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f'http://127.0.0.1:{httpd.server_address[1]}', httpd.paths
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / 'cache'
+    monkeypatch.setenv('TSM_WEIGHTS_HOME', str(folder))
+    return folder
+
+
+def publish(monkeypatch, root, base, name, state):
+    paddle.save({k: paddle.to_tensor(v) for k, v in state.items()}, str(root / name))
+    monkeypatch.setattr(weights, 'PUBLISHED', {
+        'kinetics400': {'urls': [f'{base}/{name}'], 'about': 'test file', 'seg_num': SEG}})
+
+
+def test_published_name_downloads_once_and_loads(server, cache, monkeypatch):
+    root, base, requests = server
+    names = src.PaddleVideoNames(18)
+    state = src.random_state(names, 18, CLASSES, seed=11)
+    publish(monkeypatch, root, base, 'TSM_k400.pdparams', state)
+    clip = np.random.default_rng(12).normal(size=(1, SEG, 3, 32, 32)).astype(np.float32)
+    ref = src.paddle_forward(state, names, 18, clip, SEG, 1.0 / SEG)
+    for expected_requests in (1, 1):  # the second load is served by the cache
+        model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
+        weights.load_for_inference(model, 'kinetics400')
+        assert requests == ['/TSM_k400.pdparams'] * expected_requests
+        model.eval()
+        with paddle.no_grad():
+            ours = model(paddle.to_tensor(clip)).numpy()
+        assert np.abs(ours - ref).max() / np.abs(ref).max() < 1e-4
+    assert sorted(os.listdir(cache)) == ['TSM_k400.pdparams']
+
+
+def test_file_for_another_model_is_not_cached(server, cache, monkeypatch):
+    root, base, requests = server
+    state = src.random_state(src.PaddleVideoNames(18), 18, CLASSES)
+    publish(monkeypatch, root, base, 'TSM_k400.pdparams', state)
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=50)
+    with pytest.raises(DownloadError, match='missing in file') as err:
+        weights.load_for_inference(model, 'kinetics400')
+    assert 'TSM_k400.pdparams rejected by a conversion for the TSM model' in str(err.value)
+    assert os.listdir(cache) == []
+    # Nothing was kept, so the next attempt downloads again (and is rejected again).
+    with pytest.raises(DownloadError):
+        weights.resolve('kinetics400', model)
+    assert len(requests) == 2 and os.listdir(cache) == []
+
+
+def test_url_is_verified_for_training(server, cache, caplog):
+    root, base, _ = server
+    state = src.random_state(src.FluidNames(18), 18, 7)
+    paddle.save({k: paddle.to_tensor(v) for k, v in state.items()}, str(root / 'zoo.pdparams'))
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
+    fc_before = model.fc.weight.numpy().copy()
+    weights.load_for_training(model, f'{base}/zoo.pdparams')  # 7 classes vs 5: fc skipped
+    assert os.listdir(cache) == ['zoo.pdparams']
+    assert np.array_equal(model.fc.weight.numpy(), fc_before)
+    # Inside a block channels keep their order; on the residual stream the source's two
+    # shifted folds (64 channels each at width 512) trade places.
+    assert np.array_equal(model.layer4[1].bn1._variance.numpy(),
+                          state['bn5b_branch2a_variance'])
+    var = state['bn5b_branch2b_variance']
+    assert np.array_equal(model.layer4[1].bn2._variance.numpy(),
+                          np.concatenate([var[64:128], var[:64], var[128:]]))
+
+
+def test_local_file_and_unknown_names(tmp_path, cache):
+    path = tmp_path / 'w.pdparams'
+    path.write_bytes(b'x')
+    assert weights.resolve(str(path)) == str(path)
+    with pytest.raises(FileNotFoundError, match=r"'nope': no such file, and not a URL or one "
+                                                r"of the published names \(imagenet, "):
+        weights.resolve('nope')
+    with pytest.raises(ValueError, match='no weights given'):
+        weights.load_for_inference(TSM(num_classes=2, depth=18), '')
+    weights.load_for_training(TSM(num_classes=2, depth=18), '')  # random init, no error
+
+
+def test_published_table():
+    assert set(weights.PUBLISHED) == {'kinetics400', 'imagenet', 'kinetics400-zoo',
+                                      'imagenet-zoo', 'kinetics400-mit'}
+    for entry in weights.PUBLISHED.values():
+        assert entry['urls'] and all(u.startswith('https://') for u in entry['urls'])
+    assert weights.PUBLISHED['kinetics400-mit']['urls'][0].endswith(
+        'TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth')
