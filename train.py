@@ -121,6 +121,7 @@ def main(argv=None):
     for epoch in range(first, train['epoch']):
         if seed is not None:  # per epoch, so a resumed run draws what an unbroken one would
             cli.fix_seed(seed + epoch)
+        loader.batch_sampler.set_epoch(epoch)  # the reader's draws depend on (seed, epoch, item)
         row = {'epoch': epoch, 'lr': optimizer.get_lr()}
         row.update(train_one_epoch(model, loader, optimizer, lr, epoch, train['log_interval']))
         check_failures(row['dropped'], row['clips'] + row['dropped'],

@@ -179,8 +179,6 @@ class Video:
                 self._source = _DecordFrames(path, num_threads)
             except Exception as e:  # decord's errors have no public type; any means "use OpenCV"
                 decord_error = _first_line(e)
-                logger.warning('decord cannot open %s (%s); reading it with OpenCV',
-                               path, decord_error)
         if self._source is None:
             try:
                 self._source = _OpenCVFrames(path, num_threads)
@@ -188,6 +186,9 @@ class Video:
                 if decord_error is None:
                     raise
                 raise DecodeError(path, f'{e.reason}; decord: {decord_error}') from None
+            if decord_error is not None:  # logged only here: an unreadable file is one error
+                logger.warning('decord cannot open %s (%s); reading it with OpenCV',
+                               path, decord_error)
 
     @property
     def num_frames(self):
