@@ -8,6 +8,8 @@ nothing is found by seeking. Measured on videos whose frame i carries i in its p
   (Xvid-style) with B-frames in .avi and .mp4, off by one frame (.mp4) or a whole keyframe
   interval (.mkv) for H.264 with open GOPs, and off by a keyframe interval (frame 255
   returned as frame 5) for H.264 with B-frames in .avi;
+- decord 0.6 `skip_frames` even between keyframes in .avi files with B-frames (mpeg4 or
+  H.264): it lands one frame early, so in .avi every frame is decoded with `next()`;
 - OpenCV `CAP_PROP_POS_FRAMES` lands a few frames early on variable-frame-rate H.264.
 Decoding from the start (decord `next()`, OpenCV `grab()`) was exact on every file. Its
 cost is a sequential decode up to the last requested frame; skipped frames are decoded but
@@ -58,9 +60,18 @@ class _DecordFrames:
 
     def __init__(self, path, num_threads):
         self.path, self.num_threads = path, num_threads
+        self.can_skip = os.path.splitext(path)[1].lower() != '.avi'  # see the module doc
         reader = decord.VideoReader(path, num_threads=num_threads)
         self.num_frames = len(reader)
         self.keyframes = sorted(int(k) for k in reader.get_key_indices())
+
+    def _skip(self, reader, count):
+        """Decode `count` frames, without converting them where skip_frames is exact."""
+        if not self.can_skip:
+            for _ in range(count):
+                reader.next()
+        elif count > 0:  # decord asserts count > 0
+            reader.skip_frames(count)
 
     def _advance(self, reader, pos, index):
         """Decode frames pos..index-1 without converting them; returns index.
@@ -74,10 +85,10 @@ class _DecordFrames:
                 continue
             if key > index:
                 break
-            reader.skip_frames(key - 1 - pos)
+            self._skip(reader, key - 1 - pos)
             reader.next()
             pos = key
-        reader.skip_frames(index - pos)
+        self._skip(reader, index - pos)
         return index
 
     def frames(self, wanted):
@@ -91,6 +102,10 @@ class _DecordFrames:
             except StopIteration:
                 raise DecodeError(self.path, f'frame {index} of {self.num_frames} announced '
                                              f'frames cannot be decoded (the file ends early)')
+            if frame.ndim != 3 or frame.shape[2] != 3:
+                # decord 0.6 returns 4 channels for some narrow frames (48 px wide H.264):
+                # not RGB, so the caller reads the file with OpenCV instead
+                raise ValueError(f'decord returned a frame of shape {frame.shape}, not H x W x 3')
             pos = index + 1
             yield index, frame
 

@@ -74,7 +74,9 @@ def _index_sets(count, rng, n_random):
 
 
 def _check_read(video, reference, indices):
+    backend = video.backend
     frames = video.read(indices)
+    assert video.backend == backend  # read by the backend under test, not by the fallback
     assert frames.dtype == np.uint8 and frames.shape == (len(indices),) + reference.shape[1:]
     assert [read_index(f) for f in frames] == list(indices)
     # Neighbouring frames differ by a moving texture (differences of ~100), so this
@@ -128,6 +130,21 @@ def test_files_where_decord_seeking_fails_many_index_sets(video_dir, backend, fm
         assert video.backend == backend and video.num_frames == 300
         for indices in _index_sets(300, rng, n_random=20):
             _check_read(video, reference, indices)
+
+
+def test_narrow_frames_that_decord_returns_with_4_channels_are_read_with_opencv(video_dir, caplog):
+    # decord 0.6 decodes this 48 px wide H.264 file into 4-channel frames
+    path = write_index_video(os.path.join(video_dir, 'narrow.mp4'), 12, width=48, height=40,
+                             codec='h264', bframes=3)
+    reference = sequential_frames(path)
+    with caplog.at_level(logging.WARNING, logger=decode.__name__):
+        with decode.open_video(path) as video:
+            frames = video.read([2, 4, 7, 9])
+            backend = video.backend
+    assert frames.shape == (4, 40, 48, 3)
+    assert np.abs(frames.astype(np.int16) - reference[[2, 4, 7, 9]]).max() <= 2
+    if decode.decord is not None:
+        assert backend == 'opencv' and 'not H x W x 3' in caplog.text
 
 
 def test_read_returns_rgb_of_the_written_pixels(video_dir, backend):

@@ -171,7 +171,6 @@ def _importable(name):
         return False
 
 
-@pytest.mark.xfail(strict=True, reason="bench reader timing: normalize gets 4-channel frames from the generated bench video; open bug")
 def test_run_sh_bench(tiny_run):
     root, config, _ = tiny_run
     run('bench', 'TSM', str(config), '--batch_sizes', '1', '2', '--repeats', '1',
