@@ -22,6 +22,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from configs.cli import set_cpu_threads
 from export import clip_spec, export_static
 
 
@@ -215,15 +216,8 @@ def markdown(result):
     return '\n'.join(lines)
 
 
-def set_threads(threads):
-    """CPU math threads of dynamic-mode kernels; Paddle's default is one, which would time
-    the dynamic model and the matmul peak on a single core."""
-    core = paddle.base.core if hasattr(paddle, 'base') else paddle.fluid.core
-    core.set_num_threads(threads)
-
-
 def bench(cfg, args):
-    set_threads(args.threads)
+    set_cpu_threads(args.threads)
     seg_num, size = cfg['MODEL']['seg_num'], cfg['DATA']['target_size']
     clip_shape = [seg_num, 3, size, size]
     result = {'machine': machine(), 'model': dict(cfg['MODEL'], target_size=size),

@@ -55,6 +55,13 @@ def evaluate(model, loader, num_classes, progress=True):
     return result
 
 
+def model_source(settings):
+    """What a TEST or INFER section ran, for the JSON outputs."""
+    if settings['infer_model']:
+        return {'infer_model': settings['infer_model'], 'precision': settings['precision']}
+    return {'weights': settings['weights']}
+
+
 def report(result):
     text = '  '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
                      for k, v in result.items())
@@ -64,12 +71,13 @@ def report(result):
 def main(argv=None):
     args, cfg = cli.parse('eval', argv)
     cli.select_device(args.use_gpu)
-    from models import TSM
-    from models.weights import load_for_inference
+    from models.inference import model_for
     from reader import check_failures, make_loader
     test = cfg['TEST']
-    model = TSM(**cfg['MODEL'])
-    load_for_inference(model, test['weights'])
+    try:
+        model = model_for(cfg, 'TEST', args.use_gpu)
+    except (ValueError, FileNotFoundError) as e:  # a wrong export folder or precision
+        raise SystemExit(f'eval.py: {e}')
     loader = make_loader(cfg, 'test')
     start = time.time()
     result = evaluate(model, loader, cfg['MODEL']['num_classes'])
@@ -78,7 +86,7 @@ def main(argv=None):
     os.makedirs(test['save_dir'], exist_ok=True)
     out = os.path.join(test['save_dir'], 'TSM_eval.json')
     with open(out, 'w') as f:
-        json.dump({'filelist': test['filelist'], 'weights': test['weights'], **result}, f, indent=2)
+        json.dump({'filelist': test['filelist'], **model_source(test), **result}, f, indent=2)
     logging.info('metrics written to %s', out)
     check_failures(result['dropped'], result['dropped'] + result['num_videos'],
                    cfg['DATA']['max_failure_ratio'])

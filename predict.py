@@ -13,7 +13,7 @@ import numpy as np
 import paddle
 
 from configs import cli
-from eval import view_scores
+from eval import model_source, view_scores
 
 
 def read_label_names(path, num_classes):
@@ -97,6 +97,9 @@ def predict_online(args, cfg, names):
     if not args.video_path or args.every < 1:
         raise SystemExit('--online needs --video_path (file, camera index or URL), --every >= 1')
     infer = cfg['INFER']
+    if infer['infer_model']:
+        raise SystemExit('--online runs the dynamic model with --weights; the exported online '
+                         'step (TSM_online_step) is for paddle.inference deployments')
     model = TSM(**cfg['MODEL'])
     load_for_inference(model, infer['weights'])
     model.eval()
@@ -127,21 +130,21 @@ def predict_online(args, cfg, names):
 def main(argv=None):
     args, cfg = cli.parse('predict', argv)
     cli.select_device(args.use_gpu)
-    from models import TSM
-    from models.weights import load_for_inference
+    from models.inference import model_for
     infer = cfg['INFER']
     names = read_label_names(infer['label_file'], cfg['MODEL']['num_classes'])
     if args.online:
         return predict_online(args, cfg, names)
     paths = video_list(args, cfg)
-    model = TSM(**cfg['MODEL'])
-    load_for_inference(model, infer['weights'])
-    model.eval()
+    try:
+        model = model_for(cfg, 'INFER', args.use_gpu)
+    except (ValueError, FileNotFoundError) as e:  # a wrong export folder or precision
+        raise SystemExit(f'predict.py: {e}')
     results, failed = predict(model, paths, cfg, names)
     os.makedirs(infer['save_dir'], exist_ok=True)
     out = os.path.join(infer['save_dir'], 'TSM_predict.json')
     with open(out, 'w') as f:
-        json.dump({'weights': infer['weights'], 'predictions': results, 'failed': failed},
+        json.dump({**model_source(infer), 'predictions': results, 'failed': failed},
                   f, indent=2)
     logging.info('%d predictions written to %s', len(results), out)
     if failed:

@@ -6,6 +6,7 @@ is a shorthand for a config override, and `-o SECTION.key=value` reaches every o
 import argparse
 import ast
 import logging
+import os
 import random
 
 import numpy as np
@@ -45,6 +46,10 @@ def build_parser(script):
                    help='seed every random generator with 0 for a repeatable run')
     p.add_argument('--video_path', help='one video to predict (with --online also a camera '
                    'index such as 0, or a stream URL)')
+    p.add_argument('--infer_model', help='eval/predict: an export.py folder, run with '
+                   'paddle.inference instead of the dynamic model and --weights')
+    p.add_argument('--precision', help='with --infer_model: fp32, bf16 or fp16')
+    p.add_argument('--threads', type=int, help='with --infer_model: CPU threads (0 = all)')
     p.add_argument('--online', action='store_true',
                    help='stream frame by frame with an online (uni-directional) model')
     p.add_argument('--every', type=int, default=1, help='with --online: print every N frames')
@@ -64,7 +69,8 @@ def _flag_overrides(args, section):
         'TRAIN.pretrain': args.pretrain,
     }
     if section != 'TRAIN':
-        pairs[f'{section}.weights'] = args.weights
+        for key in ('weights', 'infer_model', 'precision', 'threads'):
+            pairs[f'{section}.{key}'] = getattr(args, key)
     return [{k.split('.')[0]: {k.split('.')[1]: v}} for k, v in pairs.items() if v is not None]
 
 
@@ -75,6 +81,10 @@ def parse(script, argv=None):
     if args.model_name.upper() not in MODEL_NAMES:
         parser.error(f'--model_name {args.model_name!r}: known models: {", ".join(MODEL_NAMES)}')
     section = MODES[script]
+    if section == 'TRAIN':
+        for flag in ('infer_model', 'precision', 'threads'):
+            if getattr(args, flag) is not None:
+                parser.error(f'--{flag} is for eval.py and predict.py, not train.py')
     try:
         cfg = load_config(args.config, _flag_overrides(args, section) + args.override)
     except ConfigError as e:
@@ -85,13 +95,30 @@ def parse(script, argv=None):
 
 
 def select_device(use_gpu):
-    """The GPU when asked for and Paddle has CUDA, else the CPU with a one-line notice."""
+    """The GPU when asked for and Paddle has CUDA, else the CPU (all usable cores) with a
+    one-line notice."""
     import paddle
     if use_gpu and paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
         return paddle.set_device('gpu')
     if use_gpu:
         logging.info('this Paddle build has no usable CUDA device: running on the CPU')
+    set_cpu_threads(usable_cores())
     return paddle.set_device('cpu')
+
+
+def usable_cores():
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def set_cpu_threads(threads):
+    """CPU math threads of dynamic-mode kernels. Paddle's default is one thread: a ResNet-18
+    training step on 2 cores takes 2.33 s with it and 1.99 s with two."""
+    import paddle
+    core = paddle.base.core if hasattr(paddle, 'base') else paddle.fluid.core
+    core.set_num_threads(threads)
 
 
 def fix_seed(seed=0):

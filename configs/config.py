@@ -52,6 +52,9 @@ DEFAULTS = {
         'num_crops': 1,           # spatial views per clip: 1 (centre) or 3
         'weights': 'kinetics400',  # a file, a URL, or a name of a published checkpoint
         'save_dir': 'output/eval',  # metrics JSON goes here
+        'infer_model': '',        # an export.py folder: run it with paddle.inference instead
+        'precision': 'fp32',      # of infer_model: fp32, bf16 (CPUs with bf16) or fp16 (GPU)
+        'threads': 0,             # CPU threads of infer_model; 0 = every usable core
     },
     'INFER': {
         'filelist': '',           # videos for predict.py --filelist (labels optional)
@@ -60,6 +63,9 @@ DEFAULTS = {
         'label_file': 'data/kinetics400_labels.txt',  # class names, line i = label i
         'topk': 5,                # classes printed per video
         'save_dir': 'output/predict',  # predictions JSON goes here
+        'infer_model': '',        # an export.py folder: run it with paddle.inference instead
+        'precision': 'fp32',      # of infer_model: fp32, bf16 (CPUs with bf16) or fp16 (GPU)
+        'threads': 0,             # CPU threads of infer_model; 0 = every usable core
     },
 }
 

@@ -88,20 +88,40 @@ def make_config(path_prefix, use_gpu=False, threads=2, precision='fp32', tensorr
     return config
 
 
-def exported_clip_shape(program):
-    """[seg_num, 3, target_size, target_size] from the TSM.yaml export.py writes next to
-    `program`, or None when there is none."""
+def exported_config(program):
+    """The TSM.yaml export.py writes next to `program` as a dict, or None when there is none."""
     path = os.path.join(os.path.dirname(program), MODEL_NAME + '.yaml')
     if not os.path.isfile(path):
         return None
     import yaml
     with open(path) as f:
-        cfg = yaml.safe_load(f) or {}
+        return yaml.safe_load(f) or {}
+
+
+def check_matches(program, cfg):
+    """ValueError naming each key where the config differs from what `program` was exported
+    with: the class count, seg_num and target_size fix the graph's shapes and labels."""
+    exported = exported_config(program)
+    if exported is None:
+        return
+    keys = [('MODEL', 'num_classes'), ('MODEL', 'seg_num'), ('DATA', 'target_size')]
+    wrong = [f'{s}.{k}: config {cfg[s][k]!r}, exported {exported.get(s, {}).get(k)!r}'
+             for s, k in keys if exported.get(s, {}).get(k) != cfg[s][k]]
+    if wrong:
+        raise ValueError(f'{program} was exported for another config: ' + '; '.join(wrong))
+
+
+def exported_clip_shape(program):
+    """[seg_num, 3, target_size, target_size] from the TSM.yaml next to `program`, or None."""
+    cfg = exported_config(program)
+    if cfg is None:
+        return None
     try:
         size = cfg['DATA']['target_size']
         return [cfg['MODEL']['seg_num'], 3, size, size]
     except (KeyError, TypeError):
-        raise ValueError(f'{path}: expected MODEL.seg_num and DATA.target_size') from None
+        raise ValueError(f'{program}: its {MODEL_NAME}.yaml lacks MODEL.seg_num or '
+                         f'DATA.target_size') from None
 
 
 class Predictor:
@@ -146,3 +166,20 @@ class Predictor:
         self.input.copy_from_cpu(clips)
         self.predictor.run()
         return paddle.to_tensor(self.output.copy_to_cpu())
+
+
+def model_for(cfg, section, use_gpu):
+    """What eval.py and predict.py run for cfg[section] (TEST or INFER): the exported model
+    in `infer_model` through paddle.inference when set, else the dynamic TSM with `weights`."""
+    settings = cfg[section]
+    if settings['infer_model']:
+        from configs.cli import usable_cores
+        program = model_files(settings['infer_model'])[0]
+        check_matches(program, cfg)
+        return Predictor(settings['infer_model'], use_gpu, settings['threads'] or usable_cores(),
+                         settings['precision'])
+    from models import TSM
+    from models.weights import load_for_inference
+    model = TSM(**cfg['MODEL'])
+    load_for_inference(model, settings['weights'])
+    return model.eval()

@@ -74,6 +74,39 @@ def test_train_eval_predict(demo):
     assert len(probs) == 2 and probs[0] >= probs[1] > 0 and pred['failed'] == []
 
 
+def test_eval_and_predict_run_the_exported_model(demo):
+    root, config = demo
+    if not (root / 'run/TSM_best.pdparams').exists():  # made by test_train_eval_predict
+        run('train', 'TSM', config, '--fix_random_seed')
+    run('export', 'TSM', config, '--weights', str(root / 'run/TSM_best.pdparams'),
+        '--save_dir', str(root / 'exported'))
+    exported = ['--infer_model', str(root / 'exported'), '--threads', '1']
+    results = {}
+    for name, flags in (('dynamic', []), ('exported', exported)):
+        run('eval', 'TSM', config, '--save_dir', str(root / f'eval_{name}'), *flags)
+        results[name] = json.loads((root / f'eval_{name}/TSM_eval.json').read_text())
+    assert results['exported']['infer_model'] == str(root / 'exported')
+    for key in ('top1', 'top5', 'mean_class_acc', 'num_videos'):
+        assert results['exported'][key] == results['dynamic'][key], key
+
+    video = str(root / 'data' / (root / 'data/val.list').read_text().split()[0])
+    probs = {}
+    for name, flags in (('dynamic', []), ('exported', exported)):
+        run('predict', 'TSM', config, '--video_path', video,
+            '--save_dir', str(root / f'predict_{name}'), *flags)
+        pred = json.loads((root / f'predict_{name}/TSM_predict.json').read_text())
+        probs[name] = [(c['label'], c['prob']) for c in pred['predictions'][0]['top_k']]
+    assert [l for l, _ in probs['exported']] == [l for l, _ in probs['dynamic']]
+    np.testing.assert_allclose([p for _, p in probs['exported']],
+                               [p for _, p in probs['dynamic']], atol=1e-4)
+
+    proc = run('eval', 'TSM', config, *exported, '-o', 'MODEL.seg_num=8', check=False)
+    assert proc.returncode != 0 and 'MODEL.seg_num: config 8, exported 4' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+    proc = run('train', 'TSM', config, *exported, check=False)
+    assert proc.returncode != 0 and '--infer_model is for eval.py and predict.py' in proc.stderr
+
+
 def test_resume_continues_where_it_stopped(demo):
     """Two epochs, then a resumed third, give the same weights as three epochs in one run."""
     root, config = demo
