@@ -22,6 +22,32 @@ def view_scores(model, clips):
     return F.softmax(logits, axis=-1).reshape([b, v, -1]).mean(axis=1)
 
 
+def view_frame_scores(model, clips):
+    """(class probabilities [B, K] as view_scores, frame logits [B, T, K] averaged over the
+    views) from one forward pass of a dynamic TSM."""
+    b, v = clips.shape[:2]
+    frames = model.frame_scores(clips.reshape([b * v] + list(clips.shape[2:])))
+    probs = F.softmax(frames.mean(axis=1), axis=-1).reshape([b, v, -1]).mean(axis=1)
+    return probs, frames.reshape([b, v] + list(frames.shape[1:])).mean(axis=1)
+
+
+def running_metrics(frame_logits, labels):
+    """How the prediction of a stream grows right, for an online model fed the T frames of
+    each clip one by one (models.online.OnlineTSM computes these same frame logits).
+
+    running_top1[k-1]: top-1 of the running prediction (mean logits of frames 1..k);
+    frames_to_right: over the videos right after all T frames, the mean number of frames
+    after which the running prediction is right and stays right.
+    """
+    steps = np.arange(1, frame_logits.shape[1] + 1)[None, :, None]
+    right = (np.cumsum(frame_logits, axis=1) / steps).argmax(-1) == labels[:, None]
+    # stays[m, k]: right at frame k and at every later frame
+    stays = np.logical_and.accumulate(right[:, ::-1], axis=1)[:, ::-1]
+    first = stays.argmax(axis=1)[right[:, -1]] + 1
+    return {'running_top1': [round(float(a), 4) for a in right.mean(axis=0)],
+            'frames_to_right': round(float(first.mean()), 3) if len(first) else None}
+
+
 def metrics(scores, labels, num_classes):
     """top-1, top-5 and mean class accuracy (each class's recall, averaged over the classes
     present) of scores [M, K] against labels [M], as fractions."""
@@ -39,18 +65,28 @@ def evaluate(model, loader, num_classes, progress=True):
     """Metrics over every decodable item of `loader`; dropped items are counted, not scored."""
     from tqdm import tqdm
     model.eval()
-    all_scores, all_labels, dropped, failures = [], [], 0, 0
+    online = getattr(model, 'shift_mode', None) == 'online'  # a dynamic online TSM
+    all_scores, all_frames, all_labels, dropped, failures = [], [], [], 0, 0
     for clips, labels, n_failures in tqdm(loader, desc='eval', leave=False,
                                           disable=None if progress else True):
         keep = labels.numpy() >= 0
         dropped += int((~keep).sum())
         failures += int(n_failures.numpy().sum())
-        if keep.any():
-            all_scores.append(view_scores(model, clips).numpy()[keep])
-            all_labels.append(labels.numpy()[keep])
+        if not keep.any():
+            continue
+        if online:
+            scores, frames = view_frame_scores(model, clips)
+            all_frames.append(frames.numpy()[keep])
+        else:
+            scores = view_scores(model, clips)
+        all_scores.append(scores.numpy()[keep])
+        all_labels.append(labels.numpy()[keep])
     if not all_labels:
         raise RuntimeError('no video of the list could be decoded; see the warnings above')
-    result = metrics(np.concatenate(all_scores), np.concatenate(all_labels), num_classes)
+    labels = np.concatenate(all_labels)
+    result = metrics(np.concatenate(all_scores), labels, num_classes)
+    if online:
+        result.update(running_metrics(np.concatenate(all_frames), labels))
     result.update(dropped=dropped, decode_failures=failures)
     return result
 
@@ -64,8 +100,11 @@ def model_source(settings):
 
 def report(result):
     text = '  '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
-                     for k, v in result.items())
+                     for k, v in result.items() if not isinstance(v, list))
     logging.info('eval: %s', text)
+    if 'running_top1' in result:
+        logging.info('online running top-1 after 1..%d frames: %s', len(result['running_top1']),
+                     ' '.join(f'{a:.3f}' for a in result['running_top1']))
 
 
 def main(argv=None):

@@ -19,6 +19,7 @@ import time
 import paddle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from configs.cli import set_cpu_threads, usable_cores  # noqa: E402
 from models import TSM  # noqa: E402
 from models.online import OnlineTSM  # noqa: E402
 
@@ -52,6 +53,7 @@ def main(argv=None):
     p.add_argument('--warmup', type=int, default=3)
     args = p.parse_args(argv)
     paddle.set_device('cpu')
+    set_cpu_threads(usable_cores())
     describe_machine()
 
     engine = OnlineTSM(build(args.depth, 'online', SEG_NUM), args.size)

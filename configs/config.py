@@ -24,6 +24,8 @@ DEFAULTS = {
         'num_workers': 2,         # DataLoader worker processes
         'max_retries': 3,         # decode attempts per video before the item is dropped
         'max_failure_ratio': 0.05,  # dropped items / items seen above this stops the run
+        'weights_dir': '',        # download cache of named/URL weights; '' = $TSM_WEIGHTS_HOME
+                                  # if set, else ~/.paddle/weights
     },
     'TRAIN': {
         'filelist': 'data/k400/train.list',  # "path label" lines

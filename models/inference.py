@@ -181,5 +181,5 @@ def model_for(cfg, section, use_gpu):
     from models import TSM
     from models.weights import load_for_inference
     model = TSM(**cfg['MODEL'])
-    load_for_inference(model, settings['weights'])
+    load_for_inference(model, settings['weights'], cfg['DATA']['weights_dir'] or None)
     return model.eval()

@@ -46,6 +46,7 @@ class TSM(nn.Layer):
                     num_classes, dropout)
         self.num_classes = num_classes
         self.seg_num = seg_num
+        self.shift_mode = shift_mode
 
         def make_shift():
             if shift_mode == 'none':

@@ -56,9 +56,9 @@ def _source_seg_num(spec):
     return PUBLISHED.get(spec, {}).get('seg_num', 8)
 
 
-def resolve(spec, model=None, for_training=False):
+def resolve(spec, model=None, for_training=False, cache_dir=None):
     """A local path for `spec`: an existing file or folder as is, a URL or published name
-    downloaded into the cache ($TSM_WEIGHTS_HOME). With `model`, a download is converted
+    downloaded into `cache_dir` (default: $TSM_WEIGHTS_HOME, else ~/.paddle/weights). With `model`, a download is converted
     for it before it is cached, and rejected (not cached) when it does not fit."""
     if os.path.exists(spec):
         return spec
@@ -70,16 +70,17 @@ def resolve(spec, model=None, for_training=False):
     if spec in PUBLISHED:
         entry = PUBLISHED[spec]
         log.info('weights %r: %s', spec, entry['about'])
-        return fetch(entry['urls'], sha256=entry.get('sha256'), verify=verify)
+        return fetch(entry['urls'], sha256=entry.get('sha256'), cache_dir=cache_dir,
+                     verify=verify)
     if spec.startswith(('http://', 'https://')):
-        return fetch([spec], verify=verify)
+        return fetch([spec], cache_dir=cache_dir, verify=verify)
     known = ', '.join(sorted(PUBLISHED))
     raise FileNotFoundError(f'weights {spec!r}: no such file, and not a URL or one of the '
                             f'published names ({known})')
 
 
-def _load(model, spec, for_training):
-    path = resolve(spec, model, for_training)
+def _load(model, spec, for_training, cache_dir):
+    path = resolve(spec, model, for_training, cache_dir)
     state = convert_file(path, model, seg_num=_source_seg_num(spec), for_training=for_training)
     # A skipped classifier keeps its current values (set_state_dict warns on absent keys).
     full = dict(model.state_dict())
@@ -88,19 +89,20 @@ def _load(model, spec, for_training):
     return path
 
 
-def load_for_inference(model, spec):
-    """All of the model's parameters from `spec`; any mismatch is an error."""
+def load_for_inference(model, spec, cache_dir=None):
+    """All of the model's parameters from `spec`; any mismatch is an error. `cache_dir`:
+    where downloads go (None: the default of `resolve`)."""
     if not spec:
         raise ValueError('no weights given: pass --weights FILE (or set TEST/INFER.weights)')
-    path = _load(model, spec, for_training=False)
+    path = _load(model, spec, False, cache_dir)
     log.info('loaded weights %s', path)
 
 
-def load_for_training(model, spec):
+def load_for_training(model, spec, cache_dir=None):
     """Start weights from `spec` (the classifier skipped when class counts differ); '' starts
     from random initialisation."""
     if not spec:
         log.info('no pretrain weights: training from random initialisation')
         return
-    path = _load(model, spec, for_training=True)
+    path = _load(model, spec, True, cache_dir)
     log.info('loaded pretrain weights %s', path)

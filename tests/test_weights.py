@@ -71,6 +71,16 @@ def test_published_name_downloads_once_and_loads(server, cache, monkeypatch):
     assert sorted(os.listdir(cache)) == ['TSM_k400.pdparams']
 
 
+def test_configured_cache_dir_takes_the_download(server, cache, monkeypatch, tmp_path):
+    root, base, requests = server
+    names = src.PaddleVideoNames(18)
+    publish(monkeypatch, root, base, 'TSM_k400.pdparams',
+            src.random_state(names, 18, CLASSES, seed=13))
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
+    weights.load_for_inference(model, 'kinetics400', cache_dir=str(tmp_path / 'mine'))
+    assert os.listdir(tmp_path / 'mine') == ['TSM_k400.pdparams'] and not os.path.exists(cache)
+
+
 def test_file_for_another_model_is_not_cached(server, cache, monkeypatch):
     root, base, requests = server
     state = src.random_state(src.PaddleVideoNames(18), 18, CLASSES)
