@@ -237,6 +237,27 @@ class Video:
             return self.read(indices)
         return np.stack([frames[i] for i in indices])
 
+    def iter_frames(self):
+        """Yield every frame in order, uint8 [H, W, 3] RGB, decoding the file once (for
+        frame extraction; clips use `read`). decord failing midway hands over to OpenCV,
+        which continues from the next frame."""
+        done = 0
+        try:
+            for _, frame in self._source.frames(range(self.num_frames)):
+                yield frame
+                done += 1
+            return
+        except DecodeError:
+            raise
+        except Exception as e:
+            if self.backend != 'decord':
+                raise DecodeError(self.path, f'OpenCV failed: {_first_line(e)}') from e
+            logger.warning('decord failed while decoding %s (%s); reading it with OpenCV',
+                           self.path, _first_line(e))
+        self._source = _OpenCVFrames(self.path, self.num_threads)
+        for _, frame in self._source.frames(range(done, self.num_frames)):
+            yield frame
+
     def close(self):
         self._source = None
 
@@ -248,7 +269,11 @@ class Video:
 
 
 def open_video(path, num_threads=1):
-    """Open `path` (.mp4 .avi .mkv .webm ...); DecodeError names the path if it cannot be read."""
+    """Open `path` (.mp4 .avi .mkv .webm ..., or a folder of frames written by
+    data/extract_frames.py); DecodeError names the path if it cannot be read."""
+    if os.path.isdir(path):
+        from .frames import FrameFolder  # here, not at the top: frames imports DecodeError
+        return FrameFolder(path)
     return Video(path, num_threads)
 
 

@@ -215,6 +215,32 @@ def test_decord_failure_falls_back_to_opencv_with_one_log_line(videos, monkeypat
     assert path in caplog.text and 'cannot find video stream' in caplog.text
 
 
+def test_iter_frames_yields_every_frame_once_in_order(videos, backend):
+    path, reference = videos[_fmt_id(FORMATS[2]), 30]
+    with decode.open_video(path) as video:
+        frames = list(video.iter_frames())
+        assert video.backend == backend
+    assert [read_index(f) for f in frames] == list(range(30))
+    assert np.abs(np.stack(frames).astype(np.int16) - reference).max() <= 2
+
+
+def test_iter_frames_continues_with_opencv_when_decord_fails_midway(videos, monkeypatch):
+    path, _ = videos[_fmt_id(FORMATS[0]), 30]
+    frames_of = decode._DecordFrames.frames
+
+    def failing(self, wanted):
+        for k, item in enumerate(frames_of(self, wanted)):
+            if k == 12:
+                raise RuntimeError('decoder error')
+            yield item
+
+    monkeypatch.setattr(decode._DecordFrames, 'frames', failing)
+    with decode.open_video(path) as video:
+        indices = [read_index(f) for f in video.iter_frames()]
+        assert video.backend == 'opencv'
+    assert indices == list(range(30))
+
+
 def test_read_index_rejects_bgr_and_unreadable_frames():
     for i in (0, 1, 4660, 2 ** 16 - 1):
         assert read_index(index_frame(i)) == i
