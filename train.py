@@ -18,10 +18,15 @@ from eval import evaluate, report
 
 def build_optimizer(model, train, steps_per_epoch):
     """Momentum SGD, L2 decay, global-norm clipping; the LR schedule is stepped per iteration."""
-    boundaries = [e * steps_per_epoch for e in train['lr_decay_epochs']]
+    warmup_steps = int(train['warmup_epochs'] * steps_per_epoch)
+    if any(e * steps_per_epoch <= warmup_steps for e in train['lr_decay_epochs']):
+        raise ValueError(f"TRAIN.lr_decay_epochs {train['lr_decay_epochs']}: every decay must "
+                         f"come after the warm-up (warmup_epochs {train['warmup_epochs']})")
+    # LinearWarmup steps the wrapped schedule from the end of the warm-up, so the decay
+    # boundaries are counted from there to land on the configured epochs
+    boundaries = [e * steps_per_epoch - warmup_steps for e in train['lr_decay_epochs']]
     values = [train['learning_rate'] * train['lr_decay'] ** i for i in range(len(boundaries) + 1)]
     lr = paddle.optimizer.lr.PiecewiseDecay(boundaries, values)
-    warmup_steps = int(train['warmup_epochs'] * steps_per_epoch)
     if warmup_steps:
         lr = paddle.optimizer.lr.LinearWarmup(lr, warmup_steps, 0.0, train['learning_rate'])
     optimizer = paddle.optimizer.Momentum(
@@ -115,7 +120,10 @@ def main(argv=None):
     model = TSM(**cfg['MODEL'])
     loader = make_loader(cfg, 'train', seed=seed)
     valid_loader = make_loader(cfg, 'valid') if train['valid_interval'] else None
-    optimizer, lr = build_optimizer(model, train, len(loader))
+    try:
+        optimizer, lr = build_optimizer(model, train, len(loader))
+    except ValueError as e:  # a schedule that does not fit the config
+        raise SystemExit(f'train.py: {e}')
     first, best = start_state(args, train, model, optimizer)
     os.makedirs(train['save_dir'], exist_ok=True)
     for epoch in range(first, train['epoch']):

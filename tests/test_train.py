@@ -1,0 +1,49 @@
+"""train.py's optimisation pieces: the LR schedule per step and the loss over decoded items."""
+import numpy as np
+import paddle
+import pytest
+
+from train import build_optimizer, masked_loss
+
+TRAIN = {'learning_rate': 0.1, 'lr_decay': 0.1, 'momentum': 0.9, 'l2_weight_decay': 1e-4,
+         'clip_norm': 20.0}
+
+
+def lrs(train, steps_per_epoch, epochs):
+    """The LR of every optimiser step over `epochs` epochs, grouped per epoch."""
+    model = paddle.nn.Linear(2, 2)
+    _, lr = build_optimizer(model, dict(TRAIN, **train), steps_per_epoch)
+    out = []
+    for _ in range(epochs):
+        epoch = []
+        for _ in range(steps_per_epoch):
+            epoch.append(round(lr(), 6))
+            lr.step()
+        out.append(epoch)
+    return out
+
+
+def test_piecewise_decay_at_the_configured_epochs():
+    got = lrs({'lr_decay_epochs': [2, 3], 'warmup_epochs': 0}, 3, 4)
+    assert got == [[0.1] * 3, [0.1] * 3, [0.01] * 3, [0.001] * 3]
+
+
+def test_warmup_then_decay_at_the_configured_epochs():
+    got = lrs({'lr_decay_epochs': [3], 'warmup_epochs': 1}, 4, 4)
+    assert got[0] == [0.0, 0.025, 0.05, 0.075]  # linear from 0 over the first epoch
+    assert got[1] == got[2] == [0.1] * 4
+    assert got[3] == [0.01] * 4  # epoch 3, not 3 + warmup_epochs
+
+
+def test_decay_inside_the_warmup_is_an_error():
+    with pytest.raises(ValueError, match='lr_decay_epochs'):
+        lrs({'lr_decay_epochs': [1], 'warmup_epochs': 1}, 4, 1)
+
+
+def test_masked_loss_ignores_failed_items():
+    logits = paddle.to_tensor([[2.0, 0.0], [0.0, 2.0], [5.0, -5.0]])
+    labels = paddle.to_tensor([0, 0, -1])  # the third item failed to decode
+    loss, hits, count = masked_loss(logits, labels)
+    want = np.mean([np.log(1 + np.exp(-2.0)), np.log(1 + np.exp(2.0))])
+    assert float(count) == 2 and float(hits) == 1
+    assert float(loss) == pytest.approx(want, rel=1e-5)
