@@ -84,8 +84,9 @@ def frame_record(index, seconds, logits, running, names):
 
 
 def predict_online(args, cfg, names):
-    """Stream --video_path (a file, a camera index or a URL) frame by frame; prints the
-    running prediction every --every frames and writes every frame to TSM_online.json."""
+    """Stream --video_path (a file, a camera index or a URL) frame by frame (every
+    INFER.online_stride-th frame); prints the running prediction every --every frames and
+    writes every fed frame to TSM_online.json."""
     from models import TSM
     from models.online import OnlineTSM
     from models.weights import load_for_inference
@@ -97,20 +98,25 @@ def predict_online(args, cfg, names):
     if not args.video_path or args.every < 1:
         raise SystemExit('--online needs --video_path (file, camera index or URL), --every >= 1')
     infer = cfg['INFER']
+    if infer['online_stride'] < 1 or infer['online_window'] < 0:
+        raise SystemExit(f"INFER.online_stride must be >= 1 and INFER.online_window >= 0, got "
+                         f"{infer['online_stride']} and {infer['online_window']}")
     if infer['infer_model']:
         raise SystemExit('--online runs the dynamic model with --weights; the exported online '
                          'step (TSM_online_step) is for paddle.inference deployments')
     model = TSM(**cfg['MODEL'])
     load_for_inference(model, infer['weights'], cfg['DATA']['weights_dir'] or None)
     model.eval()
-    engine = OnlineTSM(model, cfg['DATA']['target_size'])
+    engine = OnlineTSM(model, cfg['DATA']['target_size'], window=infer['online_window'] or None)
     records = []
     try:
         for index, seconds, frame in stream_frames(args.video_path):
+            if index % infer['online_stride']:
+                continue
             x = paddle.to_tensor(frame_transform(frame, cfg['DATA'])[None])
             records.append(frame_record(index, seconds, engine.step(x), engine.clip_scores(),
                                         names))
-            if index % args.every == 0:
+            if (len(records) - 1) % args.every == 0:
                 r = records[-1]
                 print(f"frame {index} {seconds:.2f}s: {r['running_name']} "
                       f"{r['running_score']:.3f}", flush=True)

@@ -65,6 +65,9 @@ DEFAULTS = {
         'label_file': 'data/kinetics400_labels.txt',  # class names, line i = label i
         'topk': 5,                # classes printed per video
         'save_dir': 'output/predict',  # predictions JSON goes here
+        'online_stride': 1,       # --online: feed every k-th frame of the stream; match the frame
+                                  # gap the model was trained with (video frames / seg_num)
+        'online_window': 0,       # --online: running prediction over the last k fed frames; 0 = all
         'infer_model': '',        # an export.py folder: run it with paddle.inference instead
         'precision': 'fp32',      # of infer_model: fp32, bf16 (CPUs with bf16) or fp16 (GPU)
         'threads': 0,             # CPU threads of infer_model; 0 = every usable core

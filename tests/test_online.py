@@ -231,3 +231,25 @@ def test_predict_online_every_and_offline_config(tmp_path, capsys):
     _, video = write_setup(tmp_path, shift_mode='bidirectional')
     with pytest.raises(SystemExit, match='shift_mode: online.*online config'):
         run_predict(tmp_path, video)
+
+
+def test_predict_online_stride_and_window(tmp_path, capsys):
+    model, video = write_setup(tmp_path)
+    assert run_predict(tmp_path, video, '-o', 'INFER.online_stride=2',
+                       '-o', 'INFER.online_window=2') == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(' ')[1] for line in lines] == ['0', '2', '4']
+    with open(tmp_path / 'out' / 'TSM_online.json') as f:
+        records = json.load(f)['frames']
+    assert [r['frame'] for r in records] == [0, 2, 4]
+    # frames 0, 2, 4 fed one after the other; the running prediction averages the last two
+    frames = [frame_transform(f, DATA) for i, _, f in stream_frames(video) if i % 2 == 0]
+    clip = paddle.to_tensor(np.stack(frames + frames[-1:] * 3)[None])  # seg_num 6
+    scores = model.frame_scores(clip)[0, :3]
+    windowed = paddle.stack([scores[0], scores[:2].mean(0), scores[1:3].mean(0)])
+    running = paddle.nn.functional.softmax(windowed, axis=-1).numpy()
+    for t, r in enumerate(records):
+        assert r['running_label'] == running[t].argmax()
+        assert r['running_score'] == pytest.approx(running[t].max(), abs=2e-6)
+    with pytest.raises(SystemExit, match='online_stride'):
+        run_predict(tmp_path, video, '-o', 'INFER.online_stride=0')
