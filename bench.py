@@ -32,7 +32,7 @@ def build_parser():
     p.add_argument('--config', default='configs/tsm.yaml', help='YAML config (MODEL, DATA)')
     p.add_argument('-o', '--override', action='append', default=[], metavar='SECTION.key=value',
                    help='override one config key (repeatable)')
-    p.add_argument('--save_dir', default='output/bench', help='where TSM_bench.json goes')
+    p.add_argument('--save_dir', default='output/bench', help='where TSM_bench.json and TSM_bench.md go')
     p.add_argument('--batch_sizes', type=int, nargs='+', default=[1, 4], help='inference batches')
     p.add_argument('--train_batch', type=int, default=2, help='clips per training step')
     p.add_argument('--repeats', type=int, default=5, help='timed runs per figure (median)')
@@ -178,22 +178,93 @@ def write_video(path, width, height, num_frames, fps=25):
 
 
 def reader_times(cfg, workdir, args):
-    """ms per clip of reader.dataset.read_clip (open, sample, decode, transform) in 'train'
-    and 'test' on a generated H.264 video; {'skipped': reason} without the reader or PyAV."""
+    """The reader on a generated H.264 video and on its extracted frames: ms per clip of
+    reader.dataset.read_clip (open, sample, decode, transform) in 'train' and 'test'; the
+    reference, a sequential decode to RGB of every frame up to the last one a test clip
+    samples; and DataLoader clips/s with DATA.num_workers workers. {'skipped': reason}
+    without the reader or PyAV."""
     try:
         import av  # noqa: F401 (writes the video)
         from reader.dataset import read_clip
     except ImportError as e:
         return {'skipped': f'reader or PyAV not importable: {e}'}
+    from data.extract_frames import write_frames
     width, height = args.video_size
     path = write_video(os.path.join(workdir, 'bench.mp4'), width, height, args.video_frames)
+    folder = os.path.join(workdir, 'bench_frames')
+    os.makedirs(folder)
+    write_frames(path, folder, 0, 95)
     rng = np.random.default_rng(0)
     result = {'video': {'codec': 'h264', 'width': width, 'height': height,
                         'frames': args.video_frames}}
-    for mode in ('train', 'test'):
-        seconds = timed(lambda: read_clip(path, cfg, mode, rng), args.repeats, args.warmup)
-        result[f'{mode}_ms_per_clip'] = round(seconds * 1e3, 2)
+    for source, where in (('mp4', path), ('frames', folder)):
+        for mode in ('train', 'test'):
+            seconds = timed(lambda: read_clip(where, cfg, mode, rng), args.repeats, args.warmup)
+            result[f'{source}_{mode}_ms_per_clip'] = round(seconds * 1e3, 2)
+    seconds = timed(lambda: sequential_decode(path, cfg), args.repeats, args.warmup)
+    result['sequential_decode_ms'] = round(seconds * 1e3, 2)
+    for source, where in (('mp4', path), ('frames', folder)):
+        result[f'{source}_loader_clips_per_s'] = loader_rate(cfg, workdir, where, source)
+    result['loader_workers'] = cfg['DATA']['num_workers']
     return result
+
+
+def sequential_decode(path, cfg):
+    """Every frame to RGB up to the last one a test clip samples, as a reader that decodes
+    the whole video forward would (decord, else OpenCV)."""
+    from reader.sampling import sample_indices
+    from reader.decode import open_video
+    with open_video(path) as video:
+        last = int(max(sample_indices(video.num_frames, cfg['MODEL']['seg_num'], 'test')))
+    try:
+        import decord
+        reader = decord.VideoReader(path, num_threads=1)
+        for _ in range(last + 1):
+            reader.next().asnumpy()
+    except ImportError:
+        import cv2
+        capture = cv2.VideoCapture(path)
+        for _ in range(last + 1):
+            capture.read()
+        capture.release()
+
+
+def loader_rate(cfg, workdir, where, name, items=32, batch=4):
+    """Clips/s of a training DataLoader over `items` copies of one video (or frame folder),
+    after its first batch (worker start-up excluded)."""
+    from reader import make_loader
+    listfile = os.path.join(workdir, f'{name}.list')
+    with open(listfile, 'w') as f:
+        f.writelines(f'{where} 0\n' for _ in range(items))
+    settings = dict(cfg, TRAIN=dict(cfg['TRAIN'], filelist=listfile, batch_size=batch),
+                    DATA=dict(cfg['DATA'], data_root=''))
+    batches = iter(make_loader(settings, 'train', seed=0))
+    next(batches)
+    start = time.perf_counter()
+    count = sum(int(clips.shape[0]) for clips, _, _ in batches)
+    return round(count / (time.perf_counter() - start), 2)
+
+
+def predict_peak_rss(cfg, args, workdir):
+    """Peak resident memory (MB) of `python predict.py` on the generated video with random
+    weights, read from the OS accounting of the child process."""
+    import resource
+    import subprocess
+    from models import TSM, save_checkpoint
+    prefix = os.path.join(workdir, 'random')
+    save_checkpoint(prefix, TSM(**cfg['MODEL']))
+    labels = os.path.join(workdir, 'labels.txt')
+    with open(labels, 'w') as f:
+        f.writelines(f'class{i}\n' for i in range(cfg['MODEL']['num_classes']))
+    overrides = [flag for o in args.override + [f'INFER.label_file={labels}']
+                 for flag in ('-o', o)]
+    root = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run([sys.executable, os.path.join(root, 'predict.py'), '--config', args.config,
+                    *overrides, '--weights', prefix + '.pdparams', '--use_gpu', 'False',
+                    '--video_path', os.path.join(workdir, 'bench.mp4'),
+                    '--save_dir', os.path.join(workdir, 'predict')],
+                   check=True, capture_output=True, cwd=root)
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 
 
 def markdown(result):
@@ -210,9 +281,20 @@ def markdown(result):
     t = result['train_step']
     lines.append(f"\ntraining step (batch {t['batch_size']}): {t['step_ms']:.0f} ms")
     r = result['reader']
-    lines.append(f"reader: skipped ({r['skipped']})" if 'skipped' in r else
-                 f"reader per clip: train {r['train_ms_per_clip']:.1f} ms, "
-                 f"test {r['test_ms_per_clip']:.1f} ms")
+    if 'skipped' in r:
+        lines.append(f"reader: skipped ({r['skipped']})")
+        return '\n'.join(lines)
+    v = r['video']
+    lines += ['', f"reader, {v['width']}x{v['height']} H.264 of {v['frames']} frames and its "
+                  f"JPEG frames ({r['loader_workers']} loader workers):", '',
+              '| source | train ms/clip | test ms/clip | loader clips/s |', '|---|---|---|---|']
+    for source in ('mp4', 'frames'):
+        lines.append(f"| {source} | {r[source + '_train_ms_per_clip']:.1f} | "
+                     f"{r[source + '_test_ms_per_clip']:.1f} | "
+                     f"{r[source + '_loader_clips_per_s']:.1f} |")
+    lines.append(f"\nsequential decode to the last sampled frame: "
+                 f"{r['sequential_decode_ms']:.1f} ms; predict.py peak memory "
+                 f"{result['predict_peak_rss_mb']:.0f} MB")
     return '\n'.join(lines)
 
 
@@ -234,6 +316,8 @@ def bench(cfg, args):
         result['train_step'] = train_step(cfg, clip_shape, args.train_batch, args.repeats,
                                            args.warmup)
         result['reader'] = reader_times(cfg, workdir, args)
+        if 'skipped' not in result['reader']:
+            result['predict_peak_rss_mb'] = predict_peak_rss(cfg, args, workdir)
     result['machine']['load_average_end'] = [round(v, 2) for v in os.getloadavg()]
     return result
 
@@ -258,8 +342,11 @@ def main(argv=None):
     out = os.path.join(args.save_dir, 'TSM_bench.json')
     with open(out, 'w') as f:
         json.dump(result, f, indent=2)
-    print(markdown(result))
-    logging.info('written to %s', out)
+    table = markdown(result)
+    with open(os.path.join(args.save_dir, 'TSM_bench.md'), 'w') as f:
+        f.write(table + '\n')
+    print(table)
+    logging.info('written to %s and TSM_bench.md', out)
     return 0
 
 

@@ -188,8 +188,13 @@ def test_run_sh_bench(tiny_run):
     assert len(result['inference']) == 2 * len(engines)
     assert result['train_step']['batch_size'] == 2 and result['train_step']['step_ms'] > 0
     reader = result['reader']
-    assert 'skipped' in reader or (reader['train_ms_per_clip'] > 0
-                                   and reader['test_ms_per_clip'] > 0)
+    for key in ('mp4_train_ms_per_clip', 'mp4_test_ms_per_clip', 'frames_train_ms_per_clip',
+                'frames_test_ms_per_clip', 'sequential_decode_ms', 'mp4_loader_clips_per_s',
+                'frames_loader_clips_per_s'):
+        assert reader[key] > 0, key
+    assert 20 < result['predict_peak_rss_mb'] < 24 * 1024
+    table = (root / 'bench' / 'TSM_bench.md').read_text()
+    assert '| predictor_fp32 | 2 |' in table and '| frames |' in table
     assert result['machine']['cores'] >= 1 and result['machine']['paddle'] == paddle.__version__
 
 
