@@ -19,9 +19,9 @@ from eval import evaluate, report
 def build_optimizer(model, train, steps_per_epoch):
     """Momentum SGD, L2 decay, global-norm clipping; the LR schedule is stepped per iteration."""
     warmup_steps = int(train['warmup_epochs'] * steps_per_epoch)
-    if any(e * steps_per_epoch <= warmup_steps for e in train['lr_decay_epochs']):
-        raise ValueError(f"TRAIN.lr_decay_epochs {train['lr_decay_epochs']}: every decay must "
-                         f"come after the warm-up (warmup_epochs {train['warmup_epochs']})")
+    if any(e * steps_per_epoch < warmup_steps for e in train['lr_decay_epochs']):
+        raise ValueError(f"TRAIN.lr_decay_epochs {train['lr_decay_epochs']}: no decay may come "
+                         f"before the warm-up ends (warmup_epochs {train['warmup_epochs']})")
     # LinearWarmup steps the wrapped schedule from the end of the warm-up, so the decay
     # boundaries are counted from there to land on the configured epochs
     boundaries = [e * steps_per_epoch - warmup_steps for e in train['lr_decay_epochs']]
@@ -93,7 +93,7 @@ def append_log(save_dir, row):
         writer.writerows(rows)
 
 
-def start_state(args, train, model, optimizer):
+def start_state(args, cfg, model, optimizer):
     """(first epoch, best top-1): from --resume, else after loading the pretrain weights."""
     from models.checkpoint import load_checkpoint
     from models.weights import load_for_training
@@ -103,7 +103,7 @@ def start_state(args, train, model, optimizer):
         state = load_checkpoint(prefix, model, optimizer)
         logging.info('resumed from %s after epoch %d', prefix, state['epoch'])
         return state['epoch'] + 1, state.get('best_top1', -1.0)
-    load_for_training(model, train['pretrain'], cfg['DATA']['weights_dir'] or None)
+    load_for_training(model, cfg['TRAIN']['pretrain'], cfg['DATA']['weights_dir'] or None)
     return 0, -1.0
 
 
@@ -124,7 +124,7 @@ def main(argv=None):
         optimizer, lr = build_optimizer(model, train, len(loader))
     except ValueError as e:  # a schedule that does not fit the config
         raise SystemExit(f'train.py: {e}')
-    first, best = start_state(args, train, model, optimizer)
+    first, best = start_state(args, cfg, model, optimizer)
     os.makedirs(train['save_dir'], exist_ok=True)
     for epoch in range(first, train['epoch']):
         if seed is not None:  # per epoch, so a resumed run draws what an unbroken one would

@@ -35,9 +35,14 @@ def test_warmup_then_decay_at_the_configured_epochs():
     assert got[3] == [0.01] * 4  # epoch 3, not 3 + warmup_epochs
 
 
+def test_decay_right_after_the_warmup():
+    got = lrs({'lr_decay_epochs': [1], 'warmup_epochs': 1}, 2, 3)
+    assert got == [[0.0, 0.05], [0.01] * 2, [0.01] * 2]
+
+
 def test_decay_inside_the_warmup_is_an_error():
     with pytest.raises(ValueError, match='lr_decay_epochs'):
-        lrs({'lr_decay_epochs': [1], 'warmup_epochs': 1}, 4, 1)
+        lrs({'lr_decay_epochs': [1], 'warmup_epochs': 2}, 4, 1)
 
 
 def test_masked_loss_ignores_failed_items():
