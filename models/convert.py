@@ -128,6 +128,8 @@ def main(argv=None):
     parser.add_argument('--seg_num', type=int, default=8,
                         help="the source's segments (PaddleVideo shifts 1/seg_num)")
     parser.add_argument('--shift_ratio', type=float, default=0.125)
+    parser.add_argument('--shift_every', type=int, default=1,
+                        help='shift blocks 0, k, 2k... of each stage (2 for the original R101)')
     parser.add_argument('--format', choices=FORMATS, default=None,
                         help='source layout (default: detected from the names)')
     args = parser.parse_args(argv)
@@ -135,7 +137,7 @@ def main(argv=None):
     import paddle
     from .tsm import TSM
     model = TSM(num_classes=args.num_classes, seg_num=args.seg_num, depth=args.depth,
-                shift_ratio=args.shift_ratio)
+                shift_ratio=args.shift_ratio, shift_every=args.shift_every)
     state = convert_file(args.src, model, args.format, args.seg_num)
     model.set_state_dict(state)
     paddle.save(model.state_dict(), args.dst)

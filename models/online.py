@@ -1,11 +1,12 @@
 """Online TSM: one 2D CNN pass per frame, the temporal shift carried by buffers.
 
-With shift_mode='online' each shifted block replaces the first `fold` channels
-of its input at frame t by those of frame t-1 (zeros at t = 0). Streaming, a
-block therefore only needs the first `fold` channels of the previous frame's
-input: each step swaps them in from a buffer and keeps the current ones for
-the next frame. Fed the frames of a clip one by one, the per-frame logits equal
-`TSM.frame_scores` on the whole clip.
+With shift_mode='online' each shifted block (every block, or every
+shift_every-th of a stage) replaces the first `fold` channels of its input at
+frame t by those of frame t-1 (zeros at t = 0). Streaming, such a block
+therefore only needs the first `fold` channels of the previous frame's input:
+each step swaps them in from a buffer and keeps the current ones for the next
+frame; an unshifted block needs no buffer. Fed the frames of a clip one by
+one, the per-frame logits equal `TSM.frame_scores` on the whole clip.
 
 `OnlineStep` is that single step as a layer whose buffers are explicit inputs
 and outputs, so it exports to a static inference model; `OnlineTSM` holds the
@@ -21,23 +22,31 @@ from .tsm import TSM
 
 
 def shifted_blocks(model):
-    """The residual blocks of layer1..layer4 in forward order; every one must
-    carry an online shift, since a streaming step has no future frame."""
+    """The residual blocks of layer1..layer4 in forward order. Every block the model
+    shifts (block i of a stage with i % shift_every == 0) must carry an online shift,
+    since a streaming step has no future frame; the others stream as plain 2D blocks."""
     if not isinstance(model, TSM):
         raise TypeError(f'expected a models.TSM, got {type(model).__name__}')
-    blocks = [b for k in range(1, 5) for b in getattr(model, f'layer{k}')]
-    for block in blocks:
-        mode = None if block.shift is None else block.shift.mode
-        if mode != 'online':
-            raise ValueError(f"online inference needs a TSM built with shift_mode='online' "
-                             f"(uni-directional shift); this model's blocks have "
-                             f"shift mode {mode or 'none'!r}")
+    blocks = []
+    for k in range(1, 5):
+        for i, block in enumerate(getattr(model, f'layer{k}')):
+            mode = None if block.shift is None else block.shift.mode
+            if i % model.shift_every == 0 and mode != 'online':
+                raise ValueError(f"online inference needs a TSM built with "
+                                 f"shift_mode='online' (uni-directional shift); this "
+                                 f"model's blocks have shift mode {mode or 'none'!r}")
+            if i % model.shift_every != 0 and mode is not None:
+                raise ValueError(f'layer{k}.{i} has a {mode!r} shift, but the model was '
+                                 f'built with shift_every={model.shift_every}')
+            blocks.append(block)
     return blocks
 
 
 def block_fold(block):
     """Channels the block takes from the previous frame, as temporal_shift
-    computes them: int(input channels * shift_ratio)."""
+    computes them: int(input channels * shift_ratio); 0 for an unshifted block."""
+    if block.shift is None:
+        return 0
     in_channels = block.conv1.weight.shape[1]
     return int(in_channels * block.shift.shift_ratio)
 
@@ -70,7 +79,8 @@ class OnlineStep(nn.Layer):
     paddle.jit cannot export a variadic forward.)
 
     Holds the TSM itself (same layers, same weights); buffers follow the order
-    of `shifted_blocks`. Blocks with fold 0 shift nothing and get no buffer.
+    of `shifted_blocks`. Blocks with fold 0 (unshifted, or a shift_ratio too small
+    for their channels) shift nothing and get no buffer.
     """
 
     def __init__(self, model):

@@ -90,14 +90,17 @@ RESNET_SPECS = {
 
 
 def make_stage(block, in_channels, planes, num_blocks, stride, make_shift,
-               shift_place):
+               shift_place, shift_every=1):
     """One stage (layerK) as nn.Sequential; make_shift() -> layer or None.
 
-    Every block of the stage is shifted (the paper's 'blockres' placement).
+    Block i is shifted when i % shift_every == 0: every block with 1 (the
+    paper's 'blockres' placement), every other one with 2 (the original
+    code's ResNet-101 recipe); the others get no shift.
     """
     blocks = []
     for i in range(num_blocks):
+        shift = make_shift() if i % shift_every == 0 else None
         blocks.append(block(in_channels, planes, stride if i == 0 else 1,
-                            make_shift(), shift_place))
+                            shift, shift_place))
         in_channels = planes * block.expansion
     return nn.Sequential(*blocks)

@@ -1,5 +1,5 @@
-"""TSM: a 2D ResNet applied per frame, temporal shift inside every residual
-block, clip score = mean of the per-frame logits."""
+"""TSM: a 2D ResNet applied per frame, temporal shift inside the residual
+blocks, clip score = mean of the per-frame logits."""
 import paddle
 import paddle.nn as nn
 
@@ -7,8 +7,8 @@ from .resnet import RESNET_SPECS, SHIFT_PLACES, make_stage
 from .shift import SHIFT_MODES, TemporalShift
 
 
-def _check_args(depth, shift_mode, shift_place, shift_ratio, seg_num,
-                num_classes, dropout):
+def _check_args(depth, shift_mode, shift_place, shift_ratio, shift_every,
+                seg_num, num_classes, dropout):
     if depth not in RESNET_SPECS:
         raise ValueError(f"depth: expected one of {sorted(RESNET_SPECS)}, "
                          f"got {depth!r}")
@@ -21,6 +21,10 @@ def _check_args(depth, shift_mode, shift_place, shift_ratio, seg_num,
     if not 0 < shift_ratio <= 0.5:
         raise ValueError(f"shift_ratio: expected a value in (0, 0.5], "
                          f"got {shift_ratio!r}")
+    if not (isinstance(shift_every, int) and not isinstance(shift_every, bool)
+            and shift_every >= 1):
+        raise ValueError(f"shift_every: expected an int >= 1, "
+                         f"got {shift_every!r}")
     if not (isinstance(seg_num, int) and seg_num >= 1):
         raise ValueError(f"seg_num: expected an int >= 1, got {seg_num!r}")
     if not (isinstance(num_classes, int) and num_classes >= 1):
@@ -36,17 +40,20 @@ class TSM(nn.Layer):
 
     Parameter names equal paddle.vision.models.resnet{depth}'s, so an
     ImageNet state dict loads as is; shift_mode='none' gives TSN.
+    shift_every=k shifts blocks 0, k, 2k, ... of each stage only: the
+    original ResNet-101 TSM checkpoints shift every other block (k=2).
     """
 
     def __init__(self, num_classes=400, seg_num=8, depth=50,
                  shift_mode='bidirectional', shift_place='residual',
-                 shift_ratio=0.125, dropout=0.5):
+                 shift_ratio=0.125, shift_every=1, dropout=0.5):
         super().__init__()
-        _check_args(depth, shift_mode, shift_place, shift_ratio, seg_num,
-                    num_classes, dropout)
+        _check_args(depth, shift_mode, shift_place, shift_ratio, shift_every,
+                    seg_num, num_classes, dropout)
         self.num_classes = num_classes
         self.seg_num = seg_num
         self.shift_mode = shift_mode
+        self.shift_every = shift_every
 
         def make_shift():
             if shift_mode == 'none':
@@ -61,7 +68,8 @@ class TSM(nn.Layer):
         in_channels = 64
         for k, (planes, count) in enumerate(zip((64, 128, 256, 512), counts)):
             stage = make_stage(block, in_channels, planes, count,
-                               1 if k == 0 else 2, make_shift, shift_place)
+                               1 if k == 0 else 2, make_shift, shift_place,
+                               shift_every)
             setattr(self, f'layer{k + 1}', stage)
             in_channels = planes * block.expansion
         self.avgpool = nn.AdaptiveAvgPool2D(1)

@@ -11,7 +11,7 @@ import paddle
 import paddle.nn.functional as F
 
 # depth -> (bottleneck?, blocks per stage)
-SPECS = {18: (False, (2, 2, 2, 2)), 50: (True, (3, 4, 6, 3))}
+SPECS = {18: (False, (2, 2, 2, 2)), 50: (True, (3, 4, 6, 3)), 101: (True, (3, 4, 23, 3))}
 
 
 def _blocks(depth):
@@ -95,11 +95,19 @@ class FluidNames(PaddleVideoNames):
 
 
 class MitNames(PaddleVideoNames):
-    """Original TSM checkpoint: module.base_model.* (torchvision) + module.new_fc.*."""
+    """Original TSM checkpoint: module.base_model.* (torchvision) + module.new_fc.*.
+
+    make_temporal_shift ('blockres') wraps conv1 of block i of each stage, named
+    conv1.net, when i % n_round == 0, n_round = 2 if layer3 has >= 23 blocks else 1.
+    """
     role = {'a': '1', 'b': '2', 'c': '3'}
     kind = {'scale': 'weight', 'offset': 'bias', 'mean': 'running_mean', 'var': 'running_var'}
     fc_w, fc_b, fc_in_out = 'module.new_fc.weight', 'module.new_fc.bias', False
     prefix = 'module.base_model.'
+
+    def __init__(self, depth):
+        super().__init__(depth)
+        self.n_round = 2 if SPECS[depth][1][2] >= 23 else 1
 
     def _layer(self, block, role, conv):
         if block is None:
@@ -107,7 +115,8 @@ class MitNames(PaddleVideoNames):
         p = f'{self.prefix}layer{block[0] + 1}.{block[1]}.'
         if role == 'short':
             return p + ('downsample.0' if conv else 'downsample.1')
-        shifted = conv and role == 'a' and self.prefix.startswith('module.')
+        shifted = (conv and role == 'a' and self.prefix.startswith('module.')
+                   and block[1] % self.n_round == 0)
         return p + (f'conv{self.role[role]}' + ('.net' if shifted else '')
                     if conv else f'bn{self.role[role]}')
 
@@ -188,11 +197,17 @@ def torch_shift(x, n_segment, fold_div=8):
 
 
 def torch_forward(state, names, depth, x, seg_num, shift):
-    """Logits of the original TSM (shift=True) or a torchvision ResNet run per frame
-    (shift=False), in torch, on the torch state dict."""
+    """Logits of the original TSM or a torchvision ResNet run per frame (shift=False), in
+    torch, on the torch state dict. shift=True shifts the blocks whose first conv the
+    state dict names conv1.net (the original's TemporalShift wrapper); a set of
+    (stage 0..3, index) shifts those blocks."""
     import torch
     import torch.nn.functional as tf
     t = {k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}
+    if shift is True:
+        shift = {(stage, i) for stage, i, *_ in _blocks(depth)
+                 if any(f'layer{stage + 1}.{i}.conv1.net.' in k for k in state)}
+    shifted = shift or set()
 
     def conv_bn(y, block, role, k, stride, act):
         y = tf.conv2d(y, t[names.conv(block, role)], stride=stride, padding=(k - 1) // 2)
@@ -206,7 +221,7 @@ def torch_forward(state, names, depth, x, seg_num, shift):
         y = tf.max_pool2d(conv_bn(y, None, 'a', 7, 2, True), 3, 2, 1)
         for stage, i, in_ch, planes, stride in _blocks(depth):
             convs = _convs(depth, in_ch, planes, stride)
-            b = torch_shift(y, seg_num) if shift else y
+            b = torch_shift(y, seg_num) if (stage, i) in shifted else y
             branch = [c for c in convs if c[0] != 'short']
             for j, (role, _, _, k, s) in enumerate(branch):
                 b = conv_bn(b, (stage, i), role, k, s, j < len(branch) - 1)

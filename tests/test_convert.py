@@ -136,8 +136,29 @@ def test_original_pytorch_tsm(tmp_path, clip):
     assert_close(logits(model, clip), ref)
     # A checkpoint that shifts only some blocks (their ResNet-101 recipe) is refused.
     part = {k.replace('layer1.1.conv1.net.', 'layer1.1.conv1.'): v for k, v in state.items()}
-    with pytest.raises(ValueError, match='shifts 15 of the 16 blocks'):
+    with pytest.raises(ValueError, match=r'shifts 15 of the 16 blocks, the model 16 '
+                                         r'\(only the model shifts layer1.1\)'):
         convert_state(part, model)
+
+
+def test_original_pytorch_tsm_r101_shifts_every_other_block(tmp_path):
+    pytest.importorskip('torch')
+    names = src.MitNames(101)
+    state = src.random_state(names, 101, CLASSES, seed=10)
+    assert sum('conv1.net.' in k for k in state) == 2 + 2 + 12 + 2  # blocks 0, 2, 4, ...
+    x = np.random.default_rng(11).normal(size=(1, 4, 3, 32, 32)).astype(np.float32)
+    ref = src.torch_forward(state, names, 101, x, 4, shift=True)
+    path = mit_checkpoint(tmp_path, state)
+    model = TSM(num_classes=CLASSES, seg_num=4, depth=101, shift_every=2)
+    load_for_inference(model, path)
+    assert_close(logits(model, x), ref)
+    every = TSM(num_classes=CLASSES, seg_num=4, depth=101)
+    with pytest.raises(ValueError, match=r'shifts 18 of the 33 blocks, the model 33: '
+                                         r'set MODEL.shift_every: 2'):
+        load_for_inference(every, path)
+    # Shifting every block is another network: the warning is not a formality.
+    load_for_training(every, path)
+    assert far(logits(every, x), ref)
 
 
 def test_torchvision_imagenet_as_tsn(tmp_path, clip):
@@ -223,6 +244,10 @@ def test_shift_that_differs_from_the_source(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         convert_state(state, online, for_training=True)
     assert "shift_mode=['online']" in caplog.text
+    sparse = TSM(num_classes=CLASSES, seg_num=SEG, depth=18, shift_every=2)
+    with pytest.raises(ValueError, match='shifts 8 of the 8 blocks, the model 4: '
+                                         'set MODEL.shift_every: 1'):
+        convert_state(state, sparse)
 
 
 def test_pth_without_torch(tmp_path, monkeypatch):

@@ -45,10 +45,33 @@ def test_wrong_input_raises():
 @pytest.mark.parametrize('arg,value', [
     ('depth', 20), ('shift_mode', 'left'), ('shift_place', 'block'),
     ('shift_ratio', 0.0), ('shift_ratio', 0.6), ('seg_num', 0),
-    ('num_classes', 0), ('dropout', 1.0)])
+    ('num_classes', 0), ('dropout', 1.0), ('shift_every', 0), ('shift_every', 1.5),
+    ('shift_every', True)])
 def test_constructor_validation(arg, value):
     with pytest.raises(ValueError, match=arg):
         TSM(**{arg: value})
+
+
+@pytest.mark.parametrize('depth', [50, 101])
+def test_shift_every_shifts_the_even_blocks_of_each_stage(depth):
+    model = TSM(num_classes=5, seg_num=4, depth=depth, shift_every=2)
+    counts = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}[depth]
+    for k, count in enumerate(counts):
+        stage = getattr(model, f'layer{k + 1}')
+        assert len(stage) == count
+        assert [i for i, b in enumerate(stage) if b.shift is not None] == list(
+            range(0, count, 2))
+    # Same parameters as shifting every block: no shift layer holds any.
+    every = TSM(num_classes=5, seg_num=4, depth=depth)
+    assert list(model.state_dict()) == list(every.state_dict())
+    assert [b.shift is not None for b in every.layer3] == [True] * counts[2]
+
+
+def test_shift_every_changes_the_network():
+    every, sparse = small(), small(shift_every=2)
+    sparse.set_state_dict(every.state_dict())
+    x = clip_batch(1, 4)
+    assert np.abs(every(x).numpy() - sparse(x).numpy()).max() > 1e-4
 
 
 def test_frame_order_matters_only_with_shift():

@@ -37,10 +37,11 @@ def randomize_bn(model, seed):
             layer._variance.set_value(rng.uniform(0.5, 2.0, c).astype('float32'))
 
 
-def online_model(seg_num=8, depth=18, shift_place='residual', num_classes=5, state=None):
+def online_model(seg_num=8, depth=18, shift_place='residual', num_classes=5, state=None,
+                 shift_every=1):
     paddle.seed(0)
     model = TSM(num_classes=num_classes, seg_num=seg_num, depth=depth, shift_mode='online',
-                shift_place=shift_place, dropout=0.0)
+                shift_place=shift_place, shift_every=shift_every, dropout=0.0)
     if state is None:
         randomize_bn(model, 1)
     else:
@@ -73,6 +74,30 @@ def test_stream_equals_offline_frame_scores(depth, shift_place, batch):
         np.testing.assert_allclose(engine.clip_scores().numpy(), expected.mean(1),
                                    rtol=0, atol=1e-5)
         assert engine.num_frames == t
+
+
+@pytest.mark.parametrize('shift_place', ['residual', 'inplace'])
+def test_stream_with_shift_every_equals_offline_frame_scores(shift_place):
+    # R50 (3, 4, 6, 3 blocks) shifting blocks 0, 2, ... of each stage: 2 + 2 + 3 + 2 buffers.
+    base = online_model(depth=50, shift_place=shift_place, shift_every=2)
+    engine = OnlineTSM(base, SIZE)
+    # Block inputs at 32x32 (channels, side): layer1.0 (64, 8), layer1.2 (256, 8), layer2.0
+    # (256, 8), layer2.2 (512, 4), layer3.0 (512, 4), layer3.2/4 (1024, 2), layer4.0
+    # (1024, 2), layer4.2 (2048, 1); fold = C / 8.
+    inputs = [(64, 8), (256, 8), (256, 8), (512, 4), (512, 4), (1024, 2), (1024, 2),
+              (1024, 2), (2048, 1)]
+    assert engine.shapes == [[1, c // 8, s, s] for c, s in inputs]
+    for t in (1, 5):
+        offline = online_model(t, 50, shift_place, state=base.state_dict(), shift_every=2)
+        x = clips(1, t, seed=10 + t)
+        expected = offline.frame_scores(paddle.to_tensor(x)).numpy()
+        engine.reset()
+        np.testing.assert_allclose(stream(engine, x), expected, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(engine.clip_scores().numpy(), expected.mean(1),
+                                   rtol=0, atol=1e-5)
+    # The unshifted blocks matter: shifting every block streams other logits.
+    every = online_model(5, 50, shift_place, state=base.state_dict())
+    assert np.abs(every.frame_scores(paddle.to_tensor(x)).numpy() - expected).max() > 1e-3
 
 
 def test_reset_leaves_nothing_of_the_previous_clip():
@@ -115,6 +140,10 @@ def test_refuses_bidirectional_training_mode_and_wrong_frames():
         OnlineTSM(TSM(num_classes=5, seg_num=4, depth=18), SIZE)
     with pytest.raises(ValueError, match="shift mode 'none'"):
         OnlineTSM(TSM(num_classes=5, seg_num=4, depth=18, shift_mode='none'), SIZE)
+    for mode in ('bidirectional', 'none'):
+        with pytest.raises(ValueError, match=f"shift_mode='online'.*'{mode}'"):
+            OnlineTSM(TSM(num_classes=5, seg_num=4, depth=18, shift_mode=mode,
+                          shift_every=2), SIZE)
     model = online_model()
     engine = OnlineTSM(model, SIZE, batch_size=2)
     with pytest.raises(ValueError, match=r'expected frames of shape \[2, 3, 32, 32\]'):

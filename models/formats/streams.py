@@ -51,27 +51,30 @@ def _blocks(model):
 def shift_problems(model, shift):
     """Why `model` would not compute what a source shifting as `shift` computed ([] if it
     would, or if the source's shift is unknown)."""
-    blocks = _blocks(model)
-    ours = [b.shift for _, b in blocks]
     if shift is None:
         return []
+    blocks = _blocks(model)
+    shifted = [(p, b) for p, b in blocks if b.shift is not None]
     if shift.convention == 'none':
-        shifted = sum(s is not None for s in ours)
-        return [f'the source does not shift; the model shifts {shifted} blocks'
+        return [f'the source does not shift; the model shifts {len(shifted)} blocks'
                 ] if shifted else []
-    if any(s is None for s in ours):
+    if not shifted:
         return [f'the source shifts ({shift.about}) but the model has shift_mode=none']
     problems = []
-    modes = sorted({s.mode for s in ours})
+    modes = sorted({b.shift.mode for _, b in shifted})
     if modes != ['bidirectional']:
         problems.append(f'the source shifts both ways; the model has shift_mode={modes}')
     if {b.shift_place for _, b in blocks} != {'residual'}:
         problems.append('the source shifts the residual branch only; the model has '
                         'shift_place=inplace')
-    if shift.blocks is not None and shift.blocks != {p for p, _ in blocks}:
-        problems.append(f'the source shifts {len(shift.blocks)} of the {len(blocks)} '
-                        f'blocks; the model shifts every block')
-    for prefix, block in blocks:
+    prefixes = [p for p, _ in blocks]
+    theirs = set(prefixes) if shift.blocks is None else set(shift.blocks)
+    ours = {p for p, _ in shifted}
+    # A source block the model lacks means another depth, which the caller's name check
+    # reports better than a count of shifted blocks would.
+    if theirs != ours and theirs <= set(prefixes):
+        problems.append(_blocks_problem(prefixes, theirs, ours))
+    for prefix, block in shifted:
         c = block.conv1.weight.shape[1]
         f = int(c * block.shift.shift_ratio)
         if (f, f) != shift.folds(c):
@@ -80,6 +83,23 @@ def shift_problems(model, shift):
                             f'{block.shift.shift_ratio})')
             break
     return problems
+
+
+def _blocks_problem(prefixes, theirs, ours):
+    """The source shifts the blocks `theirs`, the model `ours`, of `prefixes` (forward
+    order): how they differ, and the shift_every that would make them agree, if one does."""
+    msg = (f'the source shifts {len(theirs)} of the {len(prefixes)} blocks, the model '
+           f'{len(ours)}')
+    for every in range(1, len(prefixes) + 1):
+        if theirs == {p for p in prefixes if int(p.split('.')[1]) % every == 0}:
+            return msg + f': set MODEL.shift_every: {every}'
+
+    def listed(names):
+        names = [p[:-1] for p in prefixes if p in names]
+        return ', '.join(names[:4]) + (', ...' if len(names) > 4 else '')
+    parts = [f'only the source shifts {listed(theirs - ours)}' if theirs - ours else '',
+             f'only the model shifts {listed(ours - theirs)}' if ours - theirs else '']
+    return msg + ' (' + '; '.join(p for p in parts if p) + ')'
 
 
 def _fold_swap(c, folds):
@@ -125,7 +145,7 @@ def permute_streams(state, model, folds):
 
 
 def needs_swap(model, shift):
-    first = model.layer1[0].shift
+    first = next((b.shift for _, b in _blocks(model) if b.shift is not None), None)
     if shift is None or shift.convention == 'none' or first is None:
         return False
     return _PREVIOUS_FOLD[shift.convention] != _PREVIOUS_FOLD[first.mode]
