@@ -247,8 +247,8 @@ def loader_rate(cfg, workdir, where, name, items=32, batch=4):
 
 def predict_peak_rss(cfg, args, workdir):
     """Peak resident memory (MB) of `python predict.py` on the generated video with random
-    weights, read from the OS accounting of the child process."""
-    import resource
+    weights: the child reports its own maximum (RUSAGE_CHILDREN would also count the
+    DataLoader workers forked from this process, which share its memory)."""
     import subprocess
     from models import TSM, save_checkpoint
     prefix = os.path.join(workdir, 'random')
@@ -259,12 +259,19 @@ def predict_peak_rss(cfg, args, workdir):
     overrides = [flag for o in args.override + [f'INFER.label_file={labels}']
                  for flag in ('-o', o)]
     root = os.path.dirname(os.path.abspath(__file__))
-    subprocess.run([sys.executable, os.path.join(root, 'predict.py'), '--config', args.config,
-                    *overrides, '--weights', prefix + '.pdparams', '--use_gpu', 'False',
-                    '--video_path', os.path.join(workdir, 'bench.mp4'),
-                    '--save_dir', os.path.join(workdir, 'predict')],
-                   check=True, capture_output=True, cwd=root)
-    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    argv = ['predict.py', '--config', args.config, *overrides, '--weights',
+            prefix + '.pdparams', '--use_gpu', 'False', '--video_path',
+            os.path.join(workdir, 'bench.mp4'), '--save_dir', os.path.join(workdir, 'predict')]
+    code = ('import resource, runpy, sys\n'
+            f'sys.argv = {argv!r}\n'
+            'try:\n'
+            '    runpy.run_path("predict.py", run_name="__main__")\n'
+            'finally:\n'
+            '    print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n')
+    proc = subprocess.run([sys.executable, '-c', code], check=True, capture_output=True,
+                          text=True, cwd=root)
+    kb = int(proc.stdout.split('peak_rss_kb')[-1])
+    return round(kb / 1024, 1)
 
 
 def markdown(result):
