@@ -247,8 +247,7 @@ def loader_rate(cfg, workdir, where, name, items=32, batch=4):
 
 def predict_peak_rss(cfg, args, workdir):
     """Peak resident memory (MB) of `python predict.py` on the generated video with random
-    weights: the child reports its own maximum (RUSAGE_CHILDREN would also count the
-    DataLoader workers forked from this process, which share its memory)."""
+    weights, as the child reports it (Linux /proc)."""
     import subprocess
     from models import TSM, save_checkpoint
     prefix = os.path.join(workdir, 'random')
@@ -262,12 +261,15 @@ def predict_peak_rss(cfg, args, workdir):
     argv = ['predict.py', '--config', args.config, *overrides, '--weights',
             prefix + '.pdparams', '--use_gpu', 'False', '--video_path',
             os.path.join(workdir, 'bench.mp4'), '--save_dir', os.path.join(workdir, 'predict')]
-    code = ('import resource, runpy, sys\n'
+    # VmHWM, the peak of this process image: ru_maxrss would keep the parent's resident
+    # size at the fork that started the child
+    code = ('import runpy, sys\n'
             f'sys.argv = {argv!r}\n'
             'try:\n'
             '    runpy.run_path("predict.py", run_name="__main__")\n'
             'finally:\n'
-            '    print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n')
+            '    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]\n'
+            '    print("peak_rss_kb", hwm.split()[1])\n')
     proc = subprocess.run([sys.executable, '-c', code], check=True, capture_output=True,
                           text=True, cwd=root)
     kb = int(proc.stdout.split('peak_rss_kb')[-1])
