@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Entry point: bash run.sh MODE [TSM CONFIG [flags...]]
 #   train|eval|predict TSM CONFIG [flags]   run train.py / eval.py / predict.py with CONFIG
+#   export|bench TSM CONFIG [flags]         export an inference model / time this machine
 #   demo                                    set up, then train, evaluate and predict on the demo data
 #   test                                    set up, then run the test suite
 #   setup                                   create .venv and install the requirements
@@ -8,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() {
-    echo "usage: bash run.sh {train|eval|predict} TSM CONFIG [flags]   or   bash run.sh {demo|test|setup}" >&2
+    echo "usage: bash run.sh {train|eval|predict|export|bench} TSM CONFIG [flags]   or   bash run.sh {demo|test|setup}" >&2
     exit 2
 }
 
@@ -36,23 +37,31 @@ setup() {
     return 0
 }
 
-# The built-in demo: classes that differ only in time order, learnt by TSM and not by TSN.
+# The built-in demo: classes that differ only in time order, learnt by TSM and its online
+# variant and not by TSN; then a prediction, and one streamed frame by frame.
 demo() {
     local py; py=$(python_bin)
     $py data/make_demo.py --out data/demo
     local video; video=data/demo/$(head -n 1 data/demo/val.list | cut -d' ' -f1)
-    for name in tsm tsn; do
+    for name in tsm tsn tsm_online; do
         $py train.py --config configs/${name}_demo.yaml --fix_random_seed
         $py eval.py --config configs/${name}_demo.yaml
     done
     $py predict.py --config configs/tsm_demo.yaml --video_path "$video"
+    $py predict.py --online --config configs/tsm_online_demo.yaml --video_path "$video" --every 2
     $py - <<'PY'
 import json
-rows = [(name, json.load(open(f'output/{name}_demo/eval/TSM_eval.json'))) for name in ('tsm', 'tsn')]
+rows = [(label, json.load(open(f'output/{name}_demo/eval/TSM_eval.json')))
+        for name, label in (('tsm', 'TSM'), ('tsn', 'TSN (no shift)'),
+                            ('tsm_online', 'TSM online'))]
 print('\ndemo validation accuracy (6 classes that differ only in time order)')
-print('model  top1    mean_class_acc')
-for name, r in rows:
-    print(f"{name.upper():5}  {r['top1']:.3f}   {r['mean_class_acc']:.3f}")
+print('model            top1    mean_class_acc')
+for label, r in rows:
+    print(f"{label:15}  {r['top1']:.3f}   {r['mean_class_acc']:.3f}")
+online = rows[2][1]
+print('TSM online, running prediction after 1..%d frames: %s' % (
+    len(online['running_top1']), ' '.join(f'{a:.3f}' for a in online['running_top1'])))
+print(f"frames until the running prediction is right for good: {online['frames_to_right']:.2f}")
 PY
 }
 

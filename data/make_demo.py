@@ -1,6 +1,6 @@
 """Generate the built-in demo data: six classes of synthetic videos that differ only in time order.
 
-    python data/make_demo.py --out data/demo [--train_per_class 40 --val_per_class 12
+    python data/make_demo.py --out data/demo [--train_per_class 100 --val_per_class 30
                                               --seed 0 --size 64 --frames 24 --force]
 
 Classes come in pairs (move_left/move_right, rotate_cw/rotate_ccw, grow/shrink). Within a pair,
@@ -191,8 +191,8 @@ def generate(out, train_per_class, val_per_class, seed, size, frames, force=Fals
 def parse_args(argv):
     p = argparse.ArgumentParser(description='Generate the demo videos (classes differ only in time order).')
     p.add_argument('--out', default='data/demo', help='output folder')
-    p.add_argument('--train_per_class', type=int, default=40, help='training videos per class')
-    p.add_argument('--val_per_class', type=int, default=12, help='validation videos per class')
+    p.add_argument('--train_per_class', type=int, default=100, help='training videos per class')
+    p.add_argument('--val_per_class', type=int, default=30, help='validation videos per class')
     p.add_argument('--seed', type=int, default=0, help='random seed (same seed, same data)')
     p.add_argument('--size', type=int, default=64, help='frame width and height in pixels')
     p.add_argument('--frames', type=int, default=24,
