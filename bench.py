@@ -19,6 +19,8 @@ import tempfile
 import time
 
 import numpy as np
+import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so exports zlib
+#                    symbols on which numpy.random's first import crashes
 import paddle
 import paddle.nn as nn
 
@@ -344,7 +346,8 @@ def main(argv=None):
     except ConfigError as e:
         parser.error(str(e))
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
-                        datefmt='%H:%M:%S')
+                        datefmt='%H:%M:%S',
+                        force=True)  # paddle installs its own root handler at import
     paddle.set_device('cpu')
     result = bench(cfg, args)
     os.makedirs(args.save_dir, exist_ok=True)

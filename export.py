@@ -16,6 +16,8 @@ import os
 import sys
 
 import numpy as np
+import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so exports zlib
+#                    symbols on which numpy.random's first import crashes
 import paddle
 import yaml
 
@@ -145,7 +147,8 @@ def main(argv=None):
     except ConfigError as e:
         parser.error(str(e))
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
-                        datefmt='%H:%M:%S')
+                        datefmt='%H:%M:%S',
+                        force=True)  # paddle installs its own root handler at import
     paddle.set_device('cpu')
     export(cfg, args.weights or cfg['INFER']['weights'], args.save_dir, args.onnx, args.opset)
     return 0

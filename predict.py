@@ -10,6 +10,8 @@ import os
 import sys
 
 import numpy as np
+import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so exports zlib
+#                    symbols on which numpy.random's first import crashes
 import paddle
 
 from configs import cli

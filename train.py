@@ -9,6 +9,8 @@ import os
 import sys
 import time
 
+import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so exports zlib
+#                    symbols on which numpy.random's first import crashes
 import paddle
 import paddle.nn.functional as F
 

@@ -90,7 +90,8 @@ def parse(script, argv=None):
     except ConfigError as e:
         parser.error(str(e))
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
-                        datefmt='%H:%M:%S')
+                        datefmt='%H:%M:%S',
+                        force=True)  # paddle installs its own root handler at import
     return args, cfg
 
 

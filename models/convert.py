@@ -133,7 +133,8 @@ def main(argv=None):
     parser.add_argument('--format', choices=FORMATS, default=None,
                         help='source layout (default: detected from the names)')
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s')
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s',
+                        force=True)  # paddle installs its own root handler at import
     import paddle
     from .tsm import TSM
     model = TSM(num_classes=args.num_classes, seg_num=args.seg_num, depth=args.depth,

@@ -182,4 +182,5 @@ def model_for(cfg, section, use_gpu):
     from models.weights import load_for_inference
     model = TSM(**cfg['MODEL'])
     load_for_inference(model, settings['weights'], cfg['DATA']['weights_dir'] or None)
-    return model.eval()
+    model.eval()  # returns None under Paddle 2.6
+    return model
