@@ -21,7 +21,8 @@ python_bin() {
     fi
 }
 
-# A fresh .venv with the requirements; the GPU build of Paddle where an NVIDIA driver answers.
+# A fresh .venv with the requirements; the GPU build of Paddle where an NVIDIA driver answers,
+# or the pip requirement in $PADDLE_PACKAGE.
 setup() {
     if [ -z "${VIRTUAL_ENV:-}" ] && [ ! -x .venv/bin/python ]; then
         python3 -m venv .venv
@@ -31,6 +32,7 @@ setup() {
     if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
         paddle="paddlepaddle-gpu==2.6.2"
     fi
+    paddle=${PADDLE_PACKAGE:-$paddle}  # e.g. PADDLE_PACKAGE=paddlepaddle==2.6.2 to test 2.6
     $py -m pip install -q --upgrade pip
     $py -m pip install -q "$paddle" $(grep -v '^paddlepaddle' requirements.txt | grep -v '^#')
     [ "${1:-}" = test ] && $py -m pip install -q -r requirements-test.txt
