@@ -216,26 +216,24 @@ class Video:
 
     def read(self, indices):
         """uint8 [len(indices), H, W, 3] RGB, frame k being frame indices[k] of the file."""
-        indices = [_as_index(i) for i in indices]
-        if not indices:
-            raise ValueError(f'{self.path}: read() needs at least one frame index')
-        for i in indices:
-            if not 0 <= i < self.num_frames:
-                raise IndexError(f'{self.path}: frame index {i} is out of range '
-                                 f'[0, {self.num_frames})')
-        wanted = sorted(set(indices))
+        indices = check_indices(self.path, indices, self.num_frames)
         try:
-            frames = dict(self._source.frames(wanted))
+            frames = dict(self._source.frames(sorted(set(indices))))
         except DecodeError:
             raise
         except Exception as e:
-            if self.backend != 'decord':
-                raise DecodeError(self.path, f'OpenCV failed: {_first_line(e)}') from e
-            logger.warning('decord failed while decoding %s (%s); reading it with OpenCV',
-                           self.path, _first_line(e))
-            self._source = _OpenCVFrames(self.path, self.num_threads)
+            self._fall_back(e)
             return self.read(indices)
         return np.stack([frames[i] for i in indices])
+
+    def _fall_back(self, error):
+        """After decord raised `error`: continue with OpenCV (one log line); an OpenCV
+        error becomes a DecodeError naming the file."""
+        if self.backend != 'decord':
+            raise DecodeError(self.path, f'OpenCV failed: {_first_line(error)}') from error
+        logger.warning('decord failed while decoding %s (%s); reading it with OpenCV',
+                       self.path, _first_line(error))
+        self._source = _OpenCVFrames(self.path, self.num_threads)
 
     def iter_frames(self):
         """Yield every frame in order, uint8 [H, W, 3] RGB, decoding the file once (for
@@ -250,11 +248,7 @@ class Video:
         except DecodeError:
             raise
         except Exception as e:
-            if self.backend != 'decord':
-                raise DecodeError(self.path, f'OpenCV failed: {_first_line(e)}') from e
-            logger.warning('decord failed while decoding %s (%s); reading it with OpenCV',
-                           self.path, _first_line(e))
-        self._source = _OpenCVFrames(self.path, self.num_threads)
+            self._fall_back(e)
         for _, frame in self._source.frames(range(done, self.num_frames)):
             yield frame
 
@@ -275,6 +269,17 @@ def open_video(path, num_threads=1):
         from .frames import FrameFolder  # here, not at the top: frames imports DecodeError
         return FrameFolder(path)
     return Video(path, num_threads)
+
+
+def check_indices(path, indices, num_frames):
+    """`indices` as a list of ints in [0, num_frames); errors name `path` and the index."""
+    indices = [_as_index(i) for i in indices]
+    if not indices:
+        raise ValueError(f'{path}: read() needs at least one frame index')
+    for i in indices:
+        if not 0 <= i < num_frames:
+            raise IndexError(f'{path}: frame index {i} is out of range [0, {num_frames})')
+    return indices
 
 
 def _as_index(i):

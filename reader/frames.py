@@ -15,7 +15,7 @@ import re
 import cv2
 import numpy as np
 
-from .decode import DecodeError, _as_index
+from .decode import DecodeError, check_indices
 
 _FRAME_NAME = re.compile(r'img_(.*)\.jpg')
 _NUMBER = re.compile(r'[0-9]+')
@@ -43,13 +43,7 @@ class FrameFolder:
 
     def read(self, indices):
         """uint8 [len(indices), H, W, 3] RGB, frame k being frame indices[k] (0-based)."""
-        indices = [_as_index(i) for i in indices]
-        if not indices:
-            raise ValueError(f'{self.path}: read() needs at least one frame index')
-        for i in indices:
-            if not 0 <= i < self.num_frames:
-                raise IndexError(f'{self.path}: frame index {i} is out of range '
-                                 f'[0, {self.num_frames})')
+        indices = check_indices(self.path, indices, self.num_frames)
         frames = {i: self._read_one(i) for i in set(indices)}  # a repeated index is read once
         shapes = {frame.shape for frame in frames.values()}
         if len(shapes) > 1:
