@@ -52,12 +52,15 @@ def clip_spec(model_cfg, data_cfg):
 def export_static(model, spec, prefix):
     """paddle.jit.save of `model` (in eval mode) for clips `spec`; returns the program file.
 
-    The spec goes to to_static with full_graph=True: Paddle 3 otherwise traces by bytecode
-    and keeps the batch size of the first call; Paddle 2.6 translates the AST by default.
+    The graph is the model's inference form (models.fused: each shift merged into the
+    convolution after it). The spec goes to to_static with full_graph=True: Paddle 3 otherwise
+    traces by bytecode and keeps the batch size of the first call; Paddle 2.6 translates the
+    AST by default.
     """
+    from models.fused import fuse_shifts
     from models.inference import model_files
     model.eval()
-    static = paddle.jit.to_static(model, input_spec=[spec], full_graph=True)
+    static = paddle.jit.to_static(fuse_shifts(model), input_spec=[spec], full_graph=True)
     paddle.jit.save(static, prefix)
     return model_files(prefix)[0]
 

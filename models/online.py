@@ -18,6 +18,7 @@ import os
 import paddle
 import paddle.nn as nn
 
+from .shift import moved_channels
 from .tsm import TSM
 
 
@@ -48,7 +49,7 @@ def block_fold(block):
     if block.shift is None:
         return 0
     in_channels = block.conv1.weight.shape[1]
-    return int(in_channels * block.shift.shift_ratio)
+    return moved_channels(in_channels, block.shift.shift_ratio, block.shift.mode)
 
 
 def _block_step(block, fold, x, buffer):

@@ -23,30 +23,41 @@ def _from_previous(x):
     return paddle.concat([paddle.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
 
 
+def moved_channels(channels, shift_ratio, mode):
+    """How many leading channels the shift moves: two folds of int(C * shift_ratio)
+    when bidirectional, one when online, none for 'none'."""
+    if mode not in SHIFT_MODES:
+        raise ValueError(f"mode: expected one of {SHIFT_MODES}, got {mode!r}")
+    folds = {'bidirectional': 2, 'online': 1, 'none': 0}[mode]
+    return folds * int(channels * shift_ratio)
+
+
+def shifted_folds(x, seg_num, moved, mode):
+    """The first `moved` channels of x [N*T, C, H, W] after the shift, [N*T, moved, H, W]:
+    the rest of the channels stay where they are, so callers splice or convolve only these.
+    The batch axis is split as [-1, seg_num] (clips never exchange frames, and the batch
+    size may be unknown when the graph is exported)."""
+    _, _, h, w = x.shape
+    clips = paddle.reshape(x[:, :moved], [-1, seg_num, moved, h, w])
+    if mode == 'bidirectional':
+        fold = moved // 2
+        clips = paddle.concat([_from_next(clips[:, :, :fold]),
+                               _from_previous(clips[:, :, fold:])], axis=2)
+    else:
+        clips = _from_previous(clips)
+    return paddle.reshape(clips, [-1, moved, h, w])
+
+
 def temporal_shift(x, seg_num, shift_ratio=0.125, mode='bidirectional'):
     """Shift channels of x [N*T, C, H, W] along time (T = seg_num).
 
-    fold = int(C * shift_ratio). Clips of a batch never exchange frames:
-    the batch axis is split as [-1, seg_num] so the batch size may be
-    unknown when the graph is exported.
+    fold = int(C * shift_ratio). Only the moved folds go through the 5-D
+    reshape: reshaping the whole tensor made oneDNN reorder all of it.
     """
-    if mode == 'none':
+    moved = moved_channels(x.shape[1], shift_ratio, mode)
+    if moved == 0:
         return x
-    if mode not in SHIFT_MODES:
-        raise ValueError(f"mode: expected one of {SHIFT_MODES}, got {mode!r}")
-    _, c, h, w = x.shape
-    fold = int(c * shift_ratio)
-    if fold == 0:
-        return x
-    clips = paddle.reshape(x, [-1, seg_num, c, h, w])
-    if mode == 'bidirectional':
-        parts = [_from_next(clips[:, :, :fold]),
-                 _from_previous(clips[:, :, fold:2 * fold]),
-                 clips[:, :, 2 * fold:]]
-    else:
-        parts = [_from_previous(clips[:, :, :fold]), clips[:, :, fold:]]
-    out = paddle.concat(parts, axis=2)
-    return paddle.reshape(out, [-1, c, h, w])
+    return paddle.concat([shifted_folds(x, seg_num, moved, mode), x[:, moved:]], axis=1)
 
 
 class TemporalShift(nn.Layer):
