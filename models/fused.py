@@ -51,7 +51,12 @@ class ShiftConv(nn.Layer):
         self.folds = _conv_like(conv, self.moved, weight[:, :self.moved], None)
 
     def forward(self, x):
-        return self.whole(x) + self.folds(shifted_folds(x, self.seg_num, self.moved, self.mode))
+        return self.with_folds(x, shifted_folds(x, self.seg_num, self.moved, self.mode))
+
+    def with_folds(self, x, folds):
+        """The result when the moved channels of x hold `folds` [N, moved, h, w]: the online
+        step passes the previous frame's channels it keeps in its buffer."""
+        return self.whole(x) + self.folds(folds)
 
 
 def fuse_shifts(model):

@@ -18,6 +18,7 @@ import os
 import paddle
 import paddle.nn as nn
 
+from .fused import ShiftConv
 from .shift import moved_channels
 from .tsm import TSM
 
@@ -52,10 +53,11 @@ def block_fold(block):
     return moved_channels(in_channels, block.shift.shift_ratio, block.shift.mode)
 
 
-def _block_step(block, fold, x, buffer):
+def _block_step(block, fold, x, buffer, merged=None):
     """One frame through `block`: the first `fold` channels come from `buffer`
     (the previous frame's); returns (output, this frame's first fold channels).
-    With fold 0 the block is plain (temporal_shift leaves x as is).
+    With fold 0 the block is plain (temporal_shift leaves x as is). `merged`, the
+    block's models.fused.ShiftConv, convolves the buffer apart instead of splicing it.
 
     The concat copies the block input once, the cost of streaming over a plain
     2D CNN. Writing the buffer into x in place and restoring it for the
@@ -64,9 +66,13 @@ def _block_step(block, fold, x, buffer):
     """
     if fold == 0:
         return block(x), None
-    shifted = paddle.concat([buffer, x[:, fold:]], axis=1)
     # A copy, not a view: a view would keep the whole block input alive.
     new_buffer = x[:, :fold].clone()
+    if merged is not None:
+        identity = x if block.downsample is None else block.downsample(x)
+        branch = block.branch_tail(merged.with_folds(x, buffer))
+        return block.relu(branch + identity), new_buffer
+    shifted = paddle.concat([buffer, x[:, fold:]], axis=1)
     if block.shift_place == 'inplace':
         x = shifted
     identity = x if block.downsample is None else block.downsample(x)
@@ -83,11 +89,16 @@ class OnlineStep(nn.Layer):
     for their channels) shift nothing and get no buffer.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, merge=False):
         super().__init__()
         self.blocks = shifted_blocks(model)
         self.folds = [block_fold(b) for b in self.blocks]
         self.tsm = model
+        # merge: each residual shift merged into its conv1 (models.fused), for export;
+        # new layers with BN folded in, so only for a model in eval mode.
+        self.merged = nn.LayerList([
+            ShiftConv(b.conv1, b.bn1, b.shift) if fold and b.shift_place == 'residual'
+            else nn.Identity() for b, fold in zip(self.blocks, self.folds)] if merge else [])
 
     def forward(self, frame, buffers):
         expected = sum(f > 0 for f in self.folds)
@@ -98,8 +109,10 @@ class OnlineStep(nn.Layer):
         x = m.maxpool(m.relu(m.bn1(m.conv1(frame))))
         pending = list(buffers)
         new_buffers = []
-        for block, fold in zip(self.blocks, self.folds):
-            x, buffer = _block_step(block, fold, x, pending.pop(0) if fold else None)
+        for k, (block, fold) in enumerate(zip(self.blocks, self.folds)):
+            merged = self.merged[k] if self.merged else None
+            x, buffer = _block_step(block, fold, x, pending.pop(0) if fold else None,
+                                    merged if isinstance(merged, ShiftConv) else None)
             if fold:
                 new_buffers.append(buffer)
         x = m.fc(m.dropout(paddle.flatten(m.avgpool(x), 1)))
@@ -199,9 +212,12 @@ def _numel(shape):
 def export_online_step(model, path, frame_size):
     """Save the per-frame step as a static inference model at `path` (a prefix):
     inputs frame [N, 3, H, W] then the buffers, outputs logits then the new
-    buffers; N stays free. Puts `model` in eval mode. Returns the program file
-    written (load it with the .pdiparams next to it)."""
-    step = OnlineStep(model)
+    buffers; N stays free. Each residual shift is merged into its conv1
+    (models.fused), so the step never splices the buffer into a copy of the block
+    input. Puts `model` in eval mode. Returns the program file written (load it
+    with the .pdiparams next to it)."""
+    model.eval()
+    step = OnlineStep(model, merge=True)
     step.eval()
     height, width = _pair(frame_size)
     frame_spec = paddle.static.InputSpec([None, 3, height, width], 'float32', 'frame')

@@ -55,8 +55,11 @@ class BasicBlock(_ShiftedBlock):
                           shift_place)
 
     def branch(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        return self.bn2(self.conv2(x))
+        return self.branch_tail(self.bn1(self.conv1(x)))
+
+    def branch_tail(self, x):
+        """The residual branch after conv1 and bn1 (models.fused computes those two)."""
+        return self.bn2(self.conv2(self.relu(x)))
 
 
 class BottleneckBlock(_ShiftedBlock):
@@ -74,8 +77,11 @@ class BottleneckBlock(_ShiftedBlock):
                           shift_place)
 
     def branch(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        x = self.relu(self.bn2(self.conv2(x)))
+        return self.branch_tail(self.bn1(self.conv1(x)))
+
+    def branch_tail(self, x):
+        """The residual branch after conv1 and bn1 (models.fused computes those two)."""
+        x = self.relu(self.bn2(self.conv2(self.relu(x))))
         return self.bn3(self.conv3(x))
 
 

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from models import TSM
-from models.online import OnlineTSM, export_online_step
+from models.fused import ShiftConv
+from models.online import OnlineStep, OnlineTSM, export_online_step
 from reader.stream import StreamError, frame_transform, stream_frames
 from reader.transforms import test_transform
 from tests.videos import read_index, write_index_video
@@ -159,6 +160,27 @@ def test_refuses_bidirectional_training_mode_and_wrong_frames():
     OnlineTSM(model, SIZE)
     assert model.training
     np.testing.assert_array_equal(model.bn1._mean.numpy(), before)
+
+
+@pytest.mark.parametrize('shift_place', ['residual', 'inplace'])
+def test_merged_step_equals_step(shift_place):
+    # The exported step merges each residual shift into conv1 (models.fused); in-place
+    # blocks keep the splice. Same logits and buffers frame after frame.
+    model = online_model(depth=50, shift_place=shift_place, shift_every=2)
+    step, merged = OnlineStep(model), OnlineStep(model, merge=True)
+    assert sum(isinstance(m, ShiftConv) for m in merged.merged) == (
+        9 if shift_place == 'residual' else 0)
+    x = clips(2, 4, seed=8)
+    shapes = step.buffer_shapes(SIZE, batch_size=2)
+    buffers = merged_buffers = [paddle.zeros(s) for s in shapes]
+    with paddle.no_grad():
+        for t in range(4):
+            frame = paddle.to_tensor(x[:, t])
+            want, buffers = step(frame, buffers)
+            got, merged_buffers = merged(frame, merged_buffers)
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=1e-5)
+            for a, b in zip(merged_buffers, buffers):
+                np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-5)
 
 
 def test_exported_step_with_paddle_inference_equals_engine(tmp_path):
