@@ -15,7 +15,6 @@ cannot fold it into a sum. Only for inference: the form has other parameters tha
 import copy
 
 import numpy as np
-import paddle
 import paddle.nn as nn
 
 from .shift import moved_channels, shifted_folds
