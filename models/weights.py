@@ -58,8 +58,9 @@ def _source_seg_num(spec):
 
 def resolve(spec, model=None, for_training=False, cache_dir=None):
     """A local path for `spec`: an existing file or folder as is, a URL or published name
-    downloaded into `cache_dir` (default: $TSM_WEIGHTS_HOME, else ~/.paddle/weights). With `model`, a download is converted
-    for it before it is cached, and rejected (not cached) when it does not fit."""
+    downloaded into `cache_dir` (default: $TSM_WEIGHTS_HOME, else ~/.paddle/weights). With
+    `model`, a download is converted for it before it is cached, and rejected (not cached)
+    when it does not fit."""
     if os.path.exists(spec):
         return spec
     verify = None
