@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests.videos import read_index, write_index_video  # noqa: E402  (loads PyAV before decord)
 from reader import decode  # noqa: E402
+from reader.sampling import sample_indices  # noqa: E402
 
 try:
     import decord
@@ -41,11 +42,6 @@ def median_ms(fn, repeats):
         fn()
         times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
-
-
-def uniform_indices(num_frames, seg_num):
-    """The centre frame of each of seg_num equal segments (TSM's test-time sampling)."""
-    return [int((k + 0.5) * num_frames / seg_num) for k in range(seg_num)]
 
 
 def read_with_reader(path, indices, use_decord):
@@ -87,7 +83,7 @@ def machine():
 
 def bench_video(path, seg_num, repeats):
     num_frames = decode.open_video(path).num_frames
-    indices = uniform_indices(num_frames, seg_num)
+    indices = sample_indices(num_frames, seg_num, 'test').tolist()  # what eval reads
     methods = [('reader.decode (decord)', lambda: read_with_reader(path, indices, True)),
                ('reader.decode (OpenCV)', lambda: read_with_reader(path, indices, False)),
                ('OpenCV read() to last', lambda: opencv_read_to_last(path, indices))]
