@@ -58,19 +58,25 @@ class ShiftConv(nn.Layer):
         return self.whole(x) + self.folds(folds)
 
 
+def merged_conv(block):
+    """The ShiftConv of `block` when it shifts its residual branch and the shift moves some
+    channels, else None (no shift, or an in-place shift: its identity path takes the
+    shifted copy too, so the copy stays)."""
+    shift = block.shift
+    if shift is None or block.shift_place != 'residual':
+        return None
+    if moved_channels(block.conv1.weight.shape[1], shift.shift_ratio, shift.mode) == 0:
+        return None
+    return ShiftConv(block.conv1, block.bn1, shift)
+
+
 def fuse_shifts(model):
-    """A copy of `model` (a TSM) in its inference form: in every block with a residual shift,
-    conv1 and bn1 become one ShiftConv. Blocks without a shift stay, and so do blocks that shift
-    in place: their identity path takes the shifted copy too."""
+    """A copy of `model` (a TSM) in its inference form: in every block merged_conv takes,
+    conv1 and bn1 become one ShiftConv; the other blocks stay as they are."""
     fused = copy.deepcopy(model)
     fused.eval()
-    for block in fused.sublayers():
-        shift = getattr(block, 'shift', None)
-        if shift is None or block.shift_place != 'residual':
-            continue
-        if moved_channels(block.conv1.weight.shape[1], shift.shift_ratio, shift.mode) == 0:
-            continue
-        block.conv1 = ShiftConv(block.conv1, block.bn1, shift)
-        block.bn1 = nn.Identity()
-        block.shift = None
+    for _, block in fused.blocks():
+        merged = merged_conv(block)
+        if merged is not None:
+            block.conv1, block.bn1, block.shift = merged, nn.Identity(), None
     return fused

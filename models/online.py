@@ -18,7 +18,7 @@ import os
 import paddle
 import paddle.nn as nn
 
-from .fused import ShiftConv
+from .fused import ShiftConv, merged_conv
 from .shift import moved_channels
 from .tsm import TSM
 
@@ -30,17 +30,17 @@ def shifted_blocks(model):
     if not isinstance(model, TSM):
         raise TypeError(f'expected a models.TSM, got {type(model).__name__}')
     blocks = []
-    for k in range(1, 5):
-        for i, block in enumerate(getattr(model, f'layer{k}')):
-            mode = None if block.shift is None else block.shift.mode
-            if i % model.shift_every == 0 and mode != 'online':
-                raise ValueError(f"online inference needs a TSM built with "
-                                 f"shift_mode='online' (uni-directional shift); this "
-                                 f"model's blocks have shift mode {mode or 'none'!r}")
-            if i % model.shift_every != 0 and mode is not None:
-                raise ValueError(f'layer{k}.{i} has a {mode!r} shift, but the model was '
-                                 f'built with shift_every={model.shift_every}')
-            blocks.append(block)
+    for name, block in model.blocks():
+        shifted = int(name.split('.')[1]) % model.shift_every == 0
+        mode = None if block.shift is None else block.shift.mode
+        if shifted and mode != 'online':
+            raise ValueError(f"online inference needs a TSM built with "
+                             f"shift_mode='online' (uni-directional shift); this "
+                             f"model's blocks have shift mode {mode or 'none'!r}")
+        if not shifted and mode is not None:
+            raise ValueError(f'{name} has a {mode!r} shift, but the model was '
+                             f'built with shift_every={model.shift_every}')
+        blocks.append(block)
     return blocks
 
 
@@ -96,9 +96,8 @@ class OnlineStep(nn.Layer):
         self.tsm = model
         # merge: each residual shift merged into its conv1 (models.fused), for export;
         # new layers with BN folded in, so only for a model in eval mode.
-        self.merged = nn.LayerList([
-            ShiftConv(b.conv1, b.bn1, b.shift) if fold and b.shift_place == 'residual'
-            else nn.Identity() for b, fold in zip(self.blocks, self.folds)] if merge else [])
+        self.merged = nn.LayerList(
+            [merged_conv(b) or nn.Identity() for b in self.blocks] if merge else [])
 
     def forward(self, frame, buffers):
         expected = sum(f > 0 for f in self.folds)

@@ -76,6 +76,12 @@ class TSM(nn.Layer):
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(in_channels, num_classes)
 
+    def blocks(self):
+        """[(name, block)] of the residual blocks, 'layer1.0' to the last of layer4, in
+        forward order."""
+        return [(f'layer{k}.{i}', block) for k in range(1, 5)
+                for i, block in enumerate(getattr(self, f'layer{k}'))]
+
     def _check_input(self, x):
         if len(x.shape) != 5:
             raise ValueError(f"TSM input: expected rank 5 [N, T, 3, H, W], "

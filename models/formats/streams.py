@@ -43,9 +43,8 @@ def _bare_mit(name):
 
 
 def _blocks(model):
-    """(prefix, block) of every residual block, in forward order."""
-    return [(f'layer{k}.{i}.', block) for k in range(1, 5)
-            for i, block in enumerate(getattr(model, f'layer{k}'))]
+    """(parameter name prefix, block) of every residual block, in forward order."""
+    return [(name + '.', block) for name, block in model.blocks()]
 
 
 def shift_problems(model, shift):
