@@ -116,7 +116,7 @@ def export(cfg, weights, save_dir, onnx=False, opset=13):
     from models.inference import Predictor, model_files
     from models.weights import load_for_inference
     model = TSM(**cfg['MODEL'])
-    load_for_inference(model, weights, cfg['DATA']['weights_dir'] or None)
+    load_for_inference(model, weights, cfg['DATA']['weights_dir'])
     model.eval()
     spec = clip_spec(cfg['MODEL'], cfg['DATA'])
     clips = np.random.default_rng(0).standard_normal([2] + list(spec.shape[1:]), dtype=np.float32)

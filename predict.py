@@ -107,7 +107,7 @@ def predict_online(args, cfg, names):
         raise SystemExit('--online runs the dynamic model with --weights; the exported online '
                          'step (TSM_online_step) is for paddle.inference deployments')
     model = TSM(**cfg['MODEL'])
-    load_for_inference(model, infer['weights'], cfg['DATA']['weights_dir'] or None)
+    load_for_inference(model, infer['weights'], cfg['DATA']['weights_dir'])
     model.eval()
     engine = OnlineTSM(model, cfg['DATA']['target_size'], window=infer['online_window'] or None)
     records = []

@@ -105,7 +105,7 @@ def start_state(args, cfg, model, optimizer):
         state = load_checkpoint(prefix, model, optimizer)
         logging.info('resumed from %s after epoch %d', prefix, state['epoch'])
         return state['epoch'] + 1, state.get('best_top1', -1.0)
-    load_for_training(model, cfg['TRAIN']['pretrain'], cfg['DATA']['weights_dir'] or None)
+    load_for_training(model, cfg['TRAIN']['pretrain'], cfg['DATA']['weights_dir'])
     return 0, -1.0
 
 

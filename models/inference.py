@@ -181,6 +181,6 @@ def model_for(cfg, section, use_gpu):
     from models import TSM
     from models.weights import load_for_inference
     model = TSM(**cfg['MODEL'])
-    load_for_inference(model, settings['weights'], cfg['DATA']['weights_dir'] or None)
+    load_for_inference(model, settings['weights'], cfg['DATA']['weights_dir'])
     model.eval()  # returns None under Paddle 2.6
     return model

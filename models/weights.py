@@ -58,7 +58,7 @@ def _source_seg_num(spec):
 
 def resolve(spec, model=None, for_training=False, cache_dir=None):
     """A local path for `spec`: an existing file or folder as is, a URL or published name
-    downloaded into `cache_dir` (default: $TSM_WEIGHTS_HOME, else ~/.paddle/weights). With
+    downloaded into `cache_dir` (None or '': $TSM_WEIGHTS_HOME, else ~/.paddle/weights). With
     `model`, a download is converted for it before it is cached, and rejected (not cached)
     when it does not fit."""
     if os.path.exists(spec):
@@ -92,7 +92,7 @@ def _load(model, spec, for_training, cache_dir):
 
 def load_for_inference(model, spec, cache_dir=None):
     """All of the model's parameters from `spec`; any mismatch is an error. `cache_dir`:
-    where downloads go (None: the default of `resolve`)."""
+    where downloads go (None or '': the default of `resolve`)."""
     if not spec:
         raise ValueError('no weights given: pass --weights FILE (or set TEST/INFER.weights)')
     path = _load(model, spec, False, cache_dir)
