@@ -75,7 +75,7 @@ def fuse_shifts(model):
     conv1 and bn1 become one ShiftConv; the other blocks stay as they are."""
     fused = copy.deepcopy(model)
     fused.eval()
-    for _, block in fused.blocks():
+    for block in (b.layer for b in fused.blocks()):
         merged = merged_conv(block)
         if merged is not None:
             block.conv1, block.bn1, block.shift = merged, nn.Identity(), None

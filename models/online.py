@@ -23,25 +23,17 @@ from .shift import moved_channels
 from .tsm import TSM
 
 
-def shifted_blocks(model):
-    """The residual blocks of layer1..layer4 in forward order. Every block the model
-    shifts (block i of a stage with i % shift_every == 0) must carry an online shift,
-    since a streaming step has no future frame; the others stream as plain 2D blocks."""
+def online_blocks(model):
+    """The residual blocks of layer1..layer4 in forward order, of a TSM built with
+    shift_mode='online': a streaming step has no future frame. Its unshifted blocks
+    (shift_every > 1) stream as plain 2D blocks."""
     if not isinstance(model, TSM):
         raise TypeError(f'expected a models.TSM, got {type(model).__name__}')
-    blocks = []
-    for name, block in model.blocks():
-        shifted = int(name.split('.')[1]) % model.shift_every == 0
-        mode = None if block.shift is None else block.shift.mode
-        if shifted and mode != 'online':
-            raise ValueError(f"online inference needs a TSM built with "
-                             f"shift_mode='online' (uni-directional shift); this "
-                             f"model's blocks have shift mode {mode or 'none'!r}")
-        if not shifted and mode is not None:
-            raise ValueError(f'{name} has a {mode!r} shift, but the model was '
-                             f'built with shift_every={model.shift_every}')
-        blocks.append(block)
-    return blocks
+    if model.shift_mode != 'online':
+        raise ValueError(f"online inference needs a TSM built with shift_mode='online' "
+                         f"(uni-directional shift); this model has shift_mode "
+                         f"{model.shift_mode!r}")
+    return [block.layer for block in model.blocks()]
 
 
 def block_fold(block):
@@ -69,14 +61,9 @@ def _block_step(block, fold, x, buffer, merged=None):
     # A copy, not a view: a view would keep the whole block input alive.
     new_buffer = x[:, :fold].clone()
     if merged is not None:
-        identity = x if block.downsample is None else block.downsample(x)
-        branch = block.branch_tail(merged.with_folds(x, buffer))
-        return block.relu(branch + identity), new_buffer
+        return block.join(x, block.branch_tail(merged.with_folds(x, buffer))), new_buffer
     shifted = paddle.concat([buffer, x[:, fold:]], axis=1)
-    if block.shift_place == 'inplace':
-        x = shifted
-    identity = x if block.downsample is None else block.downsample(x)
-    return block.relu(block.branch(shifted) + identity), new_buffer
+    return block.join(block.identity_input(x, shifted), block.branch(shifted)), new_buffer
 
 
 class OnlineStep(nn.Layer):
@@ -85,13 +72,13 @@ class OnlineStep(nn.Layer):
     paddle.jit cannot export a variadic forward.)
 
     Holds the TSM itself (same layers, same weights); buffers follow the order
-    of `shifted_blocks`. Blocks with fold 0 (unshifted, or a shift_ratio too small
+    of `online_blocks`. Blocks with fold 0 (unshifted, or a shift_ratio too small
     for their channels) shift nothing and get no buffer.
     """
 
     def __init__(self, model, merge=False):
         super().__init__()
-        self.blocks = shifted_blocks(model)
+        self.blocks = online_blocks(model)
         self.folds = [block_fold(b) for b in self.blocks]
         self.tsm = model
         # merge: each residual shift merged into its conv1 (models.fused), for export;
@@ -104,8 +91,7 @@ class OnlineStep(nn.Layer):
         if len(buffers) != expected:
             raise ValueError(f'OnlineStep: expected {expected} buffers (one per shifted '
                              f'block), got {len(buffers)}')
-        m = self.tsm
-        x = m.maxpool(m.relu(m.bn1(m.conv1(frame))))
+        x = self.tsm.stem(frame)
         pending = list(buffers)
         new_buffers = []
         for k, (block, fold) in enumerate(zip(self.blocks, self.folds)):
@@ -114,8 +100,7 @@ class OnlineStep(nn.Layer):
                                     merged if isinstance(merged, ShiftConv) else None)
             if fold:
                 new_buffers.append(buffer)
-        x = m.fc(m.dropout(paddle.flatten(m.avgpool(x), 1)))
-        return x, new_buffers
+        return self.tsm.head(x), new_buffers
 
     def buffer_shapes(self, frame_size, batch_size=1):
         """[N, fold, h, w] of each buffer for frames of `frame_size` (side or
@@ -126,7 +111,7 @@ class OnlineStep(nn.Layer):
         was_training = m.training
         m.eval()  # a training-mode pass would move the BatchNorm running statistics
         with paddle.no_grad():
-            x = m.maxpool(m.relu(m.bn1(m.conv1(paddle.zeros([1, 3, height, width])))))
+            x = m.stem(paddle.zeros([1, 3, height, width]))
             for block, fold in zip(self.blocks, self.folds):
                 buffer = None
                 if fold:
@@ -169,7 +154,9 @@ class OnlineTSM:
         """Zero the buffers (frame 0 sees zeros, as in the offline shift) and
         forget the frames seen."""
         self.buffers = [paddle.zeros(s, dtype='float32') for s in self.shapes]
-        self.recent = collections.deque(maxlen=self.window)
+        # Only a window keeps frames; otherwise a running sum, so an endless camera stream
+        # holds one [N, classes] tensor however long it runs.
+        self.recent = collections.deque(maxlen=self.window) if self.window else None
         self.total = None
         self.num_frames = 0
 
@@ -187,8 +174,10 @@ class OnlineTSM:
             raise RuntimeError('OnlineTSM.step: call model.eval() first (BatchNorm must use '
                                'its running statistics)')
         logits, self.buffers = self.step_layer(frames, self.buffers)
-        self.recent.append(logits)
-        self.total = logits if self.total is None else self.total + logits
+        if self.recent is not None:
+            self.recent.append(logits)
+        else:
+            self.total = logits if self.total is None else self.total + logits
         self.num_frames += 1
         return logits
 

@@ -31,15 +31,21 @@ class _ShiftedBlock(nn.Layer):
             self.downsample = nn.Sequential(conv, bn)
 
     def forward(self, x):
-        branch_input = x
-        if self.shift is not None:
-            if self.shift_place == 'inplace':
-                x = self.shift(x)
-                branch_input = x
-            else:
-                branch_input = self.shift(x)
+        if self.shift is None:
+            return self.join(x, self.branch(x))
+        shifted = self.shift(x)
+        return self.join(self.identity_input(x, shifted), self.branch(shifted))
+
+    def identity_input(self, x, shifted):
+        """What the identity path reads: the unshifted input for a residual shift, the
+        shifted one for an in-place shift."""
+        return shifted if self.shift_place == 'inplace' else x
+
+    def join(self, x, branch):
+        """relu(branch + identity of x): the end of every block, whatever computed the
+        branch (the shift of a clip, or models.online's buffers frame by frame)."""
         identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(self.branch(branch_input) + identity)
+        return self.relu(branch + identity)
 
 
 class BasicBlock(_ShiftedBlock):
@@ -95,17 +101,20 @@ RESNET_SPECS = {
 }
 
 
+def is_shifted(index, shift_every):
+    """Whether block `index` of a stage carries a shift: every block with shift_every 1
+    (the paper's 'blockres' placement), blocks 0, 2, 4... with 2 (the original code's
+    ResNet-101 recipe). The one rule for it: models and weight conversion both ask here."""
+    return index % shift_every == 0
+
+
 def make_stage(block, in_channels, planes, num_blocks, stride, make_shift,
                shift_place, shift_every=1):
-    """One stage (layerK) as nn.Sequential; make_shift() -> layer or None.
-
-    Block i is shifted when i % shift_every == 0: every block with 1 (the
-    paper's 'blockres' placement), every other one with 2 (the original
-    code's ResNet-101 recipe); the others get no shift.
-    """
+    """One stage (layerK) as nn.Sequential; make_shift() -> layer or None, given to the
+    blocks `is_shifted` names."""
     blocks = []
     for i in range(num_blocks):
-        shift = make_shift() if i % shift_every == 0 else None
+        shift = make_shift() if is_shifted(i, shift_every) else None
         blocks.append(block(in_channels, planes, stride if i == 0 else 1,
                             shift, shift_place))
         in_channels = planes * block.expansion

@@ -1,5 +1,7 @@
 """TSM: a 2D ResNet applied per frame, temporal shift inside the residual
 blocks, clip score = mean of the per-frame logits."""
+import collections
+
 import paddle
 import paddle.nn as nn
 
@@ -7,7 +9,12 @@ from .resnet import RESNET_SPECS, SHIFT_PLACES, make_stage
 from .shift import SHIFT_MODES, TemporalShift
 
 
-def _check_args(depth, shift_mode, shift_place, shift_ratio, shift_every,
+# One residual block of a TSM: its parameter prefix ('layer2.0'), its position in its
+# stage (what is_shifted decides on) and the layer.
+ResidualBlock = collections.namedtuple('ResidualBlock', 'name index layer')
+
+
+def check_args(depth, shift_mode, shift_place, shift_ratio, shift_every,
                 seg_num, num_classes, dropout):
     if depth not in RESNET_SPECS:
         raise ValueError(f"depth: expected one of {sorted(RESNET_SPECS)}, "
@@ -48,8 +55,14 @@ class TSM(nn.Layer):
                  shift_mode='bidirectional', shift_place='residual',
                  shift_ratio=0.125, shift_every=1, dropout=0.5):
         super().__init__()
-        _check_args(depth, shift_mode, shift_place, shift_ratio, shift_every,
+        check_args(depth, shift_mode, shift_place, shift_ratio, shift_every,
                     seg_num, num_classes, dropout)
+        # The constructor's arguments, as a config's MODEL section and a checkpoint
+        # record them (weights are checked against them when loaded).
+        self.settings = dict(num_classes=num_classes, seg_num=seg_num, depth=depth,
+                             shift_mode=shift_mode, shift_place=shift_place,
+                             shift_ratio=shift_ratio, shift_every=shift_every,
+                             dropout=dropout)
         self.num_classes = num_classes
         self.seg_num = seg_num
         self.shift_mode = shift_mode
@@ -77,10 +90,19 @@ class TSM(nn.Layer):
         self.fc = nn.Linear(in_channels, num_classes)
 
     def blocks(self):
-        """[(name, block)] of the residual blocks, 'layer1.0' to the last of layer4, in
-        forward order."""
-        return [(f'layer{k}.{i}', block) for k in range(1, 5)
+        """[ResidualBlock] from 'layer1.0' to the last of layer4, in forward order: the one
+        enumeration of the blocks (weight conversion, the online step and the inference
+        form walk this list)."""
+        return [ResidualBlock(f'layer{k}.{i}', i, block) for k in range(1, 5)
                 for i, block in enumerate(getattr(self, f'layer{k}'))]
+
+    def stem(self, frames):
+        """[N*T, 3, H, W] frames -> the input of layer1."""
+        return self.maxpool(self.relu(self.bn1(self.conv1(frames))))
+
+    def head(self, features):
+        """The output of layer4 -> per-frame logits [N*T, num_classes]."""
+        return self.fc(self.dropout(paddle.flatten(self.avgpool(features), 1)))
 
     def _check_input(self, x):
         if len(x.shape) != 5:
@@ -98,11 +120,8 @@ class TSM(nn.Layer):
         """Per-frame logits [N, T, num_classes] (no temporal averaging)."""
         self._check_input(x)
         # flatten keeps N symbolic, so an exported graph takes any batch size.
-        x = paddle.flatten(x, 0, 1)
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        x = paddle.flatten(self.avgpool(x), 1)
-        x = self.fc(self.dropout(x))
+        x = self.stem(paddle.flatten(x, 0, 1))
+        x = self.head(self.layer4(self.layer3(self.layer2(self.layer1(x)))))
         return paddle.reshape(x, [-1, self.seg_num, self.num_classes])
 
     def forward(self, x):
