@@ -24,7 +24,8 @@ import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so expo
 import paddle
 import paddle.nn as nn
 
-from configs.cli import set_cpu_threads
+from configs.cli import setup_logging
+from models.device import set_cpu_threads
 from export import clip_spec, export_static
 
 
@@ -251,9 +252,10 @@ def predict_peak_rss(cfg, args, workdir):
     """Peak resident memory (MB) of `python predict.py` on the generated video with random
     weights, as the child reports it (Linux /proc)."""
     import subprocess
-    from models import TSM, save_checkpoint
-    prefix = os.path.join(workdir, 'random')
-    save_checkpoint(prefix, TSM(**cfg['MODEL']))
+    from models import TSM
+    from models.weights import write_weights
+    folder = os.path.join(workdir, 'random')
+    write_weights(folder, TSM(**cfg['MODEL']))
     labels = os.path.join(workdir, 'labels.txt')
     with open(labels, 'w') as f:
         f.writelines(f'class{i}\n' for i in range(cfg['MODEL']['num_classes']))
@@ -261,7 +263,7 @@ def predict_peak_rss(cfg, args, workdir):
                  for flag in ('-o', o)]
     root = os.path.dirname(os.path.abspath(__file__))
     argv = ['predict.py', '--config', args.config, *overrides, '--weights',
-            prefix + '.pdparams', '--use_gpu', 'False', '--video_path',
+            folder, '--use_gpu', 'False', '--video_path',
             os.path.join(workdir, 'bench.mp4'), '--save_dir', os.path.join(workdir, 'predict')]
     # VmHWM, the peak of this process image: ru_maxrss would keep the parent's resident
     # size at the fork that started the child
@@ -345,9 +347,7 @@ def main(argv=None):
         cfg = load_config(args.config, args.override)
     except ConfigError as e:
         parser.error(str(e))
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
-                        datefmt='%H:%M:%S',
-                        force=True)  # paddle installs its own root handler at import
+    setup_logging()
     paddle.set_device('cpu')
     result = bench(cfg, args)
     os.makedirs(args.save_dir, exist_ok=True)

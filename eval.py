@@ -5,16 +5,19 @@
 import json
 import logging
 import os
-import sys
 import time
 
+from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 import numpy as np
-import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so exports zlib
-#                    symbols on which numpy.random's first import crashes
 import paddle
 import paddle.nn.functional as F
+from tqdm import tqdm
 
-from configs import cli
+from models import TSM
+from models.device import usable_cores
+from models.inference import Predictor, check_matches, model_files
+from models.weights import load_for_inference
+from reader import check_failures, make_loader
 
 
 def view_scores(model, clips):
@@ -65,7 +68,6 @@ def metrics(scores, labels, num_classes):
 @paddle.no_grad()
 def evaluate(model, loader, num_classes, progress=True):
     """Metrics over every decodable item of `loader`; dropped items are counted, not scored."""
-    from tqdm import tqdm
     model.eval()
     online = getattr(model, 'shift_mode', None) == 'online'  # a dynamic online TSM
     all_scores, all_frames, all_labels, dropped, failures = [], [], [], 0, 0
@@ -93,6 +95,23 @@ def evaluate(model, loader, num_classes, progress=True):
     return result
 
 
+def model_for(cfg, section, use_gpu):
+    """What eval.py and predict.py run for cfg[section] (TEST or INFER): the exported model
+    in `infer_model` through paddle.inference when set, else the dynamic TSM with `weights`."""
+    settings = cfg[section]
+    if settings['infer_model']:
+        try:
+            check_matches(model_files(settings['infer_model'])[0], cfg)
+            return Predictor(settings['infer_model'], use_gpu,
+                             settings['threads'] or usable_cores(), settings['precision'])
+        except (ValueError, FileNotFoundError) as e:  # a wrong export folder or precision
+            raise cli.UsageError(f'{section}.infer_model: {e}') from None
+    model = TSM(**cfg['MODEL'])
+    load_for_inference(model, settings['weights'], cfg['DATA']['weights_dir'])
+    model.eval()  # returns None under Paddle 2.6
+    return model
+
+
 def model_source(settings):
     """What a TEST or INFER section ran, for the JSON outputs."""
     if settings['infer_model']:
@@ -110,16 +129,10 @@ def report(result):
 
 
 def main(argv=None):
-    args, cfg = cli.parse('eval', argv)
-    cli.select_device(args.use_gpu)
-    from models.inference import model_for
-    from reader import check_failures, make_loader
+    args, cfg = cli.start('eval', argv)
     test = cfg['TEST']
-    try:
-        model = model_for(cfg, 'TEST', args.use_gpu)
-    except (ValueError, FileNotFoundError) as e:  # a wrong export folder or precision
-        raise SystemExit(f'eval.py: {e}')
-    loader = make_loader(cfg, 'test')
+    loader = make_loader(cfg, 'test')  # the list is checked before any weights are fetched
+    model = model_for(cfg, 'TEST', args.use_gpu)
     start = time.time()
     result = evaluate(model, loader, cfg['MODEL']['num_classes'])
     result['seconds'] = round(time.time() - start, 2)
@@ -131,8 +144,8 @@ def main(argv=None):
     logging.info('metrics written to %s', out)
     check_failures(result['dropped'], result['dropped'] + result['num_videos'],
                    cfg['DATA']['max_failure_ratio'])
-    return result
+    return 0
 
 
 if __name__ == '__main__':
-    sys.exit(0 if main() else 1)
+    cli.run('eval', main)

@@ -9,33 +9,22 @@ An online model also gets its per-frame step, DIR/TSM_online_step.*; --onnx adds
 The exported model (and TSM.onnx) is checked against the dynamic model on random clips
 before the run ends.
 """
-import argparse
 import inspect
 import logging
 import os
-import sys
 
+from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 import numpy as np
-import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so exports zlib
-#                    symbols on which numpy.random's first import crashes
 import paddle
 import yaml
 
+from models import TSM
+from models.fused import fuse_shifts
+from models.inference import Predictor, model_files
+from models.online import export_online_step
+from models.weights import load_for_inference
+
 TOLERANCE = 1e-4  # max |exported - dynamic| / max |dynamic| over the logits
-
-
-def build_parser():
-    p = argparse.ArgumentParser(description='TSM video classification: export')
-    p.add_argument('--model_name', default='TSM', help='model to export; only TSM is provided')
-    p.add_argument('--config', default='configs/tsm.yaml', help='YAML config file')
-    p.add_argument('-o', '--override', action='append', default=[], metavar='SECTION.key=value',
-                   help='override one config key (repeatable)')
-    p.add_argument('--weights', help='weights to export: a file, URL or published name '
-                   '(default: INFER.weights)')
-    p.add_argument('--save_dir', default='output/export', help='folder of the exported files')
-    p.add_argument('--onnx', action='store_true', help='also write TSM.onnx with paddle2onnx')
-    p.add_argument('--opset', type=int, default=13, help='ONNX opset version for --onnx')
-    return p
 
 
 def relative_error(got, want):
@@ -57,8 +46,6 @@ def export_static(model, spec, prefix):
     traces by bytecode and keeps the batch size of the first call; Paddle 2.6 translates the
     AST by default.
     """
-    from models.fused import fuse_shifts
-    from models.inference import model_files
     model.eval()
     static = paddle.jit.to_static(fuse_shifts(model), input_spec=[spec], full_graph=True)
     paddle.jit.save(static, prefix)
@@ -77,12 +64,12 @@ def write_settings(cfg, path, weights):
 
 
 def export_onnx(program, params, path, opset):
-    """TSM.onnx through paddle2onnx; ImportError names the missing package."""
+    """TSM.onnx through paddle2onnx; a UsageError names the missing package."""
     try:
-        import paddle2onnx
+        import paddle2onnx  # here: an optional package, needed by --onnx only
     except ImportError:
-        raise ImportError('--onnx needs paddle2onnx (pip install paddle2onnx onnxruntime)') \
-            from None
+        raise cli.UsageError('--onnx needs paddle2onnx (pip install paddle2onnx '
+                             'onnxruntime)') from None
     options = {}
     if 'optimize_tool' in inspect.signature(paddle2onnx.export).parameters:
         # paddle2onnx 2.x defaults to polygraphy, which pip-installs onnx_graphsurgeon at run
@@ -94,7 +81,7 @@ def export_onnx(program, params, path, opset):
 
 
 def onnx_logits(path, clips):
-    import onnxruntime
+    import onnxruntime  # here: optional, as paddle2onnx
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: unused-initializer notices are harmless
     session = onnxruntime.InferenceSession(path, options, providers=['CPUExecutionProvider'])
@@ -112,9 +99,6 @@ def check(name, got, want):
 def export(cfg, weights, save_dir, onnx=False, opset=13):
     """Build TSM from cfg['MODEL'], load `weights`, write and check the exported files;
     returns {kind: path} of the files written."""
-    from models import TSM
-    from models.inference import Predictor, model_files
-    from models.weights import load_for_inference
     model = TSM(**cfg['MODEL'])
     load_for_inference(model, weights, cfg['DATA']['weights_dir'])
     model.eval()
@@ -128,7 +112,6 @@ def export(cfg, weights, save_dir, onnx=False, opset=13):
     written = {'program': export_static(model, spec, prefix), 'settings': prefix + '.yaml'}
     check(written['program'], Predictor(prefix)(clips).numpy(), want)
     if cfg['MODEL']['shift_mode'] == 'online':
-        from models.online import export_online_step
         written['online_step'] = export_online_step(model, prefix + '_online_step',
                                                     cfg['DATA']['target_size'])
     if onnx:
@@ -140,22 +123,10 @@ def export(cfg, weights, save_dir, onnx=False, opset=13):
 
 
 def main(argv=None):
-    from configs.config import ConfigError, load_config
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.model_name.upper() != 'TSM':
-        parser.error(f'--model_name {args.model_name!r}: known models: TSM')
-    try:
-        cfg = load_config(args.config, args.override)
-    except ConfigError as e:
-        parser.error(str(e))
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
-                        datefmt='%H:%M:%S',
-                        force=True)  # paddle installs its own root handler at import
-    paddle.set_device('cpu')
-    export(cfg, args.weights or cfg['INFER']['weights'], args.save_dir, args.onnx, args.opset)
+    args, cfg = cli.start('export', argv)
+    export(cfg, cfg['INFER']['weights'], args.export_dir, args.onnx, args.opset)
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli.run('export', main)

@@ -1,33 +1,40 @@
 """Predict the top classes of videos with TSM.
 
     python predict.py --video_path x.mp4
-    python predict.py --filelist videos.list --weights TSM_best.pdparams --save_dir out/
+    python predict.py --filelist videos.list --weights output/tsm/TSM_best --save_dir out/
     python predict.py --online --config configs/tsm_online_demo.yaml --video_path x.mp4
+
+Each prediction is appended to SAVE_DIR/TSM_predict.jsonl as it is made, so an interrupted
+run keeps what it predicted; SAVE_DIR/TSM_predict.json gathers them at the end (also after
+Ctrl-C, marked "interrupted").
 """
 import json
 import logging
 import os
-import sys
 
+from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 import numpy as np
-import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so exports zlib
-#                    symbols on which numpy.random's first import crashes
 import paddle
 
-from configs import cli
-from eval import model_source, view_scores
+from eval import model_for, model_source, view_scores
+from models import TSM
+from models.online import OnlineTSM
+from models.weights import load_for_inference
+from reader import load_clip, read_list
+from reader.decode import DecodeError
+from reader.stream import frame_transform, parse_source, stream_frames
 
 
 def read_label_names(path, num_classes):
     """Class names, line i naming label i; their count must be the model's class count."""
     try:
-        with open(path) as f:
+        with open(path, encoding='utf-8-sig') as f:
             names = [line.strip() for line in f if line.strip()]
-    except OSError as e:
-        raise SystemExit(f'cannot read label file {path}: {e.strerror}')
+    except (OSError, UnicodeDecodeError) as e:
+        raise cli.UsageError(f'cannot read label file {path}: {getattr(e, "strerror", e)}')
     if len(names) != num_classes:
-        raise SystemExit(f'label file {path} has {len(names)} names but MODEL.num_classes is '
-                         f'{num_classes}; set INFER.label_file to the matching file')
+        raise cli.UsageError(f'label file {path} has {len(names)} names but MODEL.num_classes '
+                             f'is {num_classes}; set INFER.label_file to the matching file')
     return names
 
 
@@ -38,23 +45,49 @@ def top_k(probs, names, k):
 
 
 def video_list(args, cfg):
-    from reader import read_list
+    """The videos to predict, checked before any model is built or weights fetched."""
     if args.video_path:
+        if not os.path.isfile(args.video_path) and not os.path.isdir(args.video_path):
+            raise cli.UsageError(f'--video_path {args.video_path}: no such video file')
         return [args.video_path]
     if cfg['INFER']['filelist']:
         entries = read_list(cfg['INFER']['filelist'], cfg['DATA']['data_root'],
                             require_label=False)
         return [path for path, _ in entries]
-    raise SystemExit('predict.py: give --video_path VIDEO or --filelist LIST')
+    raise cli.UsageError('give --video_path VIDEO or --filelist LIST')
+
+
+class Predictions:
+    """Predictions kept as they are made: one JSON line per video in `<out>.jsonl`, flushed,
+    and the whole list in `<out>.json` (written through a temporary file) at `close`."""
+
+    def __init__(self, out, header):
+        self.out, self.header = out, header
+        self.results, self.failed = [], []
+        os.makedirs(os.path.dirname(out) or '.', exist_ok=True)
+        self.lines = open(out + '.jsonl', 'w')
+
+    def add(self, record):
+        (self.failed if 'error' in record else self.results).append(record)
+        self.lines.write(json.dumps(record) + '\n')
+        self.lines.flush()
+
+    def close(self, interrupted=False):
+        self.lines.close()
+        whole = {**self.header, 'predictions': self.results,
+                 'failed': [r['video'] for r in self.failed], 'interrupted': interrupted}
+        with open(self.out + '.json.tmp', 'w') as f:
+            json.dump(whole, f, indent=2)
+        os.replace(self.out + '.json.tmp', self.out + '.json')
+        logging.info('%d predictions written to %s.json%s', len(self.results), self.out,
+                     ' (interrupted: the videos done so far)' if interrupted else '')
 
 
 @paddle.no_grad()
-def predict(model, paths, cfg, names):
-    """Top-k per video, batch by batch; a video that cannot be decoded is reported and skipped."""
-    from reader import load_clip
-    from reader.decode import DecodeError
+def predict(model, paths, cfg, names, sink):
+    """Top-k per video, batch by batch, into `sink`; a video that cannot be decoded is
+    reported and skipped."""
     infer = cfg['INFER']
-    results, failed = [], []
     for start in range(0, len(paths), infer['batch_size']):
         clips, done = [], []
         for path in paths[start:start + infer['batch_size']]:
@@ -63,16 +96,15 @@ def predict(model, paths, cfg, names):
                 done.append(path)
             except DecodeError as e:
                 logging.error('skipped %s: %s', path, e)
-                failed.append(path)
+                sink.add({'video': path, 'error': str(e)})
         if not clips:
             continue
         probs = view_scores(model, paddle.to_tensor(np.stack(clips))).numpy()
         for path, p in zip(done, probs):
             best = top_k(p, names, infer['topk'])
-            results.append({'video': path, 'top_k': best})
+            sink.add({'video': path, 'top_k': best})
             print(f'{path}: ' + ', '.join(f"{c['name']} {c['prob']:.3f}" for c in best),
                   flush=True)
-    return results, failed
 
 
 def frame_record(index, seconds, logits, running, names):
@@ -85,27 +117,28 @@ def frame_record(index, seconds, logits, running, names):
             'running_score': round(float(probs[1, run]), 6)}
 
 
+def check_online(args, cfg):
+    """The --online settings, checked before the model is built."""
+    if cfg['MODEL']['shift_mode'] != 'online':
+        raise cli.UsageError(f"--online needs MODEL.shift_mode: online (uni-directional "
+                             f"shift), {args.config} has {cfg['MODEL']['shift_mode']!r}; use "
+                             f"an online config such as configs/tsm_online_demo.yaml")
+    if not args.video_path or args.every < 1:
+        raise cli.UsageError('--online needs --video_path (file, camera index or URL) and '
+                             '--every >= 1')
+    if cfg['INFER']['infer_model']:
+        raise cli.UsageError('--online runs the dynamic model with --weights; the exported '
+                             'online step (TSM_online_step) is for paddle.inference '
+                             'deployments')
+    parse_source(args.video_path)  # a missing file is named now, not after the weights
+
+
 def predict_online(args, cfg, names):
     """Stream --video_path (a file, a camera index or a URL) frame by frame (every
     INFER.online_stride-th frame); prints the running prediction every --every frames and
     writes every fed frame to TSM_online.json."""
-    from models import TSM
-    from models.online import OnlineTSM
-    from models.weights import load_for_inference
-    from reader.stream import StreamError, frame_transform, stream_frames
-    if cfg['MODEL']['shift_mode'] != 'online':
-        raise SystemExit(f"--online needs MODEL.shift_mode: online (uni-directional shift), "
-                         f"{args.config} has {cfg['MODEL']['shift_mode']!r}; use an online "
-                         f"config such as configs/tsm_online_demo.yaml")
-    if not args.video_path or args.every < 1:
-        raise SystemExit('--online needs --video_path (file, camera index or URL), --every >= 1')
+    check_online(args, cfg)
     infer = cfg['INFER']
-    if infer['online_stride'] < 1 or infer['online_window'] < 0:
-        raise SystemExit(f"INFER.online_stride must be >= 1 and INFER.online_window >= 0, got "
-                         f"{infer['online_stride']} and {infer['online_window']}")
-    if infer['infer_model']:
-        raise SystemExit('--online runs the dynamic model with --weights; the exported online '
-                         'step (TSM_online_step) is for paddle.inference deployments')
     model = TSM(**cfg['MODEL'])
     load_for_inference(model, infer['weights'], cfg['DATA']['weights_dir'])
     model.eval()
@@ -124,8 +157,6 @@ def predict_online(args, cfg, names):
                       f"{r['running_score']:.3f}", flush=True)
     except KeyboardInterrupt:  # a camera never ends: Ctrl-C stops it, the JSON is still written
         logging.info('stopped after %d frames', len(records))
-    except StreamError as e:
-        raise SystemExit(f'--video_path {e}') from None
     os.makedirs(infer['save_dir'], exist_ok=True)
     out = os.path.join(infer['save_dir'], 'TSM_online.json')
     with open(out, 'w') as f:
@@ -136,30 +167,25 @@ def predict_online(args, cfg, names):
 
 
 def main(argv=None):
-    args, cfg = cli.parse('predict', argv)
-    cli.select_device(args.use_gpu)
-    from models.inference import model_for
+    args, cfg = cli.start('predict', argv)
     infer = cfg['INFER']
     names = read_label_names(infer['label_file'], cfg['MODEL']['num_classes'])
     if args.online:
         return predict_online(args, cfg, names)
     paths = video_list(args, cfg)
+    model = model_for(cfg, 'INFER', args.use_gpu)
+    sink = Predictions(os.path.join(infer['save_dir'], 'TSM_predict'), model_source(infer))
     try:
-        model = model_for(cfg, 'INFER', args.use_gpu)
-    except (ValueError, FileNotFoundError) as e:  # a wrong export folder or precision
-        raise SystemExit(f'predict.py: {e}')
-    results, failed = predict(model, paths, cfg, names)
-    os.makedirs(infer['save_dir'], exist_ok=True)
-    out = os.path.join(infer['save_dir'], 'TSM_predict.json')
-    with open(out, 'w') as f:
-        json.dump({**model_source(infer), 'predictions': results, 'failed': failed},
-                  f, indent=2)
-    logging.info('%d predictions written to %s', len(results), out)
-    if failed:
-        logging.error('%d of %d videos could not be decoded: %s', len(failed), len(paths),
-                      ', '.join(failed))
-    return 1 if failed else 0
+        predict(model, paths, cfg, names, sink)
+    except BaseException:  # Ctrl-C or an error of ours: keep what was predicted, then stop
+        sink.close(interrupted=True)
+        raise
+    sink.close()
+    if sink.failed:
+        logging.error('%d of %d videos could not be decoded: %s', len(sink.failed), len(paths),
+                      ', '.join(r['video'] for r in sink.failed))
+    return 1 if sink.failed else 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli.run('predict', main)

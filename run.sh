@@ -69,15 +69,7 @@ PY
 
 mode=${1:-}
 case "$mode" in
-    train|eval|predict)
-        [ $# -ge 3 ] || usage
-        model=$2 config=$3
-        shift 3
-        [ "${model^^}" = TSM ] || { echo "run.sh: unknown model '$model'; known: TSM" >&2; usage; }
-        script=$mode.py
-        exec $(python_bin) "$script" --model_name "$model" --config "$config" "$@"
-        ;;
-    export|bench)
+    train|eval|predict|export|bench)
         [ $# -ge 3 ] || usage
         model=$2 config=$3
         shift 3

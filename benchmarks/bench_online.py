@@ -23,7 +23,7 @@ import numpy.random  # noqa: F401  before paddle (Paddle 2.6's zlib symbols, see
 import paddle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from configs.cli import set_cpu_threads, usable_cores  # noqa: E402
+from models.device import set_cpu_threads, usable_cores  # noqa: E402
 from models import TSM  # noqa: E402
 from export import export_static  # noqa: E402
 from models.inference import Predictor, make_config  # noqa: E402

@@ -15,7 +15,7 @@ import time
 import paddle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from configs.cli import set_cpu_threads, usable_cores  # noqa: E402
+from models.device import set_cpu_threads, usable_cores  # noqa: E402
 from models import TSM, temporal_shift  # noqa: E402
 
 SEG_NUM = 8

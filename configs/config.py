@@ -4,11 +4,18 @@ The MODEL section is the keyword arguments of `models.TSM`, so the constructor s
 its schema. The other sections' defaults live in `DEFAULTS` below; a YAML file only needs the
 keys it changes. Any key that is not in the schema, or a value whose type differs from the
 default's, is an error naming the file and the key: a typo must never become a silent new key.
+Values are checked too (`RULES`, and the model's own argument checks), when the config is
+loaded: a value that would fail an hour into a run fails before the first step.
 """
 import copy
 import inspect
 
 import yaml
+
+from models import TSM
+from models.inference import PRECISIONS
+from models.tsm import check_args
+from reader.transforms import NUM_CROPS
 
 # Kinetics-400 TSM-R50 defaults; every key carries its meaning.
 DEFAULTS = {
@@ -83,7 +90,6 @@ class ConfigError(ValueError):
 
 def model_defaults():
     """MODEL defaults read from the TSM constructor, the one place they are written."""
-    from models import TSM
     params = inspect.signature(TSM.__init__).parameters
     return {name: p.default for name, p in params.items()
             if name != 'self' and p.default is not inspect.Parameter.empty}
@@ -142,7 +148,12 @@ def parse_override(text):
     section, dot, key = path.strip().partition('.')
     if not sep or not dot or not key:
         raise ConfigError(f'override {text!r}: expected SECTION.key=value, e.g. TRAIN.epoch=5')
-    return {section: {key: yaml.safe_load(raw) if raw.strip() else ''}}
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ''
+    except yaml.YAMLError as e:
+        raise ConfigError(f'override {text!r}: the value is not valid YAML '
+                          f'({str(e).splitlines()[0]})') from None
+    return {section: {key: value}}
 
 
 def load_config(path, overrides=()):
@@ -162,4 +173,70 @@ def load_config(path, overrides=()):
             _merge(cfg, parse_override(item), f'override {item!r}')
         else:
             _merge(cfg, item, 'command-line flag')
+    check_values(cfg, path)
     return cfg
+
+
+def _ascending(values):
+    return all(v >= 0 for v in values) and list(values) == sorted(set(values))
+
+
+# (section, key, test, what is expected): value checks of single keys.
+RULES = [
+    ('DATA', 'short_size', lambda v: v >= 1, 'an int >= 1'),
+    ('DATA', 'target_size', lambda v: v >= 1, 'an int >= 1'),
+    ('DATA', 'scales', lambda v: v and all(0 < x <= 1 for x in v),
+     'a non-empty list of fractions in (0, 1]'),
+    ('DATA', 'mean', lambda v: len(v) == 3, 'three values, R G B'),
+    ('DATA', 'std', lambda v: len(v) == 3 and all(x > 0 for x in v),
+     'three positive values, R G B'),
+    ('DATA', 'num_workers', lambda v: v >= 0, 'an int >= 0'),
+    ('DATA', 'max_retries', lambda v: v >= 1, 'an int >= 1'),
+    ('DATA', 'max_failure_ratio', lambda v: 0 <= v <= 1, 'a fraction in [0, 1]'),
+    ('TRAIN', 'batch_size', lambda v: v >= 1, 'an int >= 1'),
+    ('TRAIN', 'epoch', lambda v: v >= 1, 'an int >= 1'),
+    ('TRAIN', 'learning_rate', lambda v: v > 0, 'a positive number'),
+    ('TRAIN', 'lr_decay', lambda v: 0 < v <= 1, 'a factor in (0, 1]'),
+    ('TRAIN', 'lr_decay_epochs', _ascending,
+     'ascending epochs >= 0 without repeats, or [] for no decay'),
+    ('TRAIN', 'warmup_epochs', lambda v: v >= 0, 'a number >= 0'),
+    ('TRAIN', 'momentum', lambda v: 0 <= v < 1, 'a value in [0, 1)'),
+    ('TRAIN', 'l2_weight_decay', lambda v: v >= 0, 'a number >= 0'),
+    ('TRAIN', 'clip_norm', lambda v: v > 0, 'a positive number'),
+    ('TRAIN', 'valid_interval', lambda v: v >= 0, 'an int >= 0 (0: never)'),
+    ('TRAIN', 'log_interval', lambda v: v >= 0, 'an int >= 0'),
+    ('VALID', 'batch_size', lambda v: v >= 1, 'an int >= 1'),
+] + [rule for section in ('TEST', 'INFER') for rule in [
+    (section, 'batch_size', lambda v: v >= 1, 'an int >= 1'),
+    (section, 'precision', lambda v: v in PRECISIONS, f'one of {", ".join(PRECISIONS)}'),
+    (section, 'threads', lambda v: v >= 0, 'an int >= 0 (0: every usable core)'),
+]] + [
+    ('TEST', 'num_clips', lambda v: v >= 1, 'an int >= 1'),
+    ('TEST', 'num_crops', lambda v: v in NUM_CROPS, f'one of {NUM_CROPS}'),
+    ('INFER', 'topk', lambda v: v >= 1, 'an int >= 1'),
+    ('INFER', 'online_stride', lambda v: v >= 1, 'an int >= 1'),
+    ('INFER', 'online_window', lambda v: v >= 0, 'an int >= 0 (0: every frame)'),
+]
+
+
+def check_values(cfg, source):
+    """ConfigError naming the first key of `cfg` whose value cannot work; `source` names
+    the config file in the message."""
+    for section, key, test, expected in RULES:
+        value = cfg[section][key]
+        if not test(value):
+            raise ConfigError(f'{source}: {section}.{key}: expected {expected}, got {value!r}')
+    try:
+        check_args(**cfg['MODEL'])
+    except ValueError as e:  # the model's own message names the argument
+        raise ConfigError(f'{source}: MODEL.{e}') from None
+    data, train = cfg['DATA'], cfg['TRAIN']
+    if data['target_size'] > data['short_size']:
+        raise ConfigError(f'{source}: DATA.target_size {data["target_size"]} is larger than '
+                          f'DATA.short_size {data["short_size"]}: validation and test crops '
+                          f'of target_size must fit in frames resized to short_size')
+    early = [e for e in train['lr_decay_epochs'] if e < train['warmup_epochs']]
+    if early:
+        raise ConfigError(f'{source}: TRAIN.lr_decay_epochs {early} come before the warm-up '
+                          f'ends (TRAIN.warmup_epochs {train["warmup_epochs"]}): no decay may '
+                          f'come inside it')

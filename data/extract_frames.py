@@ -31,7 +31,7 @@ import cv2
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from configs.cli import usable_cores  # noqa: E402
+from models.device import usable_cores  # noqa: E402
 from reader.decode import DecodeError, open_video  # noqa: E402
 from reader.listfile import ListFileError, read_list  # noqa: E402
 from reader.transforms import resize_short  # noqa: E402

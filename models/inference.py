@@ -10,6 +10,8 @@ import os
 import numpy as np
 import paddle
 
+from .device import cuda_available
+
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 MODEL_NAME = 'TSM'  # export.py writes DIR/TSM.json (Paddle 3) or DIR/TSM.pdmodel (Paddle 2.6)
 
@@ -34,10 +36,6 @@ def bf16_supported():
     """True when this CPU and Paddle build run bfloat16 kernels natively."""
     core = paddle.base.core if hasattr(paddle, 'base') else paddle.fluid.core
     return bool(getattr(core, 'supports_bfloat16', lambda: False)())
-
-
-def cuda_available():
-    return paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
 
 
 def tensorrt_available():
@@ -166,21 +164,3 @@ class Predictor:
         self.input.copy_from_cpu(clips)
         self.predictor.run()
         return paddle.to_tensor(self.output.copy_to_cpu())
-
-
-def model_for(cfg, section, use_gpu):
-    """What eval.py and predict.py run for cfg[section] (TEST or INFER): the exported model
-    in `infer_model` through paddle.inference when set, else the dynamic TSM with `weights`."""
-    settings = cfg[section]
-    if settings['infer_model']:
-        from configs.cli import usable_cores
-        program = model_files(settings['infer_model'])[0]
-        check_matches(program, cfg)
-        return Predictor(settings['infer_model'], use_gpu, settings['threads'] or usable_cores(),
-                         settings['precision'])
-    from models import TSM
-    from models.weights import load_for_inference
-    model = TSM(**cfg['MODEL'])
-    load_for_inference(model, settings['weights'], cfg['DATA']['weights_dir'])
-    model.eval()  # returns None under Paddle 2.6
-    return model

@@ -114,14 +114,18 @@ class VideoDataset(paddle.io.Dataset):
         return clip, np.int64(FAILED_LABEL), np.int64(self.max_retries)
 
 
+class TooManyFailures(RuntimeError):
+    """More of a list's videos failed to decode than DATA.max_failure_ratio allows."""
+
+
 def check_failures(dropped, seen, max_failure_ratio):
-    """Raise RuntimeError when dropped / seen items exceeds max_failure_ratio.
+    """Raise TooManyFailures when dropped / seen items exceeds max_failure_ratio.
 
     Meant for whole epochs or evaluations: early in an epoch one broken video is a large ratio.
     """
     ratio = dropped / seen if seen else 0.0
     if ratio > max_failure_ratio:
-        raise RuntimeError(
+        raise TooManyFailures(
             f'{dropped} of {seen} videos could not be decoded (ratio {ratio:.3f} > '
             f'DATA.max_failure_ratio {max_failure_ratio}); the warnings above name the files: '
             f'fix or remove them from the list, or raise DATA.max_failure_ratio')

@@ -7,6 +7,8 @@ the network compares frames across time and a per-frame jitter would look like m
 import cv2
 import numpy as np
 
+NUM_CROPS = (1, 3)  # spatial views per test clip: the centre, or start, centre and end
+
 
 def resize_short(frames, short_size):
     """Frames resized so that the short side is `short_size`, keeping the aspect ratio."""
@@ -81,8 +83,8 @@ def eval_crop_offsets(height, width, target_size, num_crops):
     top, left = (height - target_size) // 2, (width - target_size) // 2
     if num_crops == 1:
         return [(top, left)]
-    if num_crops != 3:
-        raise ValueError(f'num_crops must be 1 or 3, got {num_crops}')
+    if num_crops not in NUM_CROPS:
+        raise ValueError(f'num_crops must be one of {NUM_CROPS}, got {num_crops}')
     if width >= height:
         return [(top, 0), (top, left), (top, width - target_size)]
     return [(0, left), (top, left), (height - target_size, left)]

@@ -1,19 +1,30 @@
-"""Checkpoint files: round trip, mismatch reports, pretrain, resume."""
+"""Checkpoint folders: round trip, atomic publishing under kill -9, stale files, recorded
+MODEL settings, and weight files that cannot run code."""
 import json
 import logging
 import os
+import pickle
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import paddle
 import pytest
 
-from models import (TSM, load_checkpoint, load_pretrain, load_weights,
-                    save_checkpoint)
+from models import TSM
+from models import weights
+from models.weights import (BEST, CheckpointError, WeightsError, checkpoint, clean_stale,
+                            load_for_inference, load_for_training, read_state, resume,
+                            write_checkpoint, write_weights)
+from models.weights import unpickle
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def tiny(num_classes=5, depth=18, seed=0):
+def tiny(num_classes=5, depth=18, seed=0, **settings):
     paddle.seed(seed)
-    model = TSM(num_classes=num_classes, seg_num=2, depth=depth, dropout=0.0)
+    model = TSM(num_classes=num_classes, seg_num=2, depth=depth, dropout=0.0, **settings)
     model.eval()
     return model
 
@@ -21,106 +32,6 @@ def tiny(num_classes=5, depth=18, seed=0):
 def clip(seed=0):
     x = np.random.RandomState(seed).randn(2, 2, 3, 32, 32)
     return paddle.to_tensor(x.astype('float32'))
-
-
-def test_round_trip_gives_identical_outputs(tmp_path):
-    source = tiny(seed=0)
-    prefix = str(tmp_path / 'run' / 'epoch_3')
-    save_checkpoint(prefix, source, state={'epoch': 3, 'best_top1': 0.25})
-    assert sorted(os.listdir(tmp_path / 'run')) == ['epoch_3.json',
-                                                    'epoch_3.pdparams']
-    target = tiny(seed=1)
-    assert not np.array_equal(source(clip()).numpy(), target(clip()).numpy())
-    state = load_checkpoint(prefix, target)
-    assert state == {'epoch': 3, 'best_top1': 0.25}
-    assert np.array_equal(source(clip()).numpy(), target(clip()).numpy())
-    target2 = tiny(seed=2)
-    load_weights(target2, prefix + '.pdparams')
-    assert np.array_equal(source(clip()).numpy(), target2(clip()).numpy())
-
-
-def test_mismatch_error_names_everything(tmp_path):
-    path = str(tmp_path / 'r18.pdparams')
-    state = tiny(num_classes=5).state_dict()
-    del state['layer4.1.bn2._variance']
-    state['head.weight'] = paddle.zeros([3])
-    paddle.save(state, path)
-    with pytest.raises(ValueError) as err:
-        load_weights(tiny(num_classes=7), path)
-    message = str(err.value)
-    assert path in message
-    assert 'missing in file (1): layer4.1.bn2._variance' in message
-    assert 'unexpected in file (1): head.weight' in message
-    assert 'fc.weight: file [512, 5] vs model [512, 7]' in message
-    assert 'fc.bias: file [5] vs model [7]' in message
-
-
-def test_wrong_depth_is_reported(tmp_path):
-    path = str(tmp_path / 'r50.pdparams')
-    paddle.save(tiny(depth=50).state_dict(), path)
-    with pytest.raises(ValueError, match='layer1.0.conv3.weight'):
-        load_weights(tiny(depth=18), path)
-
-
-def test_non_strict_allows_missing_but_not_shapes(tmp_path):
-    path = str(tmp_path / 'part.pdparams')
-    source = tiny(seed=0)
-    state = source.state_dict()
-    del state['fc.bias']
-    paddle.save(state, path)
-    target = tiny(seed=1)
-    bias = target.fc.bias.numpy().copy()
-    load_weights(target, path, strict=False)
-    assert np.array_equal(target.fc.bias.numpy(), bias)
-    assert np.array_equal(target.conv1.weight.numpy(),
-                          source.conv1.weight.numpy())
-    with pytest.raises(ValueError, match='fc.weight'):
-        load_weights(tiny(num_classes=9), str(path), strict=False)
-
-
-def test_missing_file_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match='nothere.pdparams'):
-        load_weights(tiny(), str(tmp_path / 'nothere.pdparams'))
-
-
-def test_pretrain_skips_classifier_of_other_class_count(tmp_path, caplog):
-    path = str(tmp_path / 'imagenet.pdparams')
-    imagenet = paddle.vision.models.resnet18()
-    paddle.save(imagenet.state_dict(), path)
-    model = tiny(num_classes=5)
-    fc_before = model.fc.weight.numpy().copy()
-    with caplog.at_level(logging.INFO, logger='models.checkpoint'):
-        load_pretrain(model, path)
-    assert np.array_equal(model.fc.weight.numpy(), fc_before)
-    assert np.array_equal(model.layer3[1].conv2.weight.numpy(),
-                          imagenet.layer3[1].conv2.weight.numpy())
-    assert np.array_equal(model.bn1._mean.numpy(),
-                          imagenet.bn1._mean.numpy())
-    notices = [r.getMessage() for r in caplog.records]
-    assert len(notices) == 1
-    assert 'fc.weight: file [512, 1000] vs model [512, 5]' in notices[0]
-
-
-def test_pretrain_accepts_backbone_only_and_same_classes(tmp_path):
-    backbone = paddle.vision.models.resnet18(num_classes=0)
-    path = str(tmp_path / 'backbone.pdparams')
-    paddle.save(backbone.state_dict(), path)
-    model = tiny(num_classes=5)
-    load_pretrain(model, path)
-    assert np.array_equal(model.conv1.weight.numpy(),
-                          backbone.conv1.weight.numpy())
-    same = str(tmp_path / 'same.pdparams')
-    source = tiny(num_classes=5, seed=3)
-    paddle.save(source.state_dict(), same)
-    load_pretrain(model, same)
-    assert np.array_equal(model.fc.weight.numpy(), source.fc.weight.numpy())
-
-
-def test_pretrain_other_mismatch_is_an_error(tmp_path):
-    path = str(tmp_path / 'r34.pdparams')
-    paddle.save(paddle.vision.models.resnet34().state_dict(), path)
-    with pytest.raises(ValueError, match='unexpected in file.*layer1.2.conv1'):
-        load_pretrain(tiny(num_classes=5), path)
 
 
 def train_steps(model, optimizer, steps, seed):
@@ -131,6 +42,7 @@ def train_steps(model, optimizer, steps, seed):
         loss.backward()
         optimizer.step()
         optimizer.clear_grad()
+    model.eval()
 
 
 def momentum(model):
@@ -142,43 +54,246 @@ def velocities(model, optimizer):
     """Momentum velocity per structured parameter name."""
     names = {p.name: n for n, p in model.named_parameters()}
     return {names[k.rsplit('_velocity', 1)[0]]: v.numpy()
-            for k, v in optimizer.state_dict().items()}
+            for k, v in optimizer.state_dict().items() if '_velocity' in k}
 
 
-def test_resume_restores_optimizer_state(tmp_path):
+def test_weights_folder_round_trip_gives_identical_outputs(tmp_path):
+    source = tiny(seed=0)
+    folder = str(tmp_path / 'run' / BEST)
+    write_weights(folder, source, {'epoch': 3, 'best_top1': 0.25})
+    assert sorted(os.listdir(folder)) == ['model.pdparams', 'state.json']
+    assert sorted(os.listdir(tmp_path / 'run')) == [BEST]  # no temporary left
+    state = read_state(folder)
+    assert state['epoch'] == 3 and state['model'] == source.settings
+    target = tiny(seed=1)
+    assert not np.array_equal(source(clip()).numpy(), target(clip()).numpy())
+    load_for_inference(target, folder)
+    assert np.array_equal(source(clip()).numpy(), target(clip()).numpy())
+    # the weights file alone, named inside its folder, is checked against the same record
+    other = tiny(seed=2)
+    load_for_inference(other, os.path.join(folder, 'model.pdparams'))
+    assert np.array_equal(source(clip()).numpy(), other(clip()).numpy())
+
+
+def test_replacing_a_folder_keeps_one_whole_copy(tmp_path):
+    folder = str(tmp_path / BEST)
+    write_weights(folder, tiny(seed=0), {'epoch': 0})
+    write_weights(folder, tiny(seed=1), {'epoch': 4})
+    assert read_state(folder)['epoch'] == 4
+    assert sorted(os.listdir(tmp_path)) == [BEST]
+
+
+def test_resume_restores_weights_optimizer_and_state(tmp_path):
     first = tiny(seed=0)
     first_opt = momentum(first)
     train_steps(first, first_opt, 2, seed=10)
-    prefix = str(tmp_path / 'last')
-    save_checkpoint(prefix, first, first_opt, state={'epoch': 1})
-    saved = paddle.load(prefix + '.pdopt')
+    folder = str(tmp_path / 'TSM_epoch1')
+    write_checkpoint(folder, first, first_opt, {'epoch': 1, 'best_top1': 0.5, 'log': []})
+    saved = paddle.load(os.path.join(folder, 'optimizer.pdopt'))
     assert 'layer1.0.conv1.weight/velocity' in saved
-    np.testing.assert_array_equal(
-        saved['fc.weight/velocity'].numpy(),
-        velocities(first, first_opt)['fc.weight'])
-    assert json.load(open(prefix + '.json')) == {'epoch': 1}
 
     resumed = tiny(seed=5)
     resumed_opt = momentum(resumed)
-    assert load_checkpoint(prefix, resumed, resumed_opt) == {'epoch': 1}
-    # One more identical step: parameters agree only if the velocities
-    # were restored (a zero velocity gives a different update).
+    state = resume(folder, resumed, resumed_opt)
+    assert state['epoch'] == 1 and state['best_top1'] == 0.5
+    # One more identical step: parameters agree only if the velocities were restored
+    # (a zero velocity gives a different update).
     train_steps(first, first_opt, 1, seed=20)
     train_steps(resumed, resumed_opt, 1, seed=20)
     for (name, a), b in zip(first.named_parameters(), resumed.parameters()):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6,
-                                   err_msg=name)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6, err_msg=name)
     first_velocity = velocities(first, first_opt)
     assert len(first_velocity) == 62
     resumed_velocity = velocities(resumed, resumed_opt)
     assert sorted(resumed_velocity) == sorted(first_velocity)
     for name, value in first_velocity.items():
-        np.testing.assert_allclose(resumed_velocity[name], value, rtol=0,
-                                   atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(resumed_velocity[name], value, rtol=0, atol=1e-6,
+                                   err_msg=name)
 
-    fresh = tiny(seed=5)
-    fresh_opt = momentum(fresh)
-    load_weights(fresh, prefix + '.pdparams')
-    train_steps(fresh, fresh_opt, 1, seed=20)
-    assert not np.allclose(fresh.fc.weight.numpy(), first.fc.weight.numpy(),
-                           atol=1e-6)
+
+def test_resume_refuses_a_weights_folder_and_other_settings(tmp_path):
+    model = tiny()
+    write_weights(str(tmp_path / BEST), model, {'epoch': 0})
+    write_checkpoint(str(tmp_path / 'TSM_epoch0'), model, momentum(model), {'epoch': 0})
+    with pytest.raises(CheckpointError, match='no optimizer.pdopt'):
+        resume(str(tmp_path / BEST), tiny(), momentum(tiny()))
+    other = tiny(shift_mode='online')
+    with pytest.raises(WeightsError, match="MODEL.shift_mode: model 'online', weights "
+                                           "trained with 'bidirectional'"):
+        resume(str(tmp_path / 'TSM_epoch0'), other, momentum(other))
+
+
+KILL_DURING_WRITE = '''
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import paddle
+from models import TSM
+from models.weights import checkpoint
+model = TSM(num_classes=3, seg_num=2, depth=18)
+opt = paddle.optimizer.Momentum(learning_rate=0.1, parameters=model.parameters())
+checkpoint.write_checkpoint({first!r}, model, opt, {{'epoch': 2}})
+flushed = checkpoint._flushed
+def killing(path):
+    flushed(path)
+    if path.endswith({part!r}):
+        os.kill(os.getpid(), signal.SIGKILL)
+checkpoint._flushed = killing
+checkpoint.write_checkpoint({second!r}, model, opt, {{'epoch': 3}})
+'''
+
+
+@pytest.mark.parametrize('part', ['model.pdparams', 'optimizer.pdopt'])
+def test_kill_during_a_checkpoint_leaves_no_partial_one(tmp_path, part):
+    first, second = str(tmp_path / 'TSM_epoch2'), str(tmp_path / 'TSM_epoch3')
+    code = KILL_DURING_WRITE.format(root=ROOT, first=first, second=second, part=part)
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    left = sorted(os.listdir(tmp_path))
+    assert left[0].startswith('.TSM_epoch3.tmp-') and left[1:] == ['TSM_epoch2']
+    with pytest.raises(CheckpointError) as err:
+        read_state(second)
+    assert f'the last complete epoch there is 2: {first}' in str(err.value)
+    assert weights.latest(str(tmp_path)) == first
+    assert clean_stale(str(tmp_path)) == [left[0]]
+    assert sorted(os.listdir(tmp_path)) == ['TSM_epoch2']
+
+
+def test_clean_stale_puts_back_a_folder_moved_aside(tmp_path, caplog):
+    write_weights(str(tmp_path / BEST), tiny(), {'epoch': 1})
+    # a kill between moving the old TSM_best aside and renaming the new one into place
+    os.rename(tmp_path / BEST, tmp_path / f'.{BEST}.old-123')
+    (tmp_path / f'.{BEST}.tmp-123').mkdir()
+    (tmp_path / 'TSM_epoch0.pdparams.tmp77').write_text('partial')  # the earlier layout's
+    with caplog.at_level(logging.INFO):
+        removed = clean_stale(str(tmp_path))
+    assert removed == [f'.{BEST}.tmp-123', 'TSM_epoch0.pdparams.tmp77']
+    assert sorted(os.listdir(tmp_path)) == [BEST] and read_state(str(tmp_path / BEST))
+    assert f'restored {BEST}' in caplog.text
+
+
+def test_prune_keeps_the_newest_epochs(tmp_path):
+    model = tiny()
+    for epoch in range(5):
+        write_checkpoint(weights.epoch_dir(str(tmp_path), epoch), model, None,
+                         {'epoch': epoch})
+    write_weights(str(tmp_path / BEST), model, {'epoch': 1})
+    weights.prune(str(tmp_path), 2)
+    assert sorted(os.listdir(tmp_path)) == [BEST, 'TSM_epoch3', 'TSM_epoch4']
+    weights.prune(str(tmp_path), 0)  # 0 keeps all
+    assert sorted(os.listdir(tmp_path)) == [BEST, 'TSM_epoch3', 'TSM_epoch4']
+
+
+@pytest.mark.parametrize('change, key', [({'seg_num': 4}, 'seg_num'),
+                                         ({'shift_mode': 'none'}, 'shift_mode'),
+                                         ({'shift_ratio': 0.25}, 'shift_ratio'),
+                                         ({'shift_every': 2}, 'shift_every')])
+def test_recorded_settings_that_change_the_computation_are_refused(tmp_path, change, key,
+                                                                     caplog):
+    folder = str(tmp_path / BEST)
+    trained = TSM(num_classes=5, seg_num=8, depth=18)
+    write_weights(folder, trained)
+    settings = dict(trained.settings, **change)
+    with pytest.raises(WeightsError) as err:
+        load_for_inference(TSM(**settings), folder)
+    assert f'MODEL.{key}: model {change[key]!r}, weights trained with ' \
+           f'{trained.settings[key]!r}' in str(err.value)
+    with caplog.at_level(logging.WARNING):  # fine-tuning may change them on purpose
+        load_for_training(TSM(**settings), folder)
+    assert f'MODEL.{key}' in caplog.text
+
+
+def test_dropout_may_differ(tmp_path):
+    folder = str(tmp_path / BEST)
+    write_weights(folder, TSM(num_classes=5, seg_num=8, depth=18, dropout=0.5))
+    load_for_inference(TSM(num_classes=5, seg_num=8, depth=18, dropout=0.0), folder)
+
+
+def test_published_settings_are_checked_before_any_download(monkeypatch):
+    requested = []
+    monkeypatch.setattr(weights.published, 'fetch', lambda *a, **k: requested.append(a))
+    model = TSM(num_classes=400, seg_num=4, depth=50)
+    with pytest.raises(WeightsError, match="'kinetics400'.*MODEL.seg_num: model 4, weights "
+                                           "trained with 8"):
+        load_for_inference(model, 'kinetics400')
+    assert requested == []
+
+
+class _WritesMarker:
+    """Unpickling this calls open(marker, 'w'): what a malicious weight file would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+def test_a_weight_file_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / 'pwned'
+    model = tiny()
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    state['fc.bias'] = _WritesMarker(str(marker))
+    path = tmp_path / 'evil.pdparams'
+    with open(path, 'wb') as f:
+        pickle.dump(state, f, protocol=4)
+    with open(tmp_path / 'check.pdparams', 'wb') as f:  # the file does what it claims
+        pickle.dump([_WritesMarker(str(tmp_path / 'ran'))], f)
+    pickle.load(open(tmp_path / 'check.pdparams', 'rb'))
+    assert (tmp_path / 'ran').exists()
+    with pytest.raises(WeightsError, match=r'evil.pdparams: refused to load: the file asks '
+                                           r'to import (builtins|io)\.open'):
+        load_for_inference(tiny(), str(path))
+    assert not marker.exists()
+
+
+def test_an_optimizer_file_that_would_run_code_is_refused(tmp_path):
+    model = tiny()
+    folder = str(tmp_path / 'TSM_epoch0')
+    write_checkpoint(folder, model, momentum(model), {'epoch': 0})
+    marker = tmp_path / 'pwned'
+    with open(os.path.join(folder, 'optimizer.pdopt'), 'wb') as f:
+        pickle.dump({'x': _WritesMarker(str(marker))}, f)
+    with pytest.raises(WeightsError, match='optimizer.pdopt: refused to load'):
+        resume(folder, tiny(), momentum(tiny()))
+    assert not marker.exists()
+
+
+def test_paddle_files_of_every_version_read_without_paddle_load(tmp_path):
+    model = tiny()
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    paddle.save(model.state_dict(), str(tmp_path / 'new.pdparams'))
+    # Paddle 2.x wrote an optimizer's tensors as (name, array) pairs, with a name table
+    old = {k: (f'var_{i}', v) for i, (k, v) in enumerate(state.items())}
+    old['StructuredToParameterName@@'] = {k: f'var_{i}' for i, k in enumerate(state)}
+    with open(tmp_path / 'old.pdparams', 'wb') as f:
+        pickle.dump(old, f, protocol=2)
+    # paddle.save splits arrays above 4 GB into slices; a small one split by hand
+    big = dict(state)
+    weight = big.pop('fc.weight')
+    flat = weight.flatten()
+    big.update({'fc.weight@@.0': flat[:100], 'fc.weight@@.1': flat[100:]})
+    big['UnpackBigParamInfor@@'] = {'fc.weight': {'OriginShape': weight.shape,
+                                                  'slices': ['fc.weight@@.0', 'fc.weight@@.1']}}
+    with open(tmp_path / 'big.pdparams', 'wb') as f:
+        pickle.dump(big, f, protocol=3)
+    for name in ('new', 'old', 'big'):
+        loaded = unpickle.load(str(tmp_path / f'{name}.pdparams'))
+        assert sorted(loaded) == sorted(state), name
+        for key, value in state.items():
+            np.testing.assert_array_equal(loaded[key], value, err_msg=f'{name} {key}')
+
+
+def test_not_a_pickle_names_the_file(tmp_path):
+    path = tmp_path / 'text.pdparams'
+    path.write_text('hello')
+    with pytest.raises(WeightsError, match='text.pdparams: not a Paddle weight file'):
+        unpickle.load(str(path))
+
+
+def test_state_json_records_what_loading_compares(tmp_path):
+    model = TSM(num_classes=5, seg_num=8, depth=18, shift_mode='online')
+    write_weights(str(tmp_path / 'w'), model, {'note': 'x'})
+    with open(tmp_path / 'w' / 'state.json') as f:
+        record = json.load(f)
+    assert record == {'model': model.settings, 'note': 'x'}
+    assert checkpoint.is_checkpoint(str(tmp_path / 'w'))

@@ -50,6 +50,40 @@ def test_bad_keys_and_types_name_the_key(tmp_path, text, words):
         assert word in str(e.value)
 
 
+@pytest.mark.parametrize('text, words', [
+    ('DATA:\n  short_size: 224\n  target_size: 256\n',
+     ['DATA.target_size 256 is larger than DATA.short_size 224']),
+    ('TEST:\n  num_crops: 2\n', ['TEST.num_crops', 'one of (1, 3)', 'got 2']),
+    ('TEST:\n  num_clips: 0\n', ['TEST.num_clips', 'got 0']),
+    ('TRAIN:\n  lr_decay_epochs: [40, 20]\n', ['TRAIN.lr_decay_epochs', 'ascending']),
+    ('TRAIN:\n  warmup_epochs: 5\n  lr_decay_epochs: [2, 20]\n',
+     ['TRAIN.lr_decay_epochs [2]', 'warm-up']),
+    ('TRAIN:\n  batch_size: 0\n', ['TRAIN.batch_size', 'got 0']),
+    ('DATA:\n  scales: [1.0, 1.5]\n', ['DATA.scales', '(0, 1]']),
+    ('DATA:\n  std: [0.2, 0.0, 0.2]\n', ['DATA.std']),
+    ('INFER:\n  precision: int8\n', ['INFER.precision', 'fp32']),
+    ('MODEL:\n  depth: 42\n', ['MODEL.depth', '42']),
+    ('MODEL:\n  shift_ratio: 0.75\n', ['MODEL.shift_ratio', '0.75']),
+])
+def test_values_that_cannot_work_name_the_key_at_load(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    for word in words + [path]:
+        assert word in str(e.value)
+
+
+def test_no_decay_is_an_empty_list(tmp_path):
+    assert load_config(write(tmp_path, 'TRAIN:\n  lr_decay_epochs: []\n'))['TRAIN'][
+        'lr_decay_epochs'] == []
+
+
+def test_override_that_is_not_yaml_names_the_override(tmp_path):
+    with pytest.raises(ConfigError, match=r"override 'TRAIN.lr_decay_epochs=\[1': the value "
+                                          r"is not valid YAML"):
+        load_config(write(tmp_path, ''), ['TRAIN.lr_decay_epochs=[1'])
+
+
 def test_int_is_accepted_for_float(tmp_path):
     cfg = load_config(write(tmp_path, 'TRAIN:\n  learning_rate: 1\n'))
     assert cfg['TRAIN']['learning_rate'] == 1.0 and isinstance(cfg['TRAIN']['learning_rate'], float)
@@ -85,6 +119,15 @@ def test_old_zoo_flags_map_to_the_scripts_section():
     assert cfg['TRAIN']['epoch'] == 4  # -o comes after the flags
     assert cfg['TRAIN']['learning_rate'] == 0.1 and cfg['TRAIN']['pretrain'] == ''
     assert args.fix_random_seed is True
+
+
+@pytest.mark.parametrize('script, flag', [('eval', '--resume'), ('eval', '--epoch'),
+                                          ('train', '--online'), ('train', '--weights'),
+                                          ('predict', '--pretrain'), ('export', '--use_gpu')])
+def test_each_script_takes_its_own_flags_only(capsys, script, flag):
+    with pytest.raises(SystemExit):
+        parse(script, ['--config', 'configs/tsm.yaml', flag, 'x'])
+    assert f'unrecognized arguments: {flag}' in capsys.readouterr().err
 
 
 def test_unknown_model_and_bad_override_exit_with_the_name(capsys):

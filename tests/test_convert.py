@@ -14,11 +14,11 @@ import numpy as np
 import paddle
 import pytest
 
-from models import TSM, load_weights
-from models.convert import convert_file, convert_state, detect_format, main
-from models.formats.fluid import read_lod_tensor
-from models.formats.streams import permute_streams, source_shift
-from models.weights import load_for_inference, load_for_training
+from models import TSM
+from models.weights import WeightsError, load_for_inference, load_for_training, read_state
+from models.weights.convert import convert_file, convert_state, detect_format, main
+from models.weights.fluid import read_lod_tensor
+from models.weights.streams import permute_streams, source_shift
 from tests import source_nets as src
 
 SEG, CLASSES = 8, 5
@@ -255,17 +255,22 @@ def test_pth_without_torch(tmp_path, monkeypatch):
     with open(path, 'wb') as f:
         f.write(b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.')
     monkeypatch.setitem(sys.modules, 'torch', None)
-    with pytest.raises(ImportError, match=r'w.pth is a PyTorch file; .*"pip install torch"'):
+    with pytest.raises(WeightsError, match=r'w.pth is a PyTorch file; .*"pip install torch"'):
         convert_file(str(path), TSM(num_classes=2, depth=18))
 
 
-def test_command_line_writes_our_pdparams(tmp_path, clip):
+def test_command_line_writes_our_weights_folder(tmp_path, clip):
     names = src.FluidNames(18)
     state = src.random_state(names, 18, CLASSES, seed=9)
     ref = src.paddle_forward(state, names, 18, clip, SEG, 1.0 / 8)
-    dst = str(tmp_path / 'ours.pdparams')
+    dst = str(tmp_path / 'ours')
     main([paddle_file(tmp_path, state), dst, '--depth', '18', '--num_classes', str(CLASSES)])
-    assert os.path.isfile(dst)
+    assert sorted(os.listdir(dst)) == ['model.pdparams', 'state.json']
+    assert read_state(dst)['model']['depth'] == 18
+    # a plain state dict under our names: paddle.load and set_state_dict take it as it is
     model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
-    load_weights(model, dst)  # the strict loader of models/checkpoint.py: names are ours
+    model.set_state_dict(paddle.load(os.path.join(dst, 'model.pdparams')))
+    assert_close(logits(model, clip), ref)
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
+    load_for_inference(model, dst)
     assert_close(logits(model, clip), ref)

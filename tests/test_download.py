@@ -5,11 +5,12 @@ import logging
 import os
 import socket
 import threading
+import time
 
 import pytest
 
-from models import download
-from models.download import DownloadError, fetch, sha256sum
+from models.weights import download
+from models.weights.download import DownloadError, fetch, sha256sum
 
 NAME = 'weights.pdparams'
 # 200 000 deterministic bytes: several read chunks, and no run of equal bytes.
@@ -227,6 +228,26 @@ def test_all_mirrors_dead(origin, tmp_path, sleeps):
     assert len(origin.requests) == 1
     assert sleeps == [0.5, 1.0]
     assert os.listdir(tmp_path) == []
+
+
+def test_silent_server_is_asked_once_then_the_next_mirror(origin, tmp_path, sleeps):
+    """A server that accepts the connection and never answers costs one timeout, not one
+    per retry: asking it again would wait as long again."""
+    silent = socket.socket()
+    silent.bind(('127.0.0.1', 0))
+    silent.listen(8)  # the kernel completes connections; nobody ever reads or answers
+    try:
+        url = f'http://127.0.0.1:{silent.getsockname()[1]}/{NAME}'
+        start = time.monotonic()
+        with pytest.raises(DownloadError) as info:
+            _fetch([url], tmp_path, retries=3, timeout=0.5)
+        assert time.monotonic() - start < 3
+        assert f'{url}: no answer within 0.5 s' in str(info.value)
+        assert sleeps == []
+        path = _fetch([url, origin.url()], tmp_path, sha256=DIGEST, retries=3, timeout=0.5)
+        assert _read(path) == DATA
+    finally:
+        silent.close()
 
 
 def test_repeated_truncation_keeps_part_for_a_later_call(origin, tmp_path):

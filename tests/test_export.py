@@ -9,7 +9,8 @@ import paddle
 import pytest
 
 from export import clip_spec, export_static, relative_error
-from models import TSM, save_checkpoint
+from models import TSM
+from models.weights import write_weights
 from models.inference import Predictor, model_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -130,14 +131,14 @@ def tiny_run(tmp_path_factory):
                       'shift_ratio: 0.25}\n'
                       'DATA: {short_size: 40, target_size: 32}\n')
     model = trained_like('online')
-    save_checkpoint(str(root / 'ckpt'), model)
+    write_weights(str(root / 'ckpt'), model)
     return root, config, model
 
 
 def test_run_sh_export(tiny_run):
     root, config, model = tiny_run
     out = root / 'export'
-    args = ['export', 'TSM', str(config), '--weights', str(root / 'ckpt.pdparams'),
+    args = ['export', 'TSM', str(config), '--weights', str(root / 'ckpt'),
             '--save_dir', str(out)]
     onnx = all(_importable(m) for m in ('paddle2onnx', 'onnxruntime'))
     run(*args, *(['--onnx'] if onnx else []))

@@ -6,6 +6,7 @@ import paddle
 import pytest
 import yaml
 
+from configs import cli
 from models import TSM
 from models.fused import ShiftConv
 from models.online import OnlineStep, OnlineTSM, export_online_step
@@ -140,7 +141,7 @@ def test_refuses_bidirectional_training_mode_and_wrong_frames():
     paddle.seed(0)
     with pytest.raises(ValueError, match="shift_mode='online'.*'bidirectional'"):
         OnlineTSM(TSM(num_classes=5, seg_num=4, depth=18), SIZE)
-    with pytest.raises(ValueError, match="shift mode 'none'"):
+    with pytest.raises(ValueError, match="has shift_mode 'none'"):
         OnlineTSM(TSM(num_classes=5, seg_num=4, depth=18, shift_mode='none'), SIZE)
     for mode in ('bidirectional', 'none'):
         with pytest.raises(ValueError, match=f"shift_mode='online'.*'{mode}'"):
@@ -281,7 +282,7 @@ def test_predict_online_every_and_offline_config(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split(' ')[1] for line in lines] == ['0', '4']
     _, video = write_setup(tmp_path, shift_mode='bidirectional')
-    with pytest.raises(SystemExit, match='shift_mode: online.*online config'):
+    with pytest.raises(cli.UsageError, match='shift_mode: online.*online config'):
         run_predict(tmp_path, video)
 
 
@@ -303,5 +304,6 @@ def test_predict_online_stride_and_window(tmp_path, capsys):
     for t, r in enumerate(records):
         assert r['running_label'] == running[t].argmax()
         assert r['running_score'] == pytest.approx(running[t].max(), abs=2e-6)
-    with pytest.raises(SystemExit, match='online_stride'):
+    with pytest.raises(SystemExit):  # at config load, before any model is built
         run_predict(tmp_path, video, '-o', 'INFER.online_stride=0')
+    assert 'INFER.online_stride: expected an int >= 1, got 0' in capsys.readouterr().err

@@ -40,9 +40,20 @@ def test_decay_right_after_the_warmup():
     assert got == [[0.0, 0.05], [0.01] * 2, [0.01] * 2]
 
 
-def test_decay_inside_the_warmup_is_an_error():
-    with pytest.raises(ValueError, match='lr_decay_epochs'):
-        lrs({'lr_decay_epochs': [1], 'warmup_epochs': 2}, 4, 1)
+def test_no_decay_epochs_keep_the_rate():
+    got = lrs({'lr_decay_epochs': [], 'warmup_epochs': 1}, 2, 3)
+    assert got == [[0.0, 0.05], [0.1] * 2, [0.1] * 2]
+
+
+def test_schedule_set_by_step_equals_the_stepped_one():
+    """A resume sets the schedule to epoch e's first step (the steps of an epoch may differ
+    from the run that wrote the checkpoint): it must give what stepping there gives."""
+    train = dict(TRAIN, lr_decay_epochs=[2, 3], warmup_epochs=1)
+    stepped = [lr for epoch in lrs(train, 3, 4) for lr in epoch]
+    for first in range(4):
+        _, lr = build_optimizer(paddle.nn.Linear(2, 2), train, 3)
+        lr.step(first * 3)
+        assert round(lr(), 6) == stepped[first * 3]
 
 
 def test_masked_loss_ignores_failed_items():

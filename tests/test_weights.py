@@ -1,4 +1,4 @@
-"""models/weights.py: published names resolve through the download cache, a download is
+"""models/weights: published names resolve through the download cache, a download is
 converted for the model before it is cached, and any supported layout loads."""
 import functools
 import http.server
@@ -11,7 +11,7 @@ import pytest
 
 from models import TSM
 from models import weights
-from models.download import DownloadError
+from models.weights.download import DownloadError
 from tests import source_nets as src
 
 SEG, CLASSES = 8, 5
@@ -49,8 +49,9 @@ def cache(tmp_path, monkeypatch):
 
 def publish(monkeypatch, root, base, name, state):
     paddle.save({k: paddle.to_tensor(v) for k, v in state.items()}, str(root / name))
-    monkeypatch.setattr(weights, 'PUBLISHED', {
-        'kinetics400': {'urls': [f'{base}/{name}'], 'about': 'test file', 'seg_num': SEG}})
+    monkeypatch.setattr(weights.published, 'PUBLISHED', {
+        'kinetics400': {'urls': [f'{base}/{name}'], 'about': 'test file',
+                        'model': {'seg_num': SEG}}})
 
 
 def test_published_name_downloads_once_and_loads(server, cache, monkeypatch):
@@ -92,7 +93,7 @@ def test_file_for_another_model_is_not_cached(server, cache, monkeypatch):
     assert os.listdir(cache) == []
     # Nothing was kept, so the next attempt downloads again (and is rejected again).
     with pytest.raises(DownloadError):
-        weights.resolve('kinetics400', model)
+        weights.load_for_inference(model, 'kinetics400')
     assert len(requests) == 2 and os.listdir(cache) == []
 
 
@@ -118,10 +119,11 @@ def test_local_file_and_unknown_names(tmp_path, cache):
     path = tmp_path / 'w.pdparams'
     path.write_bytes(b'x')
     assert weights.resolve(str(path)) == str(path)
-    with pytest.raises(FileNotFoundError, match=r"'nope': no such file, and not a URL or one "
-                                                r"of the published names \(imagenet, "):
+    with pytest.raises(weights.WeightsError, match=r"'nope': no such file or folder, and not "
+                                                   r"a URL or one of the published names "
+                                                   r"\(imagenet, "):
         weights.resolve('nope')
-    with pytest.raises(ValueError, match='no weights given'):
+    with pytest.raises(weights.WeightsError, match='no weights given'):
         weights.load_for_inference(TSM(num_classes=2, depth=18), '')
     weights.load_for_training(TSM(num_classes=2, depth=18), '')  # random init, no error
 

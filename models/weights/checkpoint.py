@@ -1,37 +1,187 @@
-"""Weight files: save / resume a training run, load weights or a pretrain.
+"""Checkpoint folders: each appears complete or not at all.
 
-A checkpoint is three files sharing a prefix: `.pdparams` (model state dict),
-`.pdopt` (optimizer state, when there is one) and `.json` (run state such as
-epoch and best metric). Each is written to a temporary file and renamed, so
-a crash never leaves a half-written file under the final name.
+    save_dir/TSM_epoch3/   model.pdparams  optimizer.pdopt  state.json
+    save_dir/TSM_best/     model.pdparams  state.json
+
+A folder is written under a hidden temporary name (`.TSM_epoch3.tmp-PID`), each file flushed
+to disk, and renamed into place only then: a run killed at any moment leaves every published
+folder whole, and at most a temporary one, which `clean_stale` removes at the next start.
+Replacing a folder (TSM_best) moves the old one aside first and deletes it after; a kill in
+between leaves the old one aside, and `clean_stale` puts it back.
+
+state.json holds the MODEL settings the weights were trained with ('model'), which loading
+compares with the model's, and for training checkpoints the epoch, the best validation top-1
+and the whole training log up to that epoch ('log'), so the log and the checkpoint of an
+epoch are published together. model.pdparams is a plain Paddle state dict that any Paddle
+tool loads; the optimizer file keys its accumulators by our parameter names.
 """
 import json
 import logging
 import os
+import pickle
 import re
+import shutil
 
 import paddle
 
-logger = logging.getLogger(__name__)
+from . import unpickle
+from .errors import CheckpointError
 
-CLASSIFIER_PREFIX = 'fc.'
+log = logging.getLogger(__name__)
+
+MODEL_FILE = 'model.pdparams'
+OPTIMIZER_FILE = 'optimizer.pdopt'
+STATE_FILE = 'state.json'
+EPOCH_PREFIX = 'TSM_epoch'
+BEST = 'TSM_best'
+_STALE = re.compile(r'^\.(?P<name>.+)\.(?P<kind>tmp|old)-\d+$')
+_LEGACY_TEMP = re.compile(r'^TSM_.+\.(pdparams|pdopt|json)\.tmp\d+$')  # earlier file layout
 
 
-def _atomic_write(path, write):
-    tmp = f'{path}.tmp{os.getpid()}'
+def epoch_dir(save_dir, epoch):
+    return os.path.join(save_dir, f'{EPOCH_PREFIX}{epoch}')
+
+
+def is_checkpoint(path):
+    """True for a published checkpoint or weights folder (it has its state and weights)."""
+    return (os.path.isfile(os.path.join(path, STATE_FILE))
+            and os.path.isfile(os.path.join(path, MODEL_FILE)))
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        os.fsync(fd)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        os.close(fd)
 
 
-def _write_json(obj, path):
-    with open(path, 'w') as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.flush()
+def _flushed(path):
+    with open(path, 'rb+') as f:
         os.fsync(f.fileno())
+
+
+def write_checkpoint(folder, model, optimizer=None, state=None):
+    """Publish `folder` with the model's weights, the optimizer state (when given) and
+    `state` (JSON-able) plus the model's settings, atomically (see the module doc)."""
+    parent, name = os.path.split(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f'.{name}.tmp-{os.getpid()}')
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        paddle.save(model.state_dict(), os.path.join(tmp, MODEL_FILE))
+        _flushed(os.path.join(tmp, MODEL_FILE))
+        if optimizer is not None:
+            # pickled here: paddle.save writes no file at all for an empty state (an
+            # optimizer before its first step), and this is what paddle.load reads too
+            with open(os.path.join(tmp, OPTIMIZER_FILE), 'wb') as f:
+                pickle.dump(_optimizer_to_file(optimizer, model), f, protocol=4)
+            _flushed(os.path.join(tmp, OPTIMIZER_FILE))
+        record = {'model': dict(model.settings), **(state or {})}
+        with open(os.path.join(tmp, STATE_FILE), 'w') as f:
+            json.dump(record, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        _publish(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _fsync_dir(parent)
+
+
+def write_weights(folder, model, state=None):
+    """A weights folder: write_checkpoint without an optimizer."""
+    write_checkpoint(folder, model, None, state)
+
+
+def _publish(tmp, folder):
+    if not os.path.exists(folder):
+        os.rename(tmp, folder)
+        return
+    parent, name = os.path.split(os.path.abspath(folder))
+    old = os.path.join(parent, f'.{name}.old-{os.getpid()}')
+    os.rename(folder, old)
+    os.rename(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def clean_stale(save_dir):
+    """Remove what an interrupted run left in `save_dir` (temporary folders and files), and
+    put back a folder that was moved aside but not replaced. Returns the names removed."""
+    if not os.path.isdir(save_dir):
+        return []
+    removed = []
+    for entry in sorted(os.listdir(save_dir)):
+        path = os.path.join(save_dir, entry)
+        match = _STALE.match(entry)
+        if match and match['kind'] == 'old' and not os.path.exists(
+                os.path.join(save_dir, match['name'])) and is_checkpoint(path):
+            os.rename(path, os.path.join(save_dir, match['name']))
+            log.warning('%s: restored %s, moved aside by an interrupted run', save_dir,
+                        match['name'])
+        elif match or _LEGACY_TEMP.match(entry):
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+            removed.append(entry)
+    if removed:
+        log.info('%s: removed %d unfinished files of an interrupted run: %s', save_dir,
+                 len(removed), ', '.join(removed))
+    return removed
+
+
+def complete_epochs(save_dir):
+    """{epoch: folder} of the published epoch checkpoints in `save_dir`."""
+    found = {}
+    if os.path.isdir(save_dir):
+        for entry in os.listdir(save_dir):
+            number = entry[len(EPOCH_PREFIX):]
+            path = os.path.join(save_dir, entry)
+            if entry.startswith(EPOCH_PREFIX) and number.isdigit() and is_checkpoint(path):
+                found[int(number)] = path
+    return dict(sorted(found.items()))
+
+
+def read_state(folder):
+    """The state.json of a checkpoint folder; CheckpointError naming what is wrong, and the
+    last complete epoch of the same folder when there is one."""
+    path = os.path.join(folder, STATE_FILE)
+    if not is_checkpoint(folder):
+        raise CheckpointError(f'{folder}: not a complete checkpoint (a folder with '
+                              f'{MODEL_FILE} and {STATE_FILE})' + _latest_hint(folder))
+    try:
+        with open(path) as f:
+            state = json.load(f)
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f'{path}: cannot be read ({e})') from None
+    if not isinstance(state, dict) or not isinstance(state.get('model'), dict):
+        raise CheckpointError(f'{path}: no MODEL settings recorded ("model")')
+    return state
+
+
+def _latest_hint(folder):
+    epochs = complete_epochs(os.path.dirname(os.path.abspath(folder)))
+    if not epochs:
+        return ''
+    last = max(epochs)
+    return f'; the last complete epoch there is {last}: {epochs[last]}'
+
+
+def latest(save_dir):
+    """The folder of the newest complete epoch checkpoint in `save_dir`; CheckpointError
+    when there is none."""
+    epochs = complete_epochs(save_dir)
+    if not epochs:
+        raise CheckpointError(f'{save_dir}: no complete checkpoint ({EPOCH_PREFIX}N) to '
+                              f'resume from')
+    return epochs[max(epochs)]
+
+
+def prune(save_dir, keep):
+    """Delete all but the newest `keep` epoch checkpoints (0 keeps all); TSM_best is a
+    folder of its own, so the best weights stay whichever epoch they came from."""
+    epochs = complete_epochs(save_dir)
+    for epoch in list(epochs)[:-keep] if keep else []:
+        shutil.rmtree(epochs[epoch])
+        log.info('removed %s (TRAIN.keep_checkpoints %d)', epochs[epoch], keep)
 
 
 def _optimizer_to_file(optimizer, model):
@@ -42,8 +192,8 @@ def _optimizer_to_file(optimizer, model):
     by_global = {p.name: n for n, p in model.named_parameters()}
     out = {}
     for key, value in optimizer.state_dict().items():
-        owner = max((g for g in by_global if key.startswith(g + '_')),
-                    key=len, default=None)
+        value = value.numpy() if isinstance(value, paddle.Tensor) else value
+        owner = max((g for g in by_global if key.startswith(g + '_')), key=len, default=None)
         if owner is None:
             out[key] = value
             continue
@@ -52,118 +202,19 @@ def _optimizer_to_file(optimizer, model):
     return out
 
 
-def _optimizer_from_file(saved, model):
+def load_optimizer(folder, optimizer, model):
+    """The optimizer state of checkpoint `folder` into `optimizer` (built over `model`)."""
+    path = os.path.join(folder, OPTIMIZER_FILE)
+    if not os.path.isfile(path):
+        raise CheckpointError(f'{folder}: no {OPTIMIZER_FILE}: a weights folder (such as '
+                              f'{BEST}) holds no optimizer state to resume training from')
     params = dict(model.named_parameters())
-    out = {}
-    for key, value in saved.items():
+    state = {}
+    for key, value in unpickle.load(path).items():
         name, sep, kind = key.partition('/')
         if sep and name in params:
             # Accumulators of a fresh optimizer get the counter suffix _0.
-            out[f'{params[name].name}_{kind}_0'] = value
+            state[f'{params[name].name}_{kind}_0'] = value
         else:
-            out[key] = value
-    return out
-
-
-def save_checkpoint(path_prefix, model, optimizer=None, state=None):
-    """Write path_prefix.pdparams, .pdopt (if optimizer) and .json."""
-    folder = os.path.dirname(path_prefix)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    params = model.state_dict()
-    _atomic_write(f'{path_prefix}.pdparams',
-                  lambda p: paddle.save(params, p))
-    if optimizer is not None:
-        opt = _optimizer_to_file(optimizer, model)
-        _atomic_write(f'{path_prefix}.pdopt', lambda p: paddle.save(opt, p))
-    _atomic_write(f'{path_prefix}.json',
-                  lambda p: _write_json(dict(state or {}), p))
-
-
-def _read(path):
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path}: no such weight file')
-    return paddle.load(path)
-
-
-def _compare(loaded, model):
-    """(missing, unexpected, mismatched) names between a file and a model."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in loaded]
-    unexpected = [k for k in loaded if k not in expected]
-    mismatched = [(k, list(loaded[k].shape), list(expected[k].shape))
-                  for k in expected
-                  if k in loaded and list(loaded[k].shape)
-                  != list(expected[k].shape)]
-    return missing, unexpected, mismatched
-
-
-def _raise_mismatch(path, missing, unexpected, mismatched):
-    lines = [f'{path}: weights do not match the model']
-    if missing:
-        lines.append(f'  missing in file ({len(missing)}): '
-                     + ', '.join(missing))
-    if unexpected:
-        lines.append(f'  unexpected in file ({len(unexpected)}): '
-                     + ', '.join(unexpected))
-    for name, got, want in mismatched:
-        lines.append(f'  shape mismatch {name}: file {got} vs model {want}')
-    raise ValueError('\n'.join(lines))
-
-
-def load_weights(model, path, strict=True):
-    """Load a .pdparams into model; any name or shape mismatch is an error.
-
-    strict=False tolerates missing and unexpected names (those parameters
-    keep their values); shape mismatches are always errors.
-    """
-    loaded = _read(path)
-    missing, unexpected, mismatched = _compare(loaded, model)
-    if mismatched or (strict and (missing or unexpected)):
-        _raise_mismatch(path, missing, unexpected, mismatched)
-    model.set_state_dict({k: v for k, v in loaded.items()
-                          if k not in unexpected})
-
-
-def load_pretrain(model, path):
-    """Load pretrained weights for fine-tuning.
-
-    The classifier (fc.*) is skipped, with a log line, when the file lacks it
-    (backbone-only file) or its shape differs (e.g. 1000 ImageNet classes vs
-    the model's num_classes). Every other mismatch is an error.
-    """
-    loaded = _read(path)
-    missing, unexpected, mismatched = _compare(loaded, model)
-    fc_missing = [k for k in missing if k.startswith(CLASSIFIER_PREFIX)]
-    fc_mismatched = [m for m in mismatched
-                     if m[0].startswith(CLASSIFIER_PREFIX)]
-    missing = [k for k in missing if k not in fc_missing]
-    mismatched = [m for m in mismatched if m not in fc_mismatched]
-    if missing or unexpected or mismatched:
-        _raise_mismatch(path, missing, unexpected, mismatched)
-    if fc_missing or fc_mismatched:
-        skipped = [k for k in loaded if k.startswith(CLASSIFIER_PREFIX)]
-        for k in skipped:
-            del loaded[k]
-        logger.info('%s: classifier %s not loaded (%s); it keeps its '
-                    'initial values', path, CLASSIFIER_PREFIX + '*',
-                    ', '.join(f'{n}: file {g} vs model {w}'
-                              for n, g, w in fc_mismatched) or 'absent')
-    model.set_state_dict(loaded)
-
-
-def load_checkpoint(path_prefix, model, optimizer=None):
-    """Resume: load .pdparams (strict), .pdopt (if optimizer) and .json;
-    return the saved run state dict."""
-    load_weights(model, f'{path_prefix}.pdparams', strict=True)
-    if optimizer is not None:
-        saved = _read(f'{path_prefix}.pdopt')
-        optimizer.set_state_dict(_optimizer_from_file(saved, model))
-    json_path = f'{path_prefix}.json'
-    if not os.path.isfile(json_path):
-        raise FileNotFoundError(f'{json_path}: no such checkpoint state file')
-    with open(json_path) as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f'{json_path}: not valid JSON ({e})') from None
+            state[key] = value
+    optimizer.set_state_dict(state)

@@ -1,8 +1,8 @@
 """Convert published TSM / ResNet weights of any supported layout into our state dict.
 
-    python -m models.convert SRC DST [--depth 50 --num_classes 400 --seg_num 8]
+    python -m models.weights.convert SRC DST [--depth 50 --num_classes 400 --seg_num 8]
 
-Names are mapped by models/formats/names.py. PaddleVideo and the old Paddle zoo shift
+Names are mapped by models/weights/names.py. PaddleVideo and the old Paddle zoo shift
 with paddle's temporal_shift, whose first fold of channels comes from frame t-1 and the
 second from t+1; our shift (and the original PyTorch one) takes the first fold from t+1
 and the second from t-1. For a stream x of C channels and the permutation P that swaps
@@ -12,22 +12,40 @@ permuted: the convs, BNs and downsample that write a stream get their output cha
 permuted, the first conv of each block, the downsample and fc get their input channels
 permuted. Identity paths, ReLU, max/avg pooling commute with P, so the converted network
 computes exactly what the source computed.
+
+Weights may come with the MODEL settings they were trained with (our checkpoints record
+them, the published names state them); a model built with other settings that change what
+it computes from the same weights is refused for inference, and named in a warning when
+training starts from them (fine-tuning may change them on purpose).
 """
 import argparse
 import logging
 
 import numpy as np
 
-from .formats.names import (FORMATS, TORCH_FORMATS, detect_format, is_ignored,
-                            our_name)
-from .formats.streams import (needs_swap, permute_streams, shift_problems,
-                              source_shift)
+from ..tsm import TSM
+from .checkpoint import write_weights
+from .errors import WeightsError
+from .files import read_state
+from .names import FORMATS, TORCH_FORMATS, detect_format, is_ignored, our_name
+from .streams import needs_swap, permute_streams, shift_problems, source_shift
 
 __all__ = ['convert_state', 'convert_file', 'detect_format', 'FORMATS']
 
 log = logging.getLogger(__name__)
 
 CLASSIFIER = ('fc.weight', 'fc.bias')
+# MODEL settings that change what a network computes from the same weights. dropout is not
+# one: it is the identity in evaluation, and a training choice when fine-tuning.
+COMPUTATION = ('depth', 'num_classes', 'seg_num', 'shift_mode', 'shift_place', 'shift_ratio',
+               'shift_every')
+
+
+def settings_problems(recorded, settings):
+    """'MODEL.key: ...' for each COMPUTATION key where the weights' `recorded` settings differ
+    from the model's `settings` (keys absent from the record are not compared)."""
+    return [f'MODEL.{k}: model {settings[k]!r}, weights trained with {recorded[k]!r}'
+            for k in COMPUTATION if k in recorded and recorded[k] != settings[k]]
 
 
 def _rename(state, fmt, where):
@@ -41,7 +59,7 @@ def _rename(state, fmt, where):
             unknown.append(name)
             continue
         if new in renamed:
-            raise ValueError(f'{where}: {origin[new]} and {name} both map to {new}')
+            raise WeightsError(f'{where}: {origin[new]} and {name} both map to {new}')
         value = np.asarray(value)
         if fmt in TORCH_FORMATS and new == 'fc.weight' and value.ndim == 2:
             value = value.T  # torch Linear [out, in] -> paddle [in, out]
@@ -63,29 +81,32 @@ def _mismatch_error(where, fmt, missing, unexpected, mismatched, origin):
     for name, got, want in mismatched:
         src = f' (file name {origin[name]})' if origin.get(name, name) != name else ''
         lines.append(f'  shape mismatch {name}{src}: file {got} vs model {want}')
-    return ValueError('\n'.join(lines))
+    return WeightsError('\n'.join(lines))
 
 
-def convert_state(state, model, source_format=None, seg_num=8, for_training=False,
+def convert_state(state, model, source_format=None, recorded=None, for_training=False,
                   where='weights'):
     """Our state dict {name: float32 array} for `model` from `state` of any layout.
 
-    source_format: one of FORMATS, detected from the names when None. seg_num: the
-    source's segment count (PaddleVideo shifts 1/seg_num of the channels).
+    source_format: one of FORMATS, detected from the names when None. recorded: the MODEL
+    settings the weights were trained with, where known (their seg_num is also the source's
+    segment count: PaddleVideo shifts 1/seg_num of the channels; 8 when unknown).
     for_training: the classifier is skipped with a notice when it is absent or its class
-    count differs, and a shift that differs from the source's is a warning; otherwise both
-    are errors. Any other missing, unexpected or mis-shaped parameter is an error naming
-    them all. `where` names the file in messages.
+    count differs, and settings or a shift that differ from the source's are warnings;
+    otherwise all are errors. Any other missing, unexpected or mis-shaped parameter is an
+    error naming them all. `where` names the file in messages.
     """
+    recorded = recorded or {}
     fmt = source_format or detect_format(list(state))
     if fmt not in FORMATS:
         raise ValueError(f'source_format: expected one of {FORMATS}, got {fmt!r}')
     renamed, origin, unknown = _rename(state, fmt, where)
-    shift = source_shift(fmt, list(state), seg_num)
-    problems = shift_problems(model, shift)
+    shift = source_shift(fmt, list(state), recorded.get('seg_num', 8))
+    problems = settings_problems(recorded, model.settings) + shift_problems(model, shift)
     if problems and not for_training:
-        raise ValueError(f'{where}: the model would not compute what the {fmt} source '
-                         f'computed: ' + '; '.join(problems))
+        raise WeightsError(f'{where}: the model would not compute what these weights were '
+                           f'trained to compute: ' + '; '.join(problems) + '. Build the '
+                           f'model as the weights were trained (the MODEL section)')
     for problem in problems:
         log.warning('%s: %s', where, problem)
     if needs_swap(model, shift):
@@ -111,18 +132,18 @@ def convert_state(state, model, source_format=None, seg_num=8, for_training=Fals
     return renamed
 
 
-def convert_file(path, model, source_format=None, seg_num=8, for_training=False):
+def convert_file(path, model, source_format=None, recorded=None, for_training=False):
     """convert_state on the weight file (or fluid folder / tarball) at `path`."""
-    from .formats.files import read_state
-    return convert_state(read_state(path), model, source_format, seg_num, for_training,
+    return convert_state(read_state(path), model, source_format, recorded, for_training,
                          where=path)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description='Write any supported TSM / ResNet weight file as our .pdparams.')
+        description='Write any supported TSM / ResNet weight file as our weights folder '
+                    '(model.pdparams and the MODEL settings in state.json).')
     parser.add_argument('src', help='.pdparams, .pth, fluid .tar.gz or folder')
-    parser.add_argument('dst', help='output .pdparams')
+    parser.add_argument('dst', help='output folder')
     parser.add_argument('--depth', type=int, default=50)
     parser.add_argument('--num_classes', type=int, default=400)
     parser.add_argument('--seg_num', type=int, default=8,
@@ -135,13 +156,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s',
                         force=True)  # paddle installs its own root handler at import
-    import paddle
-    from .tsm import TSM
     model = TSM(num_classes=args.num_classes, seg_num=args.seg_num, depth=args.depth,
                 shift_ratio=args.shift_ratio, shift_every=args.shift_every)
-    state = convert_file(args.src, model, args.format, args.seg_num)
+    state = convert_file(args.src, model, args.format, {'seg_num': args.seg_num})
     model.set_state_dict(state)
-    paddle.save(model.state_dict(), args.dst)
+    write_weights(args.dst, model, {'converted_from': args.src})
     log.info('wrote %s (%d parameters)', args.dst, len(state))
 
 

@@ -51,7 +51,7 @@ def default_cache_dir():
 
 
 def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
-          retries=3, backoff=1.0, timeout=30, progress=None):
+          retries=3, backoff=1.0, timeout=20, progress=None):
     """Path of `<cache_dir>/<filename>`, downloading it from the first mirror that works.
 
     urls: one URL or a list of mirrors tried in turn. filename: defaults to the first URL's
@@ -59,7 +59,8 @@ def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
     verify(path): optional check of a downloaded file before it is published (it gets the
     `.part` path and raises if the file is unusable). retries: further attempts per mirror
     after the first, `backoff * 2**k` seconds apart, on network errors, timeouts, truncated
-    bodies, 5xx and checksum mismatches. timeout: seconds per socket operation.
+    bodies, 5xx and checksum mismatches. timeout: seconds per socket operation (a
+    mirror that gives no answer within it is not asked again: the next one is tried).
     progress: show a bar; None shows it only when stderr is a terminal.
     Raises DownloadError when every mirror fails.
     """
@@ -145,7 +146,12 @@ def _download(url, part, timeout, progress):
             raise _Retry(f'HTTP {exc.code} {exc.reason}') from exc
         raise _NextMirror(f'HTTP {exc.code} {exc.reason}') from exc
     except (OSError, http.client.HTTPException) as exc:
-        raise _Retry(f'cannot connect: {getattr(exc, "reason", exc)}') from exc
+        reason = getattr(exc, 'reason', exc)
+        if isinstance(reason, TimeoutError):
+            # Connected but no answer at all: asking this server again would only wait as
+            # long again, so the next mirror is tried (a stall after some bytes is resumed).
+            raise _NextMirror(f'no answer within {timeout} s') from exc
+        raise _Retry(f'cannot connect: {reason}') from exc
     with response:
         if response.status == 206:
             start, _ = _parse_content_range(response.headers.get('Content-Range'))

@@ -5,11 +5,14 @@ The kind of file is told by its first bytes, not by its name, so a download stil
 """
 import logging
 import os
+import pickle
 import tarfile
 import zipfile
 
 import numpy as np
 
+from . import unpickle
+from .errors import WeightsError
 from .fluid import read_folder, read_tarball
 
 log = logging.getLogger(__name__)
@@ -24,7 +27,7 @@ def file_kind(path):
     if os.path.isdir(path):
         return 'fluid-folder'
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path}: no such weight file')
+        raise WeightsError(f'{path}: no such weight file')
     with open(path, 'rb') as f:
         head = f.read(len(_TORCH_LEGACY_MAGIC))
     if zipfile.is_zipfile(path) or head.startswith(_TORCH_LEGACY_MAGIC):
@@ -36,23 +39,20 @@ def file_kind(path):
 
 def _load_torch(path):
     try:
-        import torch
+        import torch  # here: PyTorch is needed only for .pth files, and is large
     except ImportError:
-        raise ImportError(f'{path} is a PyTorch file; reading it needs PyTorch '
-                          f'("pip install torch", the CPU build is enough)') from None
+        raise WeightsError(f'{path} is a PyTorch file; reading it needs PyTorch '
+                           f'("pip install torch", the CPU build is enough)') from None
     try:
         # weights_only: a checkpoint from the internet must not run code when unpickled.
         return torch.load(path, map_location='cpu', weights_only=True)
-    except TypeError:  # torch < 1.13 has no weights_only
-        return torch.load(path, map_location='cpu')
-
-
-def _load_paddle(path):
-    import paddle
-    try:
-        return paddle.load(path)
-    except Exception as exc:  # paddle raises several types for a foreign file
-        raise ValueError(f'{path}: not a Paddle weight file ({exc!r})') from exc
+    except TypeError:  # torch < 1.13 has no weights_only, and a full unpickle may run code
+        raise WeightsError(f'{path}: reading a PyTorch file safely needs torch >= 1.13 '
+                           f'(torch.load weights_only); this is torch {torch.__version__}'
+                           ) from None
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(f'{path}: refused by torch.load(weights_only=True): '
+                           f'{str(exc).splitlines()[0]}') from None
 
 
 def _to_numpy(value):
@@ -71,7 +71,7 @@ def state_from_object(obj, path):
     if isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict):
         obj = obj['state_dict']
     if not isinstance(obj, dict):
-        raise ValueError(f'{path}: expected a dict of parameters, got {type(obj).__name__}')
+        raise WeightsError(f'{path}: expected a dict of parameters, got {type(obj).__name__}')
     state, dropped = {}, []
     for name, value in obj.items():
         array = _to_numpy(value)
@@ -82,7 +82,7 @@ def state_from_object(obj, path):
     if dropped:
         log.info('%s: ignored entries that are not tensors: %s', path, ', '.join(dropped))
     if not state:
-        raise ValueError(f'{path}: holds no parameters')
+        raise WeightsError(f'{path}: holds no parameters')
     return state
 
 
@@ -94,5 +94,5 @@ def read_state(path):
         return read_folder(path)
     if kind == 'fluid-tarball':
         return read_tarball(path)
-    obj = _load_torch(path) if kind == 'torch' else _load_paddle(path)
+    obj = _load_torch(path) if kind == 'torch' else unpickle.load(path)
     return state_from_object(obj, path)

@@ -17,6 +17,8 @@ import tarfile
 
 import numpy as np
 
+from .errors import WeightsError
+
 # framework.proto VarType.Type values of the dtypes a parameter file can hold.
 _DTYPES = {0: np.bool_, 1: np.int16, 2: np.int32, 3: np.int64, 4: np.float16,
            5: np.float32, 6: np.float64, 20: np.uint8, 21: np.int8}
@@ -26,7 +28,7 @@ def _varint(buf, pos, where):
     value, shift = 0, 0
     while True:
         if pos >= len(buf):
-            raise ValueError(f'{where}: tensor description ends inside a varint')
+            raise WeightsError(f'{where}: tensor description ends inside a varint')
         byte = buf[pos]
         value |= (byte & 0x7F) << shift
         pos += 1
@@ -57,19 +59,19 @@ def parse_tensor_desc(desc, where):
                 dim, pos = _varint(desc, pos, where)
                 dims.append(_signed64(dim))
         else:
-            raise ValueError(f'{where}: unexpected field {field} (wire type {wire}) in '
+            raise WeightsError(f'{where}: unexpected field {field} (wire type {wire}) in '
                              f'the tensor description')
     if data_type not in _DTYPES:
-        raise ValueError(f'{where}: unsupported tensor data type {data_type!r}')
+        raise WeightsError(f'{where}: unsupported tensor data type {data_type!r}')
     if any(d < 0 for d in dims):
-        raise ValueError(f'{where}: tensor dims {dims} are not all known')
+        raise WeightsError(f'{where}: tensor dims {dims} are not all known')
     return np.dtype(_DTYPES[data_type]), dims
 
 
 def _unpack(fmt, buf, pos, where):
     size = struct.calcsize(fmt)
     if pos + size > len(buf):
-        raise ValueError(f'{where}: file ends at byte {len(buf)}, inside the header')
+        raise WeightsError(f'{where}: file ends at byte {len(buf)}, inside the header')
     return struct.unpack_from(fmt, buf, pos)[0], pos + size
 
 
@@ -77,22 +79,22 @@ def read_lod_tensor(buf, where):
     """The array held by one fluid parameter file's bytes; `where` names it in errors."""
     version, pos = _unpack('<I', buf, 0, where)
     if version != 0:
-        raise ValueError(f'{where}: not a fluid LoDTensor file (version {version}, expected 0)')
+        raise WeightsError(f'{where}: not a fluid LoDTensor file (version {version}, expected 0)')
     lod_level, pos = _unpack('<Q', buf, pos, where)
     for _ in range(lod_level):
         size, pos = _unpack('<Q', buf, pos, where)
         pos += size
     version, pos = _unpack('<I', buf, pos, where)
     if version != 0:
-        raise ValueError(f'{where}: tensor version {version}, expected 0')
+        raise WeightsError(f'{where}: tensor version {version}, expected 0')
     desc_size, pos = _unpack('<i', buf, pos, where)
     if desc_size < 0 or pos + desc_size > len(buf):
-        raise ValueError(f'{where}: bad tensor description size {desc_size}')
+        raise WeightsError(f'{where}: bad tensor description size {desc_size}')
     dtype, dims = parse_tensor_desc(buf[pos:pos + desc_size], where)
     pos += desc_size
     count = int(np.prod(dims, dtype=np.int64))
     if pos + count * dtype.itemsize != len(buf):
-        raise ValueError(f'{where}: {len(buf) - pos} data bytes for a {dtype} tensor of '
+        raise WeightsError(f'{where}: {len(buf) - pos} data bytes for a {dtype} tensor of '
                          f'shape {dims} ({count * dtype.itemsize} expected)')
     return np.frombuffer(buf, dtype, count, pos).reshape(dims).copy()
 
@@ -109,7 +111,7 @@ def read_tarball(path):
             buf = tar.extractfile(member).read()
             state[name] = read_lod_tensor(buf, f'{path}:{member.name}')
     if not state:
-        raise ValueError(f'{path}: the tarball holds no parameter files')
+        raise WeightsError(f'{path}: the tarball holds no parameter files')
     return state
 
 
@@ -122,5 +124,5 @@ def read_folder(path):
             with open(full, 'rb') as f:
                 state[name] = read_lod_tensor(f.read(), full)
     if not state:
-        raise ValueError(f'{path}: the folder holds no parameter files')
+        raise WeightsError(f'{path}: the folder holds no parameter files')
     return state

@@ -9,6 +9,8 @@ import collections
 
 import numpy as np
 
+from ..resnet import is_shifted
+
 # How a source network shifted. convention: 'paddle' (fold 0 from t-1), 'ours' (fold 0
 # from t+1) or 'none'; folds(C) -> widths of the first and second shifted folds of a
 # C-channel stream; blocks: prefixes of the shifted blocks (None: every block).
@@ -44,7 +46,7 @@ def _bare_mit(name):
 
 def _blocks(model):
     """(parameter name prefix, block) of every residual block, in forward order."""
-    return [(name + '.', block) for name, block in model.blocks()]
+    return [(block.name + '.', block.layer) for block in model.blocks()]
 
 
 def shift_problems(model, shift):
@@ -72,7 +74,7 @@ def shift_problems(model, shift):
     # A source block the model lacks means another depth, which the caller's name check
     # reports better than a count of shifted blocks would.
     if theirs != ours and theirs <= set(prefixes):
-        problems.append(_blocks_problem(prefixes, theirs, ours))
+        problems.append(_blocks_problem(model, theirs, ours))
     for prefix, block in shifted:
         c = block.conv1.weight.shape[1]
         f = int(c * block.shift.shift_ratio)
@@ -84,13 +86,15 @@ def shift_problems(model, shift):
     return problems
 
 
-def _blocks_problem(prefixes, theirs, ours):
-    """The source shifts the blocks `theirs`, the model `ours`, of `prefixes` (forward
-    order): how they differ, and the shift_every that would make them agree, if one does."""
+def _blocks_problem(model, theirs, ours):
+    """The source shifts the blocks `theirs`, the model `ours` (parameter prefixes): how
+    they differ, and the shift_every that would make them agree, if one does."""
+    blocks = model.blocks()
+    prefixes = [b.name + '.' for b in blocks]
     msg = (f'the source shifts {len(theirs)} of the {len(prefixes)} blocks, the model '
            f'{len(ours)}')
     for every in range(1, len(prefixes) + 1):
-        if theirs == {p for p in prefixes if int(p.split('.')[1]) % every == 0}:
+        if theirs == {b.name + '.' for b in blocks if is_shifted(b.index, every)}:
             return msg + f': set MODEL.shift_every: {every}'
 
     def listed(names):

@@ -1,0 +1,92 @@
+"""Weights of a TSM: where they come from, how any layout becomes ours, checkpoints.
+
+Every weight file reaches a model through one path: `resolve` (a file, a checkpoint folder, a
+URL or a published name, downloaded into the cache), then `convert.convert_file` (any layout
+models/weights/names.py knows, read without running code, checked against the model and
+against the MODEL settings the weights were trained with where those are recorded).
+train.py starts from `load_for_training` or `resume`, eval.py and predict.py from
+`load_for_inference`. The network (models/tsm.py and its parts) never imports this package.
+"""
+import logging
+import os
+
+from .checkpoint import (BEST, CheckpointError, clean_stale, complete_epochs, epoch_dir,
+                         is_checkpoint, latest, load_optimizer, prune, read_state,
+                         write_checkpoint, write_weights)
+from .convert import convert_file, settings_problems
+from .download import DownloadError
+from .errors import WeightsError
+from .published import PUBLISHED, recorded_settings, resolve
+
+__all__ = ['BEST', 'CheckpointError', 'DownloadError', 'PUBLISHED', 'WeightsError',
+           'clean_stale', 'complete_epochs', 'epoch_dir', 'is_checkpoint', 'latest',
+           'load_for_inference', 'load_for_training', 'prune', 'read_state', 'resume',
+           'write_checkpoint', 'write_weights']
+
+log = logging.getLogger(__name__)
+
+
+def check_settings(model, spec, for_training=False):
+    """Compare the model's settings with those `spec` records, before anything is
+    downloaded: WeightsError for inference, warnings for training. Returns the record."""
+    recorded = recorded_settings(spec)
+    problems = settings_problems(recorded or {}, model.settings)
+    if problems and not for_training:
+        raise WeightsError(f'weights {spec!r} were trained with other MODEL settings than '
+                           f'this model has: ' + '; '.join(problems) + '. Set the MODEL '
+                           f'section as the weights were trained')
+    for problem in problems:
+        log.warning('fine-tuning %s with other settings: %s', spec, problem)
+    return recorded
+
+
+def _load(model, spec, for_training, cache_dir):
+    recorded = check_settings(model, spec, for_training)
+
+    def verify(path):
+        convert_file(path, model, recorded=recorded, for_training=True)
+    verify.__name__ = f'a conversion for the {type(model).__name__} model'
+    path = resolve(spec, verify, cache_dir)
+    state = convert_file(path, model, recorded=recorded, for_training=for_training)
+    # A skipped classifier keeps its current values (set_state_dict warns on absent keys).
+    full = dict(model.state_dict())
+    full.update(state)
+    model.set_state_dict(full)
+    return path
+
+
+def load_for_inference(model, spec, cache_dir=None):
+    """All of the model's parameters from `spec`; any mismatch is an error. `cache_dir`:
+    where downloads go (None or '': the default of `resolve`)."""
+    if not spec:
+        raise WeightsError('no weights given: pass --weights (a file, folder, URL or name)')
+    log.info('loaded weights %s', _load(model, spec, False, cache_dir))
+
+
+def load_for_training(model, spec, cache_dir=None):
+    """Start weights from `spec` (the classifier skipped when class counts differ); '' starts
+    from random initialisation."""
+    if not spec:
+        log.info('no pretrain weights: training from random initialisation')
+        return
+    log.info('loaded pretrain weights %s', _load(model, spec, True, cache_dir))
+
+
+def resume(folder, model, optimizer):
+    """Model and optimizer state from the epoch checkpoint `folder`; returns its state
+    (epoch, best top-1, log). The model must be built with the settings it records."""
+    state = read_state(folder)
+    if 'epoch' not in state:
+        raise CheckpointError(f'{folder}: a weights folder, not an epoch checkpoint '
+                              f'({complete_epochs_hint(folder)})')
+    _load(model, folder, False, None)
+    load_optimizer(folder, optimizer, model)
+    return state
+
+
+def complete_epochs_hint(folder):
+    """Where the epoch checkpoints next to `folder` are, for messages."""
+    epochs = complete_epochs(os.path.dirname(os.path.abspath(folder)))
+    if not epochs:
+        return 'there are no epoch checkpoints beside it'
+    return f'resume from an epoch checkpoint such as {epochs[max(epochs)]}'

@@ -1,0 +1,208 @@
+"""What a run keeps when it is interrupted, and what a user's mistake prints: train.py,
+eval.py and predict.py called as their command lines are (cli.run), in this process."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+import eval as evaluation  # the script eval.py, not the builtin
+import predict
+import train
+from configs import cli
+from models import weights
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp('runs') / 'data'
+    subprocess.run([sys.executable, 'data/make_demo.py', '--out', str(root),
+                    '--train_per_class', '1', '--val_per_class', '1', '--size', '32',
+                    '--seed', '2'], cwd=ROOT, check=True, capture_output=True)
+    return root
+
+
+def write_config(tmp_path, data, **sections):
+    cfg = {'MODEL': {'num_classes': 6, 'seg_num': 2, 'depth': 18},
+           'DATA': {'data_root': str(data), 'short_size': 32, 'target_size': 32, 'flip': False,
+                    'num_workers': 0},
+           'TRAIN': {'filelist': str(data / 'train.list'), 'batch_size': 3, 'epoch': 2,
+                     'lr_decay_epochs': [], 'valid_interval': 1, 'log_interval': 0,
+                     'save_dir': str(tmp_path / 'run'), 'pretrain': ''},
+           'VALID': {'filelist': str(data / 'val.list'), 'batch_size': 3},
+           'TEST': {'filelist': str(data / 'val.list'), 'batch_size': 3,
+                    'weights': str(tmp_path / 'run' / weights.BEST),
+                    'save_dir': str(tmp_path / 'eval')},
+           'INFER': {'label_file': str(data / 'labels.txt'), 'topk': 2,
+                     'weights': str(tmp_path / 'run' / weights.BEST),
+                     'save_dir': str(tmp_path / 'predict')}}
+    for section, values in sections.items():
+        cfg[section].update(values)
+    path = tmp_path / 'cfg.yaml'
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def run(script, main, *argv):
+    """main's exit status as the command line's, with what it logged."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(script, main, list(argv))
+    return exit_.value.code
+
+
+def logged_error(capsys):
+    err = capsys.readouterr().err
+    return [line for line in err.splitlines() if ' ERROR ' in line]
+
+
+def test_unwritable_save_dir_stops_before_the_first_step(tmp_path, data, capsys, monkeypatch):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')
+    config = write_config(tmp_path, data, TRAIN={'save_dir': str(blocker / 'run')})
+    steps = []
+    monkeypatch.setattr(train, 'train_one_epoch', lambda *a: steps.append(a))
+    assert run('train', train.main, '--config', config) == 1
+    assert steps == []
+    errors = logged_error(capsys)
+    assert len(errors) == 1 and f'TRAIN.save_dir {blocker / "run"}: cannot write' in errors[0]
+
+
+def test_best_is_chosen_by_validation_alone(tmp_path, data, monkeypatch):
+    config = write_config(tmp_path, data, TRAIN={'epoch': 3, 'valid_interval': 2})
+    published = []
+    write_weights = weights.write_weights
+
+    def recording(folder, model, state=None):
+        published.append(state['epoch'])
+        write_weights(folder, model, state)
+    monkeypatch.setattr(weights, 'write_weights', recording)
+    assert run('train', train.main, '--config', config) == 0
+    rows = json.loads((tmp_path / 'run/train_log.json').read_text())
+    validated = [r['epoch'] for r in rows if 'valid_top1' in r]
+    assert validated == [1, 2]  # every valid_interval-th epoch, and the last
+    assert published and set(published) <= set(validated)
+    best = weights.read_state(str(tmp_path / 'run' / weights.BEST))
+    assert best['best_top1'] == max(r['valid_top1'] for r in rows if 'valid_top1' in r)
+
+
+def test_a_kill_after_the_checkpoint_loses_no_log_row(tmp_path, data, monkeypatch, capsys):
+    config = write_config(tmp_path, data, TRAIN={'epoch': 3})
+    write_logs = train.write_logs
+
+    def killed_at_epoch_1(save_dir, rows):
+        if rows[-1]['epoch'] == 1:
+            raise KeyboardInterrupt  # after TSM_epoch1 is published, before its log row
+        write_logs(save_dir, rows)
+    monkeypatch.setattr(train, 'write_logs', killed_at_epoch_1)
+    assert run('train', train.main, '--config', config) == 130
+    assert [r['epoch'] for r in json.loads((tmp_path / 'run/train_log.json').read_text())
+            ] == [0]
+    monkeypatch.setattr(train, 'write_logs', write_logs)
+    assert run('train', train.main, '--config', config, '--resume', 'latest') == 0
+    assert 'resumed from' in capsys.readouterr().err
+    rows = json.loads((tmp_path / 'run/train_log.json').read_text())
+    assert [r['epoch'] for r in rows] == [0, 1, 2]
+    csv_rows = (tmp_path / 'run/train_log.csv').read_text().splitlines()
+    assert [line.split(',')[0] for line in csv_rows] == ['epoch', '0', '1', '2']
+
+
+def test_resume_errors_and_nothing_left(tmp_path, data, capsys):
+    config = write_config(tmp_path, data, TRAIN={'valid_interval': 0})
+    assert run('train', train.main, '--config', config, '--resume', 'latest') == 1
+    assert 'no complete checkpoint (TSM_epochN) to resume from' in logged_error(capsys)[0]
+    assert run('train', train.main, '--config', config) == 0
+    capsys.readouterr()
+    assert not (tmp_path / 'run' / weights.BEST).exists()  # no validation, no best
+    os.rename(tmp_path / 'run/TSM_epoch1', tmp_path / 'run/.TSM_epoch1.tmp-9')  # a killed write
+    assert run('train', train.main, '--config', config, '--resume',
+               str(tmp_path / 'run/TSM_epoch1')) == 1
+    errors = logged_error(capsys)
+    assert len(errors) == 1 and 'TSM_epoch1: not a complete checkpoint' in errors[0]
+    assert f'the last complete epoch there is 0: {tmp_path / "run/TSM_epoch0"}' in errors[0]
+    assert run('train', train.main, '--config', config, '--resume', 'latest',
+               '--epoch', '1') == 0
+    assert 'nothing left to train: the checkpoint is of epoch 0 and TRAIN.epoch is 1' \
+        in capsys.readouterr().err
+    assert not (tmp_path / 'run/.TSM_epoch1.tmp-9').exists()  # cleaned at the start
+
+
+def test_user_errors_print_one_line_without_a_traceback(tmp_path, data, capsys):
+    bad_list = tmp_path / 'bad.list'
+    bad_list.write_text('a.mp4 0\nb.mp4 zero\n')
+    config = write_config(tmp_path, data, TRAIN={'filelist': str(bad_list)})
+    assert run('train', train.main, '--config', config) == 1
+    errors = logged_error(capsys)
+    assert len(errors) == 1 and f'{bad_list}:2: expected "path label"' in errors[0]
+
+    missing = tmp_path / 'missing.list'
+    missing.write_text(open(data / 'train.list').read() + 'no_such_video.mp4 1\n')
+    config = write_config(tmp_path, data, TRAIN={'filelist': str(missing), 'epoch': 1},
+                          DATA={'max_failure_ratio': 0.0})
+    assert run('train', train.main, '--config', config) == 1
+    errors = logged_error(capsys)
+    assert 'DATA.max_failure_ratio' in errors[-1] and 'could not be decoded' in errors[-1]
+
+    config = write_config(tmp_path, data)
+    assert run('eval', evaluation.main, '--config', config, '--weights',
+               str(tmp_path / 'nothing_here')) == 1
+    errors = logged_error(capsys)
+    assert len(errors) == 1
+    assert f"weights '{tmp_path / 'nothing_here'}': no such file or folder" in errors[0]
+
+
+def closed_port_url():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return f'http://127.0.0.1:{s.getsockname()[1]}/w.pdparams'
+
+
+def test_download_failure_is_one_message(tmp_path, data, capsys, monkeypatch):
+    monkeypatch.setenv('TSM_WEIGHTS_HOME', str(tmp_path / 'cache'))
+    config = write_config(tmp_path, data)
+    url = closed_port_url()
+    assert run('eval', evaluation.main, '--config', config, '--weights', url) == 1
+    err = capsys.readouterr().err
+    assert 'could not download w.pdparams' in err and url in err and 'Traceback' not in err
+
+
+def test_predict_checks_the_video_before_fetching_weights(tmp_path, data, capsys,
+                                                          monkeypatch):
+    monkeypatch.setenv('TSM_WEIGHTS_HOME', str(tmp_path / 'cache'))
+    config = write_config(tmp_path, data)
+    fetched = []
+    monkeypatch.setattr(weights.published, 'fetch', lambda *a, **k: fetched.append(a))
+    assert run('predict', predict.main, '--config', config, '--video_path',
+               str(tmp_path / 'nope.mp4'), '--weights', closed_port_url()) == 1
+    assert fetched == []
+    assert f'--video_path {tmp_path / "nope.mp4"}: no such video file' in \
+        logged_error(capsys)[0]
+
+
+def test_interrupted_predict_keeps_the_videos_done(tmp_path, data, monkeypatch):
+    config = write_config(tmp_path, data, TRAIN={'epoch': 1, 'valid_interval': 1})
+    assert run('train', train.main, '--config', config) == 0
+    videos = [line.split()[0] for line in open(data / 'val.list')]
+    listing = tmp_path / 'predict.list'
+    listing.write_text(''.join(f'{data / v}\n' for v in videos))
+    load_clip = predict.load_clip
+    calls = []
+
+    def interrupted_at_the_fourth(path, cfg, mode):
+        calls.append(path)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return load_clip(path, cfg, mode)
+    monkeypatch.setattr(predict, 'load_clip', interrupted_at_the_fourth)
+    assert run('predict', predict.main, '--config', config, '--filelist', str(listing),
+               '-o', 'INFER.batch_size=1') == 130
+    out = tmp_path / 'predict'
+    whole = json.loads((out / 'TSM_predict.json').read_text())
+    assert whole['interrupted'] is True
+    assert [p['video'] for p in whole['predictions']] == [str(data / v) for v in videos[:3]]
+    lines = [json.loads(line) for line in (out / 'TSM_predict.jsonl').read_text().splitlines()]
+    assert lines == whole['predictions']

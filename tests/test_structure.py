@@ -1,0 +1,78 @@
+"""The packages depend on each other in one direction only, read from the import statements:
+no import cycles, the network never imports its weights code or the config, the reader never
+imports the model or the config."""
+import ast
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGES = ('configs', 'models', 'reader')
+NETWORK = ('models.tsm', 'models.resnet', 'models.shift', 'models.online', 'models.fused',
+           'models.inference', 'models.device')
+
+
+def _module_name(path):
+    rel = os.path.relpath(path, ROOT)[:-len('.py')].replace(os.sep, '.')
+    return rel[:-len('.__init__')] if rel.endswith('.__init__') else rel
+
+
+def _imports(path, name):
+    """The project modules `path` (module `name`) imports, anywhere in the file."""
+    tree = ast.parse(open(path).read())
+    package = name if path.endswith('__init__.py') else name.rpartition('.')[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ''
+            if node.level:
+                parts = package.split('.')[:len(package.split('.')) - node.level + 1]
+                base = '.'.join(parts + ([base] if base else []))
+            found.add(base)
+            found.update(f'{base}.{alias.name}' for alias in node.names)
+    return found
+
+
+def import_graph():
+    modules = {}
+    for package in PACKAGES:
+        for folder, _, files in os.walk(os.path.join(ROOT, package)):
+            for file in files:
+                if file.endswith('.py'):
+                    path = os.path.join(folder, file)
+                    modules[_module_name(path)] = path
+    return {name: {m for m in _imports(path, name) if m in modules and m != name}
+            for name, path in modules.items()}
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    assert 'models.weights.convert' in graph and 'reader.decode' in graph
+    done, stack = set(), []
+
+    def visit(name):
+        if name in stack:
+            raise AssertionError('import cycle: ' + ' -> '.join(stack[stack.index(name):]
+                                                               + [name]))
+        if name in done:
+            return
+        stack.append(name)
+        for other in graph[name]:
+            # a package imports its own modules to export them; that is no cycle
+            if not other.startswith(name + '.'):
+                visit(other)
+        stack.pop()
+        done.add(name)
+    for name in graph:
+        visit(name)
+
+
+def test_layers_point_one_way():
+    graph = import_graph()
+    for name in NETWORK:
+        bad = {m for m in graph[name] if m.startswith(('models.weights', 'configs', 'reader'))}
+        assert not bad, f'{name} imports {bad}'
+    for name, imported in graph.items():
+        if name.startswith('reader'):
+            bad = {m for m in imported if m.startswith(('models', 'configs'))}
+            assert not bad, f'{name} imports {bad}'
