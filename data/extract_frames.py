@@ -1,7 +1,8 @@
 """Decode videos once into folders of JPEG frames, so training reads JPEGs instead of decoding.
 
     python data/extract_frames.py --videos DIR_OR_LIST --out OUT [--data_root ROOT]
-                                  [--workers N] [--short_size S] [--quality Q]
+                                  [--workers N] [--short_size S] [--quality Q] [--shard K/N]
+    python data/extract_frames.py --videos LIST --out OUT --merge
 
 --videos is a folder (every .mp4 .avi .mkv .webm below it) or a list file of `path label`
 lines (reader.listfile; relative paths resolve against --data_root, '' = the list's folder).
@@ -14,6 +15,12 @@ Given a list file, OUT/<list name> is written too, the same lines pointing at th
 (relative to OUT), so training on frames is DATA.data_root=OUT with that list as the filelist.
 The list keeps every line, also those whose video failed: the set of videos stays the one
 asked for, and a missing folder fails in training as the broken video would have.
+
+On a cluster, machine K of N runs the same command with --shard K/N (K = 1..N): it extracts
+videos K, K+N, K+2N, ... of the list or folder, disjoint shares that together are all of it,
+into the same OUT (a shared file system, or copied together afterwards). Then --merge N writes
+OUT/<list name> for the whole list, after checking that every video's frame folder is there
+(it names the missing ones and the share each belongs to).
 
 A video's frames are written into a hidden temporary folder that is renamed when complete, so
 an interrupted run never leaves a partial folder that looks done; a rerun skips the finished
@@ -51,12 +58,37 @@ def build_parser():
     p.add_argument('--short_size', type=int, default=0,
                    help='resize so the short side is this; 0 keeps the size')
     p.add_argument('--quality', type=int, default=95, help='JPEG quality, 0-100')
+    p.add_argument('--shard', type=parse_shard, default=(1, 1), metavar='K/N',
+                   help='extract only the K-th of N disjoint shares (K = 1..N): videos K, '
+                        'K+N, ... of the list')
+    p.add_argument('--merge', type=int, nargs='?', const=0, default=None, metavar='N',
+                   help='extract nothing: write OUT/<list name> once every share is done '
+                        '(N: the number of shares, to name the share of a missing video)')
     return p
+
+
+def parse_shard(text):
+    """'K/N' -> (K, N) with 1 <= K <= N."""
+    try:
+        k, n = (int(x) for x in text.split('/'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected K/N such as 2/4, got {text!r}') from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f'{text}: need 1 <= K <= N')
+    return k, n
+
+
+def shard_of(position, shard):
+    """Whether the job at `position` (0-based, in list order) is in share (K, N)."""
+    k, n = shard
+    return position % n == k - 1
 
 
 def check_args(parser, args):
     if not os.path.exists(args.videos):
         parser.error(f'--videos {args.videos} does not exist')
+    if args.merge is not None and (not os.path.isfile(args.videos) or args.shard != (1, 1)):
+        parser.error('--merge takes the --videos list file of the shares, and no --shard')
     if args.workers < 1:
         parser.error(f'--workers must be >= 1, got {args.workers}')
     if args.short_size < 0:
@@ -207,23 +239,45 @@ def report(extracted, skipped, failures):
     return 1
 
 
+def merge(entries, jobs, args):
+    """--merge: the whole list's frames list, once every share has extracted its videos."""
+    missing = [(position, name) for position, name in enumerate(jobs)
+               if not os.path.isdir(os.path.join(args.out, name))]
+    if missing:
+        print(f'{len(missing)} of {len(jobs)} videos have no frame folder in {args.out}:',
+              file=sys.stderr)
+        for position, name in missing[:20]:
+            share = f' (share {position % args.merge + 1}/{args.merge})' if args.merge else ''
+            print(f'  {name}{share}', file=sys.stderr)
+        return 1
+    print(f'frames list: {write_frames_list(entries, args.out, os.path.basename(args.videos))}')
+    return 0
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
     entries, jobs = plan(parser, args)
+    if args.merge is not None:
+        return merge(entries, jobs, args)
     todo = [(src, os.path.join(args.out, name), args.short_size, args.quality)
-            for name, src in jobs.items() if not os.path.isdir(os.path.join(args.out, name))]
+            for position, (name, src) in enumerate(jobs.items())
+            if shard_of(position, args.shard) and not os.path.isdir(os.path.join(args.out, name))]
     try:
         failures = extract_all(todo, min(args.workers, len(todo))) if todo else {}
     except KeyboardInterrupt:
         print('interrupted: the finished videos are kept; rerun the same command to extract '
               'the others', file=sys.stderr)
         return 130  # the shell's status for a command stopped by Ctrl-C
-    if entries is not None:
+    if entries is not None and args.shard == (1, 1):
         path = write_frames_list(entries, args.out, os.path.basename(args.videos))
         print(f'frames list: {path}')
-    return report(len(todo) - len(failures), len(jobs) - len(todo), failures)
+    elif entries is not None:
+        print(f'share {args.shard[0]} of {args.shard[1]} done; once every share is, write the '
+              f'frames list with --merge')
+    share = sum(shard_of(p, args.shard) for p in range(len(jobs)))
+    return report(len(todo) - len(failures), share - len(todo), failures)
 
 
 if __name__ == '__main__':

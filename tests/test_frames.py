@@ -212,6 +212,32 @@ def test_list_file_gives_a_frames_list_with_the_same_labels(source, tmp_path):
         open_video(entries[3][0])
 
 
+def test_shards_extract_disjoint_shares_that_merge_into_the_whole_list(source, tmp_path,
+                                                                        capsys):
+    videos_list = tmp_path / 'train.list'
+    videos_list.write_text('mp4v/a.mp4 3\nh264/b.mp4 0\none.mp4 5\nd.avi 2\nh264/c.mkv 1\n')
+    out = tmp_path / 'frames'
+    common = ['--videos', videos_list, '--data_root', source, '--out', out, '--workers', 1]
+
+    def folders():
+        """The finished frame folders under OUT."""
+        return {os.path.relpath(d, out) for d, _, files in os.walk(out)
+                if 'img_00001.jpg' in files}
+    assert extract(common + ['--shard', '2/2']) == 0
+    second = folders()
+    assert second == {'h264/b', 'd'} and not (out / 'train.list').exists()
+    assert extract(common + ['--merge', 2]) == 1
+    err = capsys.readouterr().err
+    assert '3 of 5 videos have no frame folder' in err
+    assert 'mp4v/a (share 1/2)' in err and 'h264/c (share 1/2)' in err
+    assert extract(common + ['--shard', '1/2']) == 0
+    assert folders() - second == {'mp4v/a', 'one', 'h264/c'}
+    assert extract(common + ['--merge', 2]) == 0
+    assert (out / 'train.list').read_text() == 'mp4v/a 3\nh264/b 0\none 5\nd 2\nh264/c 1\n'
+    assert extract(common + ['--shard', '3/2']) == 2
+    assert 'need 1 <= K <= N' in capsys.readouterr().err
+
+
 def test_two_videos_for_one_folder_stop_the_run_before_any_work(source, tmp_path, capsys):
     videos = tmp_path / 'videos'
     videos.mkdir()
