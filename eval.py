@@ -13,11 +13,11 @@ import paddle
 import paddle.nn.functional as F
 from tqdm import tqdm
 
-from models import TSM
+from models import TSM, parallel
 from models.device import usable_cores
 from models.inference import Predictor, check_matches, model_files
 from models.weights import load_for_inference
-from reader import check_failures, make_loader
+from reader import TooManyFailures, check_failures, make_loader
 
 
 def view_scores(model, clips):
@@ -67,12 +67,18 @@ def metrics(scores, labels, num_classes):
 
 @paddle.no_grad()
 def evaluate(model, loader, num_classes, progress=True):
-    """Metrics over every decodable item of `loader`; dropped items are counted, not scored."""
+    """Metrics over every decodable item of `loader`; dropped items are counted, not scored.
+
+    Under paddle.distributed each rank scores its own share of the list (the loader's) and
+    the shares' scores are gathered, so every rank returns the metrics of the whole list,
+    exactly those of one process (no item is scored twice)."""
     model.eval()
     online = getattr(model, 'shift_mode', None) == 'online'  # a dynamic online TSM
-    all_scores, all_frames, all_labels, dropped, failures = [], [], [], 0, 0
+    scored = {'scores': [], 'frames': [], 'labels': []}
+    dropped = failures = 0
     for clips, labels, n_failures in tqdm(loader, desc='eval', leave=False,
-                                          disable=None if progress else True):
+                                          disable=None if progress and parallel.is_main()
+                                          else True):
         keep = labels.numpy() >= 0
         dropped += int((~keep).sum())
         failures += int(n_failures.numpy().sum())
@@ -80,17 +86,20 @@ def evaluate(model, loader, num_classes, progress=True):
             continue
         if online:
             scores, frames = view_frame_scores(model, clips)
-            all_frames.append(frames.numpy()[keep])
+            scored['frames'].append(frames.numpy()[keep])
         else:
             scores = view_scores(model, clips)
-        all_scores.append(scores.numpy()[keep])
-        all_labels.append(labels.numpy()[keep])
-    if not all_labels:
-        raise RuntimeError('no video of the list could be decoded; see the warnings above')
-    labels = np.concatenate(all_labels)
-    result = metrics(np.concatenate(all_scores), labels, num_classes)
+        scored['scores'].append(scores.numpy()[keep])
+        scored['labels'].append(labels.numpy()[keep])
+    shares = parallel.gather((scored, dropped, failures))
+    merged = {key: [a for share, _, _ in shares for a in share[key]] for key in scored}
+    dropped, failures = sum(s[1] for s in shares), sum(s[2] for s in shares)
+    if not merged['labels']:
+        raise TooManyFailures('no video of the list could be decoded; see the warnings above')
+    labels = np.concatenate(merged['labels'])
+    result = metrics(np.concatenate(merged['scores']), labels, num_classes)
     if online:
-        result.update(running_metrics(np.concatenate(all_frames), labels))
+        result.update(running_metrics(np.concatenate(merged['frames']), labels))
     result.update(dropped=dropped, decode_failures=failures)
     return result
 
@@ -131,17 +140,21 @@ def report(result):
 def main(argv=None):
     args, cfg = cli.start('eval', argv)
     test = cfg['TEST']
-    loader = make_loader(cfg, 'test')  # the list is checked before any weights are fetched
+    parallel.init()  # under paddle.distributed.launch each process scores a share
+    # the list is checked before any weights are fetched
+    loader = make_loader(cfg, 'test', rank=parallel.rank(), world_size=parallel.world_size())
     model = model_for(cfg, 'TEST', args.use_gpu)
     start = time.time()
     result = evaluate(model, loader, cfg['MODEL']['num_classes'])
     result['seconds'] = round(time.time() - start, 2)
     report(result)
-    os.makedirs(test['save_dir'], exist_ok=True)
-    out = os.path.join(test['save_dir'], 'TSM_eval.json')
-    with open(out, 'w') as f:
-        json.dump({'filelist': test['filelist'], **model_source(test), **result}, f, indent=2)
-    logging.info('metrics written to %s', out)
+    if parallel.is_main():
+        os.makedirs(test['save_dir'], exist_ok=True)
+        out = os.path.join(test['save_dir'], 'TSM_eval.json')
+        with open(out, 'w') as f:
+            json.dump({'filelist': test['filelist'], **model_source(test), **result}, f,
+                      indent=2)
+        logging.info('metrics written to %s', out)
     check_failures(result['dropped'], result['dropped'] + result['num_videos'],
                    cfg['DATA']['max_failure_ratio'])
     return 0

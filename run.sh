@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Entry point: bash run.sh MODE [TSM CONFIG [flags...]]
-#   train|eval|predict TSM CONFIG [flags]   run train.py / eval.py / predict.py with CONFIG
+#   train|eval|predict TSM CONFIG [flags]   run train.py / eval.py / predict.py with CONFIG;
+#       train and eval use every visible GPU (one process each, paddle.distributed.launch);
+#       the launcher's own flags pass through: --gpus 0,1,2,3, --nproc_per_node N (N gloo
+#       processes on the CPU), --ips host1,host2 or --master IP:PORT --nnodes N --rank R
 #   export|bench TSM CONFIG [flags]         export an inference model / time this machine
 #   demo                                    set up, then train, evaluate and predict on the demo data
 #   test                                    set up, then run the test suite
@@ -67,9 +70,55 @@ print(f"frames until the running prediction is right for good: {online['frames_t
 PY
 }
 
+# The GPUs a job may use: --gpus, else CUDA_VISIBLE_DEVICES, else every GPU nvidia-smi lists;
+# none when this Paddle build has no CUDA (a CPU build on a GPU machine runs on the CPU).
+visible_gpus() {
+    local gpus=${1:-${CUDA_VISIBLE_DEVICES:-}}
+    if [ -z "$gpus" ] && command -v nvidia-smi >/dev/null 2>&1; then
+        gpus=$(nvidia-smi --query-gpu=index --format=csv,noheader 2>/dev/null | paste -sd, -)
+    fi
+    [ -n "$gpus" ] || return 0
+    local cuda
+    cuda=$($(python_bin) -c 'import paddle; print(int(paddle.is_compiled_with_cuda()))' 2>/dev/null)
+    [ "$cuda" = 1 ] && echo "$gpus"
+    return 0
+}
+
+# train/eval: a plain process, or paddle.distributed.launch when the job has several devices
+# or machines; the launcher's flags are taken out of the script's.
+run_job() {
+    local script=$1; shift
+    local launch=() flags=() gpus='' many=''
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --gpus) gpus=$2; shift 2 ;;
+            --nproc_per_node|--ips|--master|--nnodes|--rank|--log_dir|--start_port)
+                launch+=("$1" "$2"); many=1; shift 2 ;;
+            *) flags+=("$1"); shift ;;
+        esac
+    done
+    gpus=$(visible_gpus "$gpus")
+    [[ "$gpus" == *,* ]] && many=1
+    if [ -n "$gpus" ] && [ -z "$many" ]; then
+        export CUDA_VISIBLE_DEVICES=$gpus
+    fi
+    if [ -n "$many" ]; then
+        [ -n "$gpus" ] && launch+=(--gpus "$gpus")
+        exec $(python_bin) -m paddle.distributed.launch "${launch[@]}" "$script" "${flags[@]}"
+    fi
+    exec $(python_bin) "$script" "${flags[@]}"
+}
+
 mode=${1:-}
 case "$mode" in
-    train|eval|predict|export|bench)
+    train|eval)
+        [ $# -ge 3 ] || usage
+        model=$2 config=$3
+        shift 3
+        [ "${model^^}" = TSM ] || { echo "run.sh: unknown model '$model'; known: TSM" >&2; usage; }
+        run_job "$mode.py" --model_name "$model" --config "$config" "$@"
+        ;;
+    predict|export|bench)
         [ $# -ge 3 ] || usage
         model=$2 config=$3
         shift 3

@@ -1,6 +1,13 @@
 """Train TSM: SGD with momentum, piecewise LR with warm-up, validation, checkpoints, resume.
 
     bash run.sh train TSM ./configs/tsm.yaml [--pretrain FILE] [--resume latest|FOLDER]
+    python -m paddle.distributed.launch --gpus 0,1,2,3 train.py --config ./configs/tsm.yaml
+
+Under paddle.distributed.launch each process trains on its share of every epoch with
+paddle.DataParallel (gradients averaged across processes); rank 0 alone validates into the
+log, writes checkpoints and logs. TRAIN.batch_size is per process; the learning rate is
+scaled to the global batch (batch_size x processes x accum_steps) from the one the config
+states for TRAIN.lr_reference_batch clips.
 
 After every epoch its checkpoint folder save_dir/TSM_epochN is published whole (weights,
 optimizer, the run state and the training log so far), then train_log.csv / .json are
@@ -21,23 +28,33 @@ import paddle.nn.functional as F
 from tqdm import tqdm
 
 from eval import evaluate, report
-from models import TSM
-from models import weights
+from models import TSM, parallel, weights
+from models.amp import Precision
+from models.device import cuda_available
 from reader import check_failures, make_loader
 
 
-def build_optimizer(model, train, steps_per_epoch):
-    """Momentum SGD, L2 decay, global-norm clipping; the LR schedule is stepped per iteration:
-    a linear warm-up from 0, then the base rate times lr_decay at each of lr_decay_epochs."""
+def global_batch(train, world):
+    return train['batch_size'] * world * train['accum_steps']
+
+
+def scaled_lr(train, world):
+    """The linear scaling rule: the rate stated for lr_reference_batch clips, times the
+    global batch over it."""
+    return train['learning_rate'] * global_batch(train, world) / train['lr_reference_batch']
+
+
+def build_optimizer(model, train, steps_per_epoch, base_lr):
+    """Momentum SGD, L2 decay, global-norm clipping; the LR schedule is stepped per update:
+    a linear warm-up from 0, then base_lr times lr_decay at each of lr_decay_epochs."""
     warmup_steps = int(train['warmup_epochs'] * steps_per_epoch)
     # LinearWarmup steps the wrapped schedule from the end of the warm-up, so the decay
     # boundaries are counted from there to land on the configured epochs
     boundaries = [e * steps_per_epoch - warmup_steps for e in train['lr_decay_epochs']]
     lr = paddle.optimizer.lr.LambdaDecay(
-        train['learning_rate'],
-        lambda step: train['lr_decay'] ** bisect.bisect_right(boundaries, step))
+        base_lr, lambda step: train['lr_decay'] ** bisect.bisect_right(boundaries, step))
     if warmup_steps:
-        lr = paddle.optimizer.lr.LinearWarmup(lr, warmup_steps, 0.0, train['learning_rate'])
+        lr = paddle.optimizer.lr.LinearWarmup(lr, warmup_steps, 0.0, base_lr)
     optimizer = paddle.optimizer.Momentum(
         learning_rate=lr, momentum=train['momentum'], parameters=model.parameters(),
         weight_decay=paddle.regularizer.L2Decay(train['l2_weight_decay']),
@@ -46,45 +63,69 @@ def build_optimizer(model, train, steps_per_epoch):
 
 
 def masked_loss(logits, labels):
-    """Mean cross-entropy over the items that decoded (label >= 0) and their top-1 hits."""
+    """(Summed cross-entropy, top-1 hits, count) over the items that decoded (label >= 0)."""
     keep = (labels >= 0).astype('float32')
-    losses = F.cross_entropy(logits, labels.clip(min=0).unsqueeze(-1), reduction='none')
-    count = keep.sum()
-    loss = (losses.flatten() * keep).sum() / count.clip(min=1.0)
+    losses = F.cross_entropy(logits.astype('float32'), labels.clip(min=0).unsqueeze(-1),
+                             reduction='none')
     hits = ((logits.argmax(axis=-1) == labels).astype('float32') * keep).sum()
-    return loss, hits, count
+    return (losses.flatten() * keep).sum(), hits, keep.sum()
 
 
-def train_one_epoch(model, loader, optimizer, lr, epoch, log_interval):
-    """One pass over `loader`; returns the epoch's mean loss, top-1 and item counts."""
+def updates_per_epoch(loader, accum_steps):
+    return -(-len(loader) // accum_steps)
+
+
+def train_update(model, group, optimizer, precision):
+    """One optimizer update from the batches of `group` (accum_steps of them, fewer at the
+    end of an epoch): their gradients are summed, the loss being the mean over every clip of
+    the group that decoded, so the update is the one of a single batch of all those clips.
+    Across data-parallel ranks only the last backward averages gradients. Returns the
+    summed loss, hits, clips, dropped items and decode failures of the group."""
+    total = sum(int((labels >= 0).sum()) for _, labels, _ in group)
+    sums = [0.0, 0.0, 0, 0, 0]
+    for k, (clips, labels, n_failures) in enumerate(group):
+        with parallel.no_sync(model, k < len(group) - 1):
+            with precision.autocast():
+                logits = model(clips[:, 0])
+            loss, hits, count = masked_loss(logits, labels)
+            # A rank with nothing decoded still joins the ranks' gradient average.
+            if total or parallel.world_size() > 1:
+                precision.backward(loss / max(total, 1))
+        sums = [sums[0] + float(loss), sums[1] + float(hits), sums[2] + int(count),
+                sums[3] + int(labels.shape[0]) - int(count), sums[4] + int(n_failures.sum())]
+    if total or parallel.world_size() > 1:
+        precision.step(optimizer)
+        optimizer.clear_grad()
+    return sums
+
+
+def train_one_epoch(model, loader, optimizer, lr, precision, epoch, train):
+    """One pass over `loader`; returns the epoch's mean loss, top-1 and item counts, summed
+    over all ranks."""
     model.train()
-    sums = {'loss': 0.0, 'hits': 0.0, 'clips': 0.0, 'dropped': 0, 'failures': 0}
+    accum = train['accum_steps']
+    sums = [0.0, 0.0, 0, 0, 0]  # loss, hits, clips, dropped, decode failures
     start = time.time()
-    bar = tqdm(loader, desc=f'epoch {epoch}', disable=None, dynamic_ncols=True)
-    for step, (clips, labels, n_failures) in enumerate(bar):
-        loss, hits, count = masked_loss(model(clips[:, 0]), labels)
-        n = int(count)
-        sums['dropped'] += int(labels.shape[0]) - n
-        sums['failures'] += int(n_failures.sum())
-        if n:
-            loss.backward()
-            optimizer.step()
-            optimizer.clear_grad()
-            sums['loss'] += float(loss) * n
-            sums['hits'] += float(hits)
-            sums['clips'] += n
+    batches = iter(loader)
+    steps = updates_per_epoch(loader, accum)
+    bar = tqdm(range(steps), desc=f'epoch {epoch}', dynamic_ncols=True,
+               disable=None if parallel.is_main() else True)
+    for step in bar:
+        group = [next(batches) for _ in range(min(accum, len(loader) - step * accum))]
+        sums = [a + b for a, b in zip(sums, train_update(model, group, optimizer, precision))]
         lr.step()
-        seen = max(sums['clips'], 1)
-        speed = sums['clips'] / (time.time() - start)
-        bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}", top1=f"{sums['hits'] / seen:.3f}",
+        seen = max(sums[2], 1)
+        speed = sums[2] / (time.time() - start)
+        bar.set_postfix(loss=f'{sums[0] / seen:.4f}', top1=f'{sums[1] / seen:.3f}',
                         clips_s=f'{speed:.1f}', lr=f'{optimizer.get_lr():.2e}')
-        if log_interval and (step + 1) % log_interval == 0 and bar.disable:
-            logging.info('epoch %d step %d/%d loss %.4f top1 %.3f %.1f clips/s', epoch, step + 1,
-                         len(loader), sums['loss'] / seen, sums['hits'] / seen, speed)
-    seen = max(sums['clips'], 1)
-    return {'train_loss': sums['loss'] / seen, 'train_top1': sums['hits'] / seen,
-            'clips': int(sums['clips']), 'dropped': sums['dropped'],
-            'decode_failures': sums['failures'], 'seconds': round(time.time() - start, 2)}
+        if train['log_interval'] and (step + 1) % train['log_interval'] == 0 and bar.disable:
+            logging.info('epoch %d step %d/%d loss %.4f top1 %.3f %.1f clips/s', epoch,
+                         step + 1, steps, sums[0] / seen, sums[1] / seen, speed)
+    loss, hits, clips, dropped, failures = parallel.all_sum(sums)
+    seen = max(clips, 1)
+    return {'train_loss': loss / seen, 'train_top1': hits / seen, 'clips': int(clips),
+            'dropped': int(dropped), 'decode_failures': int(failures),
+            'seconds': round(time.time() - start, 2)}
 
 
 def _replace(path, write):
@@ -150,31 +191,60 @@ def start_state(args, cfg, model, optimizer, lr, steps_per_epoch):
     return first, state.get('best_top1'), state.get('log', [])
 
 
+def check_settings(train):
+    """TRAIN settings that depend on the machine, checked before anything else runs."""
+    if train['sync_bn'] and not cuda_available():
+        raise cli.UsageError('TRAIN.sync_bn needs GPUs: Paddle has no SyncBatchNorm kernel '
+                             'for the CPU; set TRAIN.sync_bn: false')
+
+
+def build(cfg):
+    """The model as loaded and saved (a TSM), and as trained (data-parallel, maybe with
+    synchronised BatchNorm)."""
+    model = TSM(**cfg['MODEL'])
+    if cfg['TRAIN']['sync_bn']:
+        model = parallel.sync_batchnorm(model)
+    return model
+
+
 def main(argv=None):
     args, cfg = cli.start('train', argv)
     train = cfg['TRAIN']
+    check_settings(train)
+    parallel.init()
+    world, main_rank = parallel.world_size(), parallel.is_main()
     seed = 0 if args.fix_random_seed else None
     if seed is not None:
         cli.fix_seed(seed)
-    model = TSM(**cfg['MODEL'])
-    check_save_dir(train['save_dir'], model)
-    loader = make_loader(cfg, 'train', seed=seed)
-    valid_loader = make_loader(cfg, 'valid') if train['valid_interval'] else None
+    model = build(cfg)
+    if main_rank:
+        check_save_dir(train['save_dir'], model)
+    precision = Precision(train['amp'])
+    share = {'rank': parallel.rank(), 'world_size': world}
+    loader = make_loader(cfg, 'train', seed=parallel.shared_seed(seed), **share)
+    valid_loader = make_loader(cfg, 'valid', **share) if train['valid_interval'] else None
     if valid_loader is None:
         logging.info('TRAIN.valid_interval 0: no validation, so no %s is written',
                      weights.BEST)
-    optimizer, lr = build_optimizer(model, train, len(loader))
-    first, best, rows = start_state(args, cfg, model, optimizer, lr, len(loader))
+    base_lr = scaled_lr(train, world)
+    logging.info('global batch %d clips (%d per device x %d devices x %d accum_steps): '
+                 'learning rate %g (TRAIN.learning_rate %g for %d clips, scaled linearly)',
+                 global_batch(train, world), train['batch_size'], world, train['accum_steps'],
+                 base_lr, train['learning_rate'], train['lr_reference_batch'])
+    steps = updates_per_epoch(loader, train['accum_steps'])
+    optimizer, lr = build_optimizer(model, train, steps, base_lr)
+    first, best, rows = start_state(args, cfg, model, optimizer, lr, steps)
     if first >= train['epoch']:
         logging.info('nothing left to train: the checkpoint is of epoch %d and TRAIN.epoch is '
                      '%d; raise --epoch to train further', first - 1, train['epoch'])
         return 0
+    trained = parallel.data_parallel(model)
     for epoch in range(first, train['epoch']):
         if seed is not None:  # per epoch, so a resumed run draws what an unbroken one would
-            cli.fix_seed(seed + epoch)
+            cli.fix_seed(seed + epoch + 10007 * parallel.rank())
         loader.batch_sampler.set_epoch(epoch)  # the reader's draws depend on (seed, epoch, item)
         row = {'epoch': epoch, 'lr': optimizer.get_lr()}
-        row.update(train_one_epoch(model, loader, optimizer, lr, epoch, train['log_interval']))
+        row.update(train_one_epoch(trained, loader, optimizer, lr, precision, epoch, train))
         check_failures(row['dropped'], row['clips'] + row['dropped'],
                        cfg['DATA']['max_failure_ratio'])
         last = epoch + 1 == train['epoch']
@@ -188,14 +258,22 @@ def main(argv=None):
         is_best = validated and (best is None or row['valid_top1'] > best)
         best = row['valid_top1'] if is_best else best
         rows = [r for r in rows if r['epoch'] < epoch] + [row]
-        state = {'epoch': epoch, 'best_top1': best, 'log': rows}
-        weights.write_checkpoint(weights.epoch_dir(train['save_dir'], epoch), model, optimizer,
-                                 state)
-        if is_best:
-            weights.write_weights(os.path.join(train['save_dir'], weights.BEST), model, state)
-        write_logs(train['save_dir'], rows)
+        if main_rank:
+            publish(train['save_dir'], epoch, model, optimizer, rows, best, is_best,
+                    train['keep_checkpoints'])
         logging.info('epoch %d done: %s', epoch, json.dumps(row))
     return 0
+
+
+def publish(save_dir, epoch, model, optimizer, rows, best, is_best, keep):
+    """The epoch's checkpoint (with the log so far), TSM_best when it is the best, the logs
+    rewritten from the checkpoint's rows, then the old checkpoints beyond `keep` removed."""
+    state = {'epoch': epoch, 'best_top1': best, 'log': rows}
+    weights.write_checkpoint(weights.epoch_dir(save_dir, epoch), model, optimizer, state)
+    if is_best:
+        weights.write_weights(os.path.join(save_dir, weights.BEST), model, state)
+    write_logs(save_dir, rows)
+    weights.prune(save_dir, keep)
 
 
 if __name__ == '__main__':

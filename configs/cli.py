@@ -19,6 +19,7 @@ import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so expo
 import paddle
 
 from configs.config import ConfigError, load_config
+from models import parallel
 from models.device import select_device
 from models.weights import DownloadError, WeightsError
 from reader import ListFileError, TooManyFailures
@@ -141,6 +142,8 @@ def start(script, argv=None):
     """The start of every script: flags and config, logging, device. Returns (args, cfg)."""
     args, cfg = parse(script, argv)
     setup_logging()
+    if parallel.rank() != 0:  # one voice: the other ranks say only what goes wrong
+        logging.getLogger().setLevel(logging.WARNING)
     select_device(getattr(args, 'use_gpu', False))  # export builds its graph on the CPU
     return args, cfg
 

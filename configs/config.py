@@ -13,6 +13,7 @@ import inspect
 import yaml
 
 from models import TSM
+from models.amp import AMP_MODES
 from models.inference import PRECISIONS
 from models.tsm import check_args
 from reader.transforms import NUM_CROPS
@@ -36,9 +37,13 @@ DEFAULTS = {
     },
     'TRAIN': {
         'filelist': 'data/k400/train.list',  # "path label" lines
-        'batch_size': 16,         # clips per step
+        'batch_size': 8,          # clips per step on each device (process)
+        'accum_steps': 1,         # steps whose gradients are summed before one update
         'epoch': 50,              # epochs to train
-        'learning_rate': 0.0025,  # 0.01 per 64 clips in the original recipe, scaled linearly
+        'learning_rate': 0.01,    # for a global batch of lr_reference_batch clips (the original
+                                  # recipe: 0.01 per 64); scaled linearly to the global batch,
+                                  # batch_size x devices x accum_steps
+        'lr_reference_batch': 64,  # the global batch learning_rate is stated for
         'lr_decay': 0.1,          # LR factor at each decay epoch
         'lr_decay_epochs': [20, 40],  # epochs where the LR is multiplied by lr_decay
         'warmup_epochs': 0,       # linear warm-up from 0 over this many epochs
@@ -48,7 +53,11 @@ DEFAULTS = {
         'valid_interval': 1,      # validate every this many epochs (0 = never)
         'log_interval': 10,       # steps between log lines
         'save_dir': 'checkpoints',  # checkpoints, logs and the best model go here
+        'keep_checkpoints': 0,    # epoch checkpoints kept, the newest; 0 = all (TSM_best stays)
         'pretrain': 'imagenet',   # start weights: a file, a URL, 'imagenet', or '' for none
+        'amp': 'off',             # mixed precision on GPUs: off, fp16 or bf16 (paddle.amp O1,
+                                  # fp32 master weights); the CPU trains in fp32
+        'sync_bn': False,         # BatchNorm statistics over all GPUs' clips (GPU only)
     },
     'VALID': {
         'filelist': 'data/k400/val.list',  # validation list used during training
@@ -194,8 +203,12 @@ RULES = [
     ('DATA', 'max_retries', lambda v: v >= 1, 'an int >= 1'),
     ('DATA', 'max_failure_ratio', lambda v: 0 <= v <= 1, 'a fraction in [0, 1]'),
     ('TRAIN', 'batch_size', lambda v: v >= 1, 'an int >= 1'),
+    ('TRAIN', 'accum_steps', lambda v: v >= 1, 'an int >= 1'),
     ('TRAIN', 'epoch', lambda v: v >= 1, 'an int >= 1'),
     ('TRAIN', 'learning_rate', lambda v: v > 0, 'a positive number'),
+    ('TRAIN', 'lr_reference_batch', lambda v: v >= 1, 'an int >= 1'),
+    ('TRAIN', 'keep_checkpoints', lambda v: v >= 0, 'an int >= 0 (0: all)'),
+    ('TRAIN', 'amp', lambda v: v in AMP_MODES, f'one of {", ".join(AMP_MODES)}'),
     ('TRAIN', 'lr_decay', lambda v: 0 < v <= 1, 'a factor in (0, 1]'),
     ('TRAIN', 'lr_decay_epochs', _ascending,
      'ascending epochs >= 0 without repeats, or [] for no decay'),

@@ -4,6 +4,8 @@ A file appears under its final name only once it has been received in full and v
 so an interrupted or failed run never leaves something that looks like usable weights.
 Bytes are received into `<name>.part` beside it; a later call resumes that file.
 """
+import contextlib
+import fcntl
 import hashlib
 import http.client
 import logging
@@ -74,8 +76,26 @@ def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
     cache_dir = os.path.expanduser(cache_dir or default_cache_dir())
     os.makedirs(cache_dir, exist_ok=True)
     final = os.path.join(cache_dir, filename)
-    if _is_cached(final, sha256):
-        return final
+    with _cache_lock(cache_dir):
+        if _is_cached(final, sha256):
+            return final
+        return _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress)
+
+
+@contextlib.contextmanager
+def _cache_lock(cache_dir):
+    """Hold the cache folder's lock: the processes of a multi-GPU job all ask for the same
+    weights at start, and one download must not write the .part file another is writing.
+    The others wait, then find the file cached. (flock on the folder: no lock file left.)"""
+    fd = os.open(cache_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress):
     part = final + '.part'
     errors = []
     for url in urls:
