@@ -36,21 +36,15 @@ try:
 except ImportError:  # OpenCV alone reads every supported container, only slower to open
     decord = None
 
+from .errors import DecodeError, check_indices
+from .frames import FrameFolder
+
 logger = logging.getLogger(__name__)
 
 # Containers that store one index entry per frame, so OpenCV's frame count is exact unless
 # frame data is missing (which the last-frame check catches). Elsewhere (.mkv .webm ...) the
 # count is duration * fps, wrong for variable frame rates, so the frames are counted.
 _INDEXED_CONTAINERS = ('.mp4', '.m4v', '.mov', '.avi')
-
-
-class DecodeError(Exception):
-    """A video file that is missing, unreadable, corrupt or shorter than it claims."""
-
-    def __init__(self, path, reason):
-        super().__init__(f'{path}: {reason}')
-        self.path = path
-        self.reason = reason
 
 
 class _DecordFrames:
@@ -266,26 +260,8 @@ def open_video(path, num_threads=1):
     """Open `path` (.mp4 .avi .mkv .webm ..., or a folder of frames written by
     data/extract_frames.py); DecodeError names the path if it cannot be read."""
     if os.path.isdir(path):
-        from .frames import FrameFolder  # here, not at the top: frames imports DecodeError
         return FrameFolder(path)
     return Video(path, num_threads)
-
-
-def check_indices(path, indices, num_frames):
-    """`indices` as a list of ints in [0, num_frames); errors name `path` and the index."""
-    indices = [_as_index(i) for i in indices]
-    if not indices:
-        raise ValueError(f'{path}: read() needs at least one frame index')
-    for i in indices:
-        if not 0 <= i < num_frames:
-            raise IndexError(f'{path}: frame index {i} is out of range [0, {num_frames})')
-    return indices
-
-
-def _as_index(i):
-    if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
-        raise TypeError(f'frame indices must be integers, got {i!r}')
-    return int(i)
 
 
 def _first_line(error):
