@@ -1,4 +1,14 @@
-"""make_loader(cfg, mode): list file -> VideoDataset -> batches from worker processes."""
+"""make_loader(cfg, mode): list file -> VideoDataset -> batches from worker processes.
+
+The workers of a paddle.io.DataLoader (3.3.1) outlive a run killed with SIGKILL (measured:
+still alive after 90 s, about 440 MB each); the loader returned here has the kernel kill
+its workers when the process that started them dies.
+"""
+import ctypes
+import os
+import signal
+import sys
+
 import numpy as np
 import paddle
 
@@ -43,6 +53,39 @@ class EpochBatchSampler:
             yield [(int(i), epoch_seed) for i in order[start:start + self.batch_size]]
 
 
+class _DieWithParent:
+    """worker_init_fn: the kernel kills the worker when the process iterating the loader
+    dies (Linux prctl PR_SET_PDEATHSIG; elsewhere nothing). `parent` is set by the loader
+    before it starts the workers, which get a copy of it."""
+
+    PR_SET_PDEATHSIG = 1
+
+    def __init__(self):
+        self.parent = None
+
+    def __call__(self, worker_id):
+        if not sys.platform.startswith('linux'):
+            return
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(self.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), 'prctl(PR_SET_PDEATHSIG) failed')
+        if os.getppid() != self.parent:  # it died before the prctl, so no signal will come
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Loader(paddle.io.DataLoader):
+    """paddle.io.DataLoader whose workers die with the process that iterates it."""
+
+    def __init__(self, dataset, batch_sampler, num_workers):
+        self.die_with_parent = _DieWithParent()
+        super().__init__(dataset, batch_sampler=batch_sampler, num_workers=num_workers,
+                         worker_init_fn=self.die_with_parent)
+
+    def __iter__(self):
+        self.die_with_parent.parent = os.getpid()
+        return super().__iter__()
+
+
 def make_loader(cfg, mode, seed=None):
     """paddle.io.DataLoader over cfg[MODE]['filelist'] with DATA.num_workers workers.
 
@@ -61,5 +104,4 @@ def make_loader(cfg, mode, seed=None):
     if len(sampler) == 0:
         raise ValueError(f'{mode.upper()}.filelist has {len(dataset)} videos, fewer than '
                          f'{mode.upper()}.batch_size {section["batch_size"]}: no full batch')
-    return paddle.io.DataLoader(dataset, batch_sampler=sampler,
-                                num_workers=cfg['DATA']['num_workers'])
+    return _Loader(dataset, sampler, cfg['DATA']['num_workers'])
