@@ -1,7 +1,9 @@
-"""reader.loader.make_loader: the workers die with the process that iterates the loader.
+"""reader.loader.make_loader: an item's exception ends the loop with that exception, and the
+workers die with the process that iterates the loader.
 
-Checked on a child process that iterates a loader, as a training run does, killed with
-SIGKILL (Paddle's workers outlived that for more than 90 s).
+The exit behaviour is checked on child processes that iterate a loader, as a training run
+does: with a timeout (Paddle's own single-process loader waits forever after an error) and
+killed with SIGKILL (Paddle's workers outlived that for more than 90 s).
 """
 import os
 import signal
@@ -11,6 +13,9 @@ import time
 
 import pytest
 
+import reader.dataset
+from reader import make_loader
+from reader.loader import WorkerTraceback
 from tests.videos import write_index_video
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,6 +63,45 @@ def run_script(tmp_path, *args, **popen):
     script.write_text(SCRIPT)
     env = dict(os.environ, PYTHONPATH=REPO)
     return [sys.executable, str(script), *map(str, args)], dict(env=env, cwd=REPO, **popen)
+
+
+@pytest.mark.parametrize('workers,items,bad', [(2, 6, 3), (2, 200, 150), (0, 6, 3)])
+def test_an_item_exception_ends_the_process_with_its_message(tmp_path, workers, items, bad):
+    argv, kwargs = run_script(tmp_path, write_list(tmp_path, items, bad), workers)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, **kwargs)
+    assert result.returncode == 1
+    assert 'the loop ended' not in result.stdout
+    # the last line of the traceback, the one the loop raised
+    last = result.stderr.rstrip().splitlines()[-1]
+    assert last == 'ValueError: no transform for frames of 40 rows'
+
+
+# Paddle also re-raises the exception in its reader thread, where pytest sees it unhandled
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnhandledThreadExceptionWarning')
+def test_the_loop_gets_the_worker_exception_and_where_it_was_raised(tmp_path, monkeypatch):
+    test_transform = reader.dataset.test_transform
+
+    def transform(frames, *args):
+        if frames.shape[1] == 40:
+            raise ValueError('no transform for frames of 40 rows')
+        return test_transform(frames, *args)
+
+    monkeypatch.setattr(reader.dataset, 'test_transform', transform)  # the workers fork after
+    def cfg(listfile):
+        return {'MODEL': {'num_classes': 2, 'seg_num': 4},
+                'DATA': {'data_root': '', 'short_size': 32, 'target_size': 32,
+                         'dense_sample': False, 'mean': [0.0] * 3, 'std': [1.0] * 3,
+                         'num_workers': 2, 'max_retries': 2},
+                'VALID': {'filelist': listfile, 'batch_size': 2}}
+
+    with pytest.raises(ValueError, match='^no transform for frames of 40 rows$') as info:
+        for _ in make_loader(cfg(write_list(tmp_path, 8, 5)), 'valid'):
+            pass
+    where = str(info.value.__cause__)
+    assert isinstance(info.value.__cause__, WorkerTraceback)
+    assert 'in loader worker' in where and 'in transform' in where
+    # the next loader is not disturbed by the failed one
+    assert len(list(make_loader(cfg(write_list(tmp_path, 4, None)), 'valid'))) == 2
 
 
 def children(pid):
