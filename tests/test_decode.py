@@ -6,6 +6,7 @@ compared with a plain sequential PyAV decode of the same file, which they must e
 """
 import logging
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -290,3 +291,10 @@ def test_read_index_rejects_bgr_and_unreadable_frames():
     gray[:24] = 128
     with pytest.raises(ValueError, match='neither black nor white'):
         read_index(gray)
+
+
+def test_decode_error_survives_pickling_with_path_and_reason():
+    # how an error crosses from a loader worker to the main process
+    error = pickle.loads(pickle.dumps(decode.DecodeError('/v/a.mp4', 'frame 3 is damaged')))
+    assert (error.path, error.reason, str(error)) == ('/v/a.mp4', 'frame 3 is damaged',
+                                                     '/v/a.mp4: frame 3 is damaged')
