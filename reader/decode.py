@@ -25,21 +25,17 @@ A frame that is not exact stops the read with DecodeError; the frames before it 
 the file holds, `num_frames` becomes their count (logged once per file), and a caller may
 sample again within it. No frame is ever substituted.
 """
-import bisect
 import logging
 import os
 
 import av
 import numpy as np
 
+from . import packets
 from .errors import DecodeError, check_indices
 from .frames import FrameFolder
 
 logger = logging.getLogger(__name__)
-
-# Containers whose packets carry their own presentation timestamps (mp4/mov, mkv/webm), so
-# the decoded frames can be checked against them; elsewhere only their count is checked.
-_TIMESTAMPED_FORMATS = ('mov', 'mp4', 'matroska', 'webm')
 
 _warned = set()  # (path, kind) already logged by this process
 
@@ -60,89 +56,6 @@ class _Stop(Exception):
         self.index, self.reason = index, reason
 
 
-def _open(path):
-    """The container of `path` with its first video stream; DecodeError if there is none."""
-    try:
-        # metadata is never read: a title in another encoding must not make the file unreadable
-        container = av.open(path, metadata_errors='replace')
-    except av.error.FFmpegError as e:
-        raise DecodeError(path, f'FFmpeg cannot open the file ({_first_line(e)})') from None
-    if not container.streams.video:
-        container.close()
-        raise DecodeError(path, 'the file has no video stream')
-    return container, container.streams.video[0]
-
-
-def _packets(container, stream, errors):
-    """The packets of `stream` that hold data, in file order, up to the end or to the first
-    one the demuxer cannot read (its error appended to `errors`): a damaged file is read as
-    far as it goes, and the count at open says where that is."""
-    try:
-        for packet in container.demux(stream):
-            if packet.size:  # PyAV ends with empty packets that mean "flush the decoder"
-                yield packet
-    except av.error.FFmpegError as e:
-        errors.append(e)
-
-
-def _index(path):
-    """([(pts, dts)] of the shown frames in decode order, whether the container stores
-    presentation timestamps, whether data is missing at the end, what to log or None).
-
-    Packets cut short by the end of the file (flagged corrupt) are not counted: decoding
-    one yields an error or a damaged frame. Discarded ones are complete but never shown.
-    """
-    container, stream = _open(path)
-    with container:
-        announced, complete, shown, errors, cut_packet = stream.frames, 0, [], [], False
-        for packet in _packets(container, stream, errors):
-            if packet.is_corrupt:
-                cut_packet = True
-                continue
-            complete += 1
-            if not packet.is_discard:
-                shown.append((packet.pts, packet.dts))
-        timestamped = any(name in _TIMESTAMPED_FORMATS
-                          for name in container.format.name.split(','))
-    cut = announced > complete or bool(errors) or cut_packet
-    return shown, timestamped, cut, _index_problem(announced, complete, errors, cut_packet)
-
-
-def _index_problem(announced, complete, errors, cut_packet):
-    """What to log about a file whose packets disagree with its container, or None."""
-    if announced > complete:
-        return (f'the container announces {announced} frames, only {complete} are in the file '
-                f'(cut short?)')
-    if announced and announced != complete:
-        return f'the container announces {announced} frames, the file holds {complete}'
-    if errors:
-        return f'the demuxer stops after {complete} frames ({_first_line(errors[0])})'
-    if cut_packet:
-        return f'the last packet is cut short, {complete} frames are complete'
-    return None
-
-
-def _sorted_pts(shown):
-    """The shown frames' timestamps in presentation order, or None when some is unknown or
-    two are equal (nothing to check the decoded frames against)."""
-    if any(pts is None for pts, _ in shown):
-        return None
-    pts = sorted(pts for pts, _ in shown)
-    return pts if len(set(pts)) == len(pts) else None
-
-
-def _before_missing(shown, pts):
-    """How many shown frames, in presentation order, no missing frame can precede.
-
-    In a file cut short the missing packets come after the last one present in decode order,
-    so each has a larger dts, and a frame's pts is never below its dts: every frame shown at
-    or before the last dts present is complete and in place. With B-frames the last few
-    frames present may follow missing ones in time (a P-frame whose B-frames were cut).
-    """
-    last_dts = shown[-1][1] if shown else None
-    return len(pts) if last_dts is None else bisect.bisect_right(pts, last_dts)
-
-
 class Video:
     """An open video file: `num_frames` exact frames, `read(indices)` returns them.
 
@@ -159,11 +72,11 @@ class Video:
             raise DecodeError(path, 'file does not exist' if not os.path.exists(path)
                               else 'not a regular file')
         self.path, self.num_threads = path, num_threads
-        shown, timestamped, cut, problem = _index(path)
-        self._pts = _sorted_pts(shown) if timestamped else None
+        shown, timestamped, cut, problem = packets.index(path)
+        self._pts = packets.sorted_pts(shown) if timestamped else None
         self._num_frames = len(shown)
         if cut and self._pts is not None:
-            self._num_frames = _before_missing(shown, self._pts)
+            self._num_frames = packets.before_missing(shown, self._pts)
             if self._num_frames < len(shown):
                 problem += (f'; the last {len(shown) - self._num_frames} in time are not read, '
                             f'missing frames may precede them')
@@ -213,7 +126,7 @@ class Video:
     def _decoded(self):
         """Every shown frame in presentation order, each checked; _Stop at the first frame
         that is not exact, or when the decoder has no more."""
-        container, stream = _open(self.path)
+        container, stream = packets.open_container(self.path)
         with container:
             stream.codec_context.thread_count = self.num_threads
             stream.codec_context.thread_type = 'AUTO'  # FFmpeg picks frame or slice threads
@@ -224,7 +137,7 @@ class Video:
                     yield frame
                     index += 1
             except av.error.FFmpegError as e:
-                raise _Stop(index, f'the decoder fails ({_first_line(e)})') from None
+                raise _Stop(index, f'the decoder fails ({packets.first_line(e)})') from None
         raise _Stop(index, 'the decoder outputs no more frames')
 
     def _check(self, frame, index):
@@ -262,7 +175,7 @@ class Video:
 
 def _decode(container, stream):
     """Every frame the decoder outputs for the packets present, cut-short ones left out."""
-    for packet in _packets(container, stream, []):
+    for packet in packets.with_data(container, stream, []):
         if not packet.is_corrupt:
             yield from stream.decode(packet)
     yield from stream.decode(None)  # the frames still held for reordering
@@ -274,8 +187,3 @@ def open_video(path, num_threads=1):
     if os.path.isdir(path):
         return FrameFolder(path)
     return Video(path, num_threads)
-
-
-def _first_line(error):
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
