@@ -213,23 +213,20 @@ def reader_times(cfg, workdir, args):
 
 
 def sequential_decode(path, cfg):
-    """Every frame to RGB up to the last one a test clip samples, as a reader that decodes
-    the whole video forward would (decord, else OpenCV)."""
+    """Every frame to RGB up to the last one a test clip samples, with plain PyAV (one
+    thread): what a reader that converts every frame it decodes would cost."""
+    import av
     from reader.sampling import sample_indices
     from reader.decode import open_video
     with open_video(path) as video:
         last = int(max(sample_indices(video.num_frames, cfg['MODEL']['seg_num'], 'test')))
-    try:
-        import decord
-        reader = decord.VideoReader(path, num_threads=1)
-        for _ in range(last + 1):
-            reader.next().asnumpy()
-    except ImportError:
-        import cv2
-        capture = cv2.VideoCapture(path)
-        for _ in range(last + 1):
-            capture.read()
-        capture.release()
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        for index, frame in enumerate(container.decode(stream)):
+            frame.to_ndarray(format='rgb24')
+            if index == last:
+                break
 
 
 def loader_rate(cfg, workdir, where, name, items=32, batch=4):

@@ -3,12 +3,15 @@
 Writes a 10-second 340x256 H.264 video (25 fps, 3 B-frames, a keyframe every 250 frames,
 the usual Kinetics shape) and, for contrast, the same with a keyframe every 25 frames.
 Prints the median ms per clip, opening included, of:
-  reader.decode (decord)  - open_video(path).read(indices), the project's reader
-  reader.decode (OpenCV)  - the same with decord unavailable (the fallback)
-  decord next() to last   - decord decoding and converting every frame up to the last one asked
-  OpenCV read() to last   - the same with cv2.VideoCapture.read()
+  reader.decode           - open_video(path).read(indices), the project's reader (PyAV)
+  PyAV decode to last     - PyAV decoding and converting every frame up to the last one asked
+  OpenCV grab() to last   - cv2.VideoCapture decoding up to the last one asked, converting
+                            only the asked ones
+and, where decord is installed, as a comparison (the reader no longer uses it):
+  decord next() to last   - decord decoding and converting every frame up to the last one
   decord get_batch        - decord's random access (fast, but wrong on some files: see
                             reader/decode.py)
+All decode with one thread, as a loader worker does.
 
     python benchmarks/bench_decode.py --repeats 20
 """
@@ -20,11 +23,12 @@ import sys
 import tempfile
 import time
 
+import av  # before decord, which bundles an older libvpx whose symbols would shadow PyAV's
 import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tests.videos import read_index, write_index_video  # noqa: E402  (loads PyAV before decord)
+from tests.videos import read_index, write_index_video  # noqa: E402
 from reader import decode  # noqa: E402
 from reader.sampling import sample_indices  # noqa: E402
 
@@ -44,14 +48,21 @@ def median_ms(fn, repeats):
     return 1000 * statistics.median(times)
 
 
-def read_with_reader(path, indices, use_decord):
-    saved = decode.decord
-    decode.decord = saved if use_decord else None
-    try:
-        with decode.open_video(path) as video:
-            return video.read(indices)
-    finally:
-        decode.decord = saved
+def read_with_reader(path, indices):
+    with decode.open_video(path) as video:
+        return video.read(indices)
+
+
+def pyav_decode_to_last(path, indices):
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        frames = []
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format='rgb24'))
+            if len(frames) > max(indices):
+                break
+    return np.stack([frames[i] for i in indices])
 
 
 def decord_next_to_last(path, indices):
@@ -60,9 +71,13 @@ def decord_next_to_last(path, indices):
     return np.stack([frames[i] for i in indices])
 
 
-def opencv_read_to_last(path, indices):
-    capture = cv2.VideoCapture(path)
-    frames = [cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2RGB) for _ in range(max(indices) + 1)]
+def opencv_grab_to_last(path, indices):
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+    frames = {}
+    for index in range(max(indices) + 1):
+        capture.grab()
+        if index in indices:
+            frames[index] = cv2.cvtColor(capture.retrieve()[1], cv2.COLOR_BGR2RGB)
     capture.release()
     return np.stack([frames[i] for i in indices])
 
@@ -77,26 +92,26 @@ def machine():
         with open('/proc/cpuinfo') as f:
             names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
         model = names[0] if names else model
-    return f'{model}, {os.cpu_count()} cores, decord {getattr(decord, "__version__", "absent")}, ' \
-           f'OpenCV {cv2.__version__}'
+    return f'{model}, {os.cpu_count()} cores, PyAV {av.__version__}, OpenCV {cv2.__version__}, ' \
+           f'decord {getattr(decord, "__version__", "absent")}'
 
 
 def bench_video(path, seg_num, repeats):
     num_frames = decode.open_video(path).num_frames
     indices = sample_indices(num_frames, seg_num, 'test').tolist()  # what eval reads
-    methods = [('reader.decode (decord)', lambda: read_with_reader(path, indices, True)),
-               ('reader.decode (OpenCV)', lambda: read_with_reader(path, indices, False)),
-               ('OpenCV read() to last', lambda: opencv_read_to_last(path, indices))]
+    methods = [('reader.decode', lambda: read_with_reader(path, indices)),
+               ('PyAV decode to last', lambda: pyav_decode_to_last(path, indices)),
+               ('OpenCV grab() to last', lambda: opencv_grab_to_last(path, indices))]
     if decord is not None:
-        methods[2:2] = [('decord next() to last', lambda: decord_next_to_last(path, indices))]
-        methods.append(('decord get_batch', lambda: decord_get_batch(path, indices)))
+        methods += [('decord next() to last', lambda: decord_next_to_last(path, indices)),
+                    ('decord get_batch', lambda: decord_get_batch(path, indices))]
     print(f'{os.path.basename(path)}: {num_frames} frames, indices {indices}')
     base = None
     for name, fn in methods:
         exact = [read_index(f) for f in fn()] == indices
         ms = median_ms(fn, repeats)
         base = base or ms
-        print(f'  {name:24s} {ms:7.1f} ms/clip  x{ms / base:4.2f} of reader.decode (decord)'
+        print(f'  {name:24s} {ms:7.1f} ms/clip  x{ms / base:4.2f} of reader.decode'
               f'  frames {"exact" if exact else "WRONG"}')
 
 

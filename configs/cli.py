@@ -158,6 +158,12 @@ def run(script, main, argv=None):
     except KeyboardInterrupt:
         logging.error('%s.py: interrupted', script)
         sys.exit(130)  # the shell's status for a command stopped by Ctrl-C
+    except Exception:
+        # a rank whose peer failed stops with a communication error: name the peer's cause
+        for path, line in parallel.peer_errors() if parallel.world_size() > 1 else []:
+            logging.error('%s.py: another process of the job failed first (%s): %s', script,
+                          path, line)
+        raise
     sys.exit(status or 0)
 
 

@@ -30,7 +30,8 @@ DEFAULTS = {
         'std': [0.229, 0.224, 0.225],   # ImageNet RGB std
         'dense_sample': False,    # consecutive frames at a fixed stride instead of segments
         'num_workers': 2,         # DataLoader worker processes
-        'max_retries': 3,         # decode attempts per video before the item is dropped
+        'max_retries': 3,         # decode attempts per training item, a new sample each,
+                                  # before it is dropped; the other modes try once
         'max_failure_ratio': 0.05,  # dropped items / items seen above this stops the run
         'weights_dir': '',        # download cache of named/URL weights; '' = $TSM_WEIGHTS_HOME
                                   # if set, else ~/.paddle/weights

@@ -131,7 +131,7 @@ def render(cls, params, num_frames):
 
 
 def write_video(path, frames):
-    """Write RGB frames as an MPEG-4 Part 2 ('mp4v') file that OpenCV and decord both read."""
+    """Write RGB frames as an MPEG-4 Part 2 ('mp4v') file that OpenCV and PyAV both read."""
     height, width = frames.shape[1:3]
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), FPS, (width, height))
     if not writer.isOpened():

@@ -7,7 +7,9 @@ Rank 0 is the one voice: it writes files and logs; `gather` and `all_sum` give e
 the same view of what the others computed.
 """
 import contextlib
+import glob
 import os
+import re
 
 import numpy as np
 import paddle
@@ -82,3 +84,28 @@ def shared_seed(seed):
     if seed is not None or world_size() == 1:
         return seed
     return gather(int(np.random.SeedSequence().entropy % 2 ** 63))[0]
+
+
+# The last line of a Python traceback, or one of our error log lines.
+_ERROR_LINE = re.compile(r'^(\w+(\.\w+)*(Error|Exception|Failures|Interrupt)\b.*| ?\S* ERROR .*)$')
+
+
+def peer_errors():
+    """[(log file, its last error line)] of the other processes of this machine, from the
+    launcher's log folder: when a rank fails, the others stop in a collective with a
+    communication error, and the launcher may print only one of theirs; this is what to add
+    to it so the cause is in the main output."""
+    folder = os.environ.get('PADDLE_LOG_DIR')
+    own = os.environ.get('PADDLE_LOCAL_RANK', os.environ.get('PADDLE_RANK_IN_NODE'))
+    found = []
+    for path in sorted(glob.glob(os.path.join(folder, 'workerlog.*')) if folder else []):
+        if path.endswith(f'.{own}'):
+            continue
+        try:
+            with open(path, errors='replace') as f:
+                lines = [line.rstrip() for line in f if _ERROR_LINE.match(line.rstrip())]
+        except OSError:
+            continue
+        if lines:
+            found.append((path, lines[-1]))
+    return found

@@ -1,11 +1,13 @@
 """One list entry -> one item `(clip, label, n_failures)` for paddle.io.DataLoader.
 
 clip is float32 [V, T, 3, H, W] with V views: 1 in train and valid, num_clips * num_crops in
-test and infer (clip-major: the crops of clip 0 first). A video that cannot be decoded is
-retried (a new random sample each time in training) up to DATA.max_retries attempts, each
-failure logged with the path; if every attempt fails the item is a zero clip with label -1,
-so the loop can drop and count it. Another video is never substituted: that would hide
-broken files and skew the class balance.
+test and infer (clip-major: the crops of clip 0 first). Only what can change is tried again:
+a file that cannot be opened (missing, not a video) is not; in training a clip that cannot be
+decoded is, with a new random sample each time, up to DATA.max_retries attempts; the other
+modes sample deterministically, so the same read would fail the same way. Each failure is
+logged with the path; if every attempt fails the item is a zero clip with label -1, so the
+loop can drop and count it. Another video is never substituted: that would hide broken files
+and skew the class balance.
 """
 import logging
 
@@ -43,14 +45,36 @@ def read_clip(path, cfg, mode, rng=None):
 
     `rng` (a numpy Generator) drives the frame sampling and the augmentation in 'train'.
     """
+    with open_video(path) as video:
+        return _clip_of(video, cfg, mode, rng)
+
+
+def _sampled_frames(video, cfg, mode, rng=None):
+    """The frames of the views of one clip of the open `video`, uint8 [V * T, H, W, 3].
+
+    When decoding finds fewer frames than the file holds (its last packets do not decode),
+    `video.num_frames` drops to the count that does, and the views are sampled again within
+    it, once; any other failure would recur on the same frames.
+    """
+    num_frames = video.num_frames
+    try:
+        return video.read(_sample(video.num_frames, cfg, mode, rng))
+    except DecodeError:
+        if not 0 < video.num_frames < num_frames:
+            raise
+    return video.read(_sample(video.num_frames, cfg, mode, rng))
+
+
+def _sample(num_frames, cfg, mode, rng):
+    return sample_views(num_frames, cfg['MODEL']['seg_num'], mode, view_counts(cfg, mode)[0],
+                        rng, cfg['DATA']['dense_sample'])
+
+
+def _clip_of(video, cfg, mode, rng=None):
+    """float32 [V, T, 3, H, W] from the open `video`, as read_clip."""
     data, seg_num = cfg['DATA'], cfg['MODEL']['seg_num']
     num_clips, num_crops = view_counts(cfg, mode)
-    with open_video(path) as video:
-        if video.num_frames < 1:
-            raise DecodeError(path, 'no decodable frames')
-        indices = sample_views(video.num_frames, seg_num, mode, num_clips, rng,
-                               data['dense_sample'])
-        frames = video.read(indices)
+    frames = _sampled_frames(video, cfg, mode, rng)
     if mode == 'train':
         clip = train_transform(frames, data['short_size'], data['target_size'], data['scales'],
                                data['flip'], data['mean'], data['std'], rng)
@@ -101,17 +125,30 @@ class VideoDataset(paddle.io.Dataset):
         index, epoch_seed = key if isinstance(key, tuple) else (key, self.seed)
         path, label = self.entries[index]
         label = NO_LABEL if label is None else label
+        try:
+            video = open_video(path)
+        except DecodeError as e:  # opening it again would fail again
+            logger.warning('cannot open %s (not retried): %s', path, e)
+            return self._dropped(path, 1)
+        # a new attempt draws a new sample in training; elsewhere it would read the same frames
+        attempts = self.max_retries if self.mode == 'train' else 1
         rng = self._rng(index, epoch_seed)
-        for attempt in range(1, self.max_retries + 1):
-            try:
-                clip = read_clip(path, self.cfg, self.mode, rng)
-                return clip, np.int64(label), np.int64(attempt - 1)
-            except DecodeError as e:
-                logger.warning('cannot decode %s (attempt %d of %d): %s',
-                               path, attempt, self.max_retries, e)
-        logger.error('dropped %s after %d failed attempts', path, self.max_retries)
+        with video:
+            for attempt in range(1, attempts + 1):
+                try:
+                    clip = _clip_of(video, self.cfg, self.mode, rng)
+                    return clip, np.int64(label), np.int64(attempt - 1)
+                except DecodeError as e:
+                    logger.warning('cannot decode %s (attempt %d of %d): %s',
+                                   path, attempt, attempts, e)
+        return self._dropped(path, attempts)
+
+    def _dropped(self, path, failures):
+        """The item of a video that could not be read: a zero clip with FAILED_LABEL."""
+        logger.error('dropped %s after %d failed attempt%s', path, failures,
+                     's' if failures > 1 else '')
         clip = np.zeros(clip_shape(self.cfg, self.mode), dtype=np.float32)
-        return clip, np.int64(FAILED_LABEL), np.int64(self.max_retries)
+        return clip, np.int64(FAILED_LABEL), np.int64(failures)
 
 
 class TooManyFailures(RuntimeError):

@@ -1,186 +1,70 @@
-"""Read exactly the requested frames of a video file: `open_video(path) -> Video`.
+"""Read exactly the requested frames of a video file with PyAV: `open_video(path) -> Video`.
 
 Frames are found by decoding forward from the first frame and keeping the requested ones;
-nothing is found by seeking. Measured on videos whose frame i carries i in its pixels
-(tests/videos.py), the seek-based access of both libraries returns wrong frames:
-- decord 0.6 `get_batch`, `vr[i]` and `skip_frames` across a keyframe (they seek to the
-  keyframe, then count decoded frames): off by the number of B-frames for mpeg4
-  (Xvid-style) with B-frames in .avi and .mp4, off by one frame (.mp4) or a whole keyframe
-  interval (.mkv) for H.264 with open GOPs, and off by a keyframe interval (frame 255
-  returned as frame 5) for H.264 with B-frames in .avi;
-- decord 0.6 `skip_frames` even between keyframes in .avi files with B-frames (mpeg4 or
-  H.264): it lands one frame early, so in .avi every frame is decoded with `next()`;
-- OpenCV `CAP_PROP_POS_FRAMES` lands a few frames early on variable-frame-rate H.264.
-Decoding from the start (decord `next()`, OpenCV `grab()`) was exact on every file. Its
-cost is a sequential decode up to the last requested frame; skipped frames are decoded but
-not converted to RGB (one conversion per keyframe passed, to keep decord from seeking).
-For a few frames spread over a clip this is what a keyframe seek costs anyway when
-keyframes are sparse (every 250 frames is common).
+nothing is found by seeking. On videos whose frame i carries i in its pixels (tests/videos.py)
+the seek-based access of decord 0.6 (`get_batch`, `skip_frames` across a keyframe) and of
+OpenCV (`CAP_PROP_POS_FRAMES`) returned wrong frames on H.264 with B-frames or open GOPs, on
+mpeg4 in .avi and on variable frame rates; decoding from the start was exact on every file.
+Its cost is a decode up to the last requested frame; only the requested frames are
+converted to RGB. For a few frames spread over a clip this is what a keyframe seek costs
+anyway when keyframes are sparse (every 250 frames is common).
 
-The frame count is not trusted blindly either: OpenCV's CAP_PROP_FRAME_COUNT is a
-duration * fps estimate in .mkv/.webm (320 for 300 frames with a time gap), so there the
-frames are counted by decoding; in .mp4/.avi it counts frames whose data is missing from a
-cut file, so it is checked by decoding the last frame, and counted when that fails.
-decord counts the packets at open (exact for intact files) and refuses files whose data
-stops early, which then go to OpenCV. A frame that cannot be decoded raises DecodeError;
-no frame is ever substituted.
+PyAV, unlike decord and OpenCV, shows what exactness needs:
+- the packets, so frames are counted at open without decoding: those with data that the
+  container does not discard. An mp4 whose first frame an edit list trims (common with
+  B-frames) announces N frames of which N-1 are shown; decord counts N and returns the
+  previous frame again for the last one.
+- the container's announced count (`stream.frames`, 0 in .mkv/.webm), next to the packets
+  present: an mp4 cut short keeps an index announcing every frame. That is logged once per
+  file, and decord and OpenCV read such a file as a shorter video without a word.
+- a timestamp per packet and per frame: the i-th decoded frame must carry the i-th smallest
+  packet timestamp, so a decoder that drops or invents a frame is caught. Not in .avi, whose
+  packets carry no presentation time (FFmpeg's guess is out of order for H.264 B-frames).
+- the decoder's end of stream, its errors, and the frames it flags as concealed damage.
+A frame that is not exact stops the read with DecodeError; the frames before it are what
+the file holds, `num_frames` becomes their count (logged once per file), and a caller may
+sample again within it. No frame is ever substituted.
 """
 import logging
 import os
 
-import cv2
+import av
 import numpy as np
 
-try:
-    import decord
-except ImportError:  # OpenCV alone reads every supported container, only slower to open
-    decord = None
+from . import packets
+from .errors import DecodeError, check_indices
+from .frames import FrameFolder
 
 logger = logging.getLogger(__name__)
 
-# Containers that store one index entry per frame, so OpenCV's frame count is exact unless
-# frame data is missing (which the last-frame check catches). Elsewhere (.mkv .webm ...) the
-# count is duration * fps, wrong for variable frame rates, so the frames are counted.
-_INDEXED_CONTAINERS = ('.mp4', '.m4v', '.mov', '.avi')
+_warned = set()  # (path, kind) already logged by this process
 
 
-class DecodeError(Exception):
-    """A video file that is missing, unreadable, corrupt or shorter than it claims."""
-
-    def __init__(self, path, reason):
-        super().__init__(f'{path}: {reason}')
-        self.path = path
-        self.reason = reason
-
-
-class _DecordFrames:
-    """Sequential decoding with decord; raises decord's own errors (the caller falls back)."""
-
-    name = 'decord'
-
-    def __init__(self, path, num_threads):
-        self.path, self.num_threads = path, num_threads
-        self.can_skip = os.path.splitext(path)[1].lower() != '.avi'  # see the module doc
-        reader = decord.VideoReader(path, num_threads=num_threads)
-        self.num_frames = len(reader)
-        self.keyframes = sorted(int(k) for k in reader.get_key_indices())
-
-    def _skip(self, reader, count):
-        """Decode `count` frames, without converting them where skip_frames is exact."""
-        if not self.can_skip:
-            for _ in range(count):
-                reader.next()
-        elif count > 0:  # decord asserts count > 0
-            reader.skip_frames(count)
-
-    def _advance(self, reader, pos, index):
-        """Decode frames pos..index-1 without converting them; returns index.
-
-        decord's skip_frames seeks (and lands on the wrong frame, see the module doc) when
-        the skipped span ends at or after a keyframe beyond the current frame, so the span
-        is cut before each such keyframe and the frame before it is read with next().
-        """
-        for key in self.keyframes:
-            if key <= pos:
-                continue
-            if key > index:
-                break
-            self._skip(reader, key - 1 - pos)
-            reader.next()
-            pos = key
-        self._skip(reader, index - pos)
-        return index
-
-    def frames(self, wanted):
-        """Yield (index, RGB frame) for the sorted unique indices `wanted`, in order."""
-        reader = decord.VideoReader(self.path, num_threads=self.num_threads)
-        pos = 0
-        for index in wanted:
-            pos = self._advance(reader, pos, index)
-            try:
-                frame = reader.next().asnumpy()
-            except StopIteration:
-                raise DecodeError(self.path, f'frame {index} of {self.num_frames} announced '
-                                             f'frames cannot be decoded (the file ends early)')
-            if frame.ndim != 3 or frame.shape[2] != 3:
-                # decord 0.6 returns 4 channels for some narrow frames (48 px wide H.264):
-                # not RGB, so the caller reads the file with OpenCV instead
-                raise ValueError(f'decord returned a frame of shape {frame.shape}, not H x W x 3')
-            pos = index + 1
-            yield index, frame
+def _warn_once(path, kind, message):
+    """Log `message` about `path` once per process and kind: a loader reads a video at
+    every epoch, and one line says all there is to say about the file."""
+    if (path, kind) not in _warned:
+        _warned.add((path, kind))
+        logger.warning('%s: %s', path, message)
 
 
-class _OpenCVFrames:
-    """Sequential decoding with cv2.VideoCapture; the frame count is checked, see module doc."""
+class _Stop(Exception):
+    """Decoding stopped being exact at frame `index`; every earlier frame was exact."""
 
-    name = 'opencv'
-
-    def __init__(self, path, num_threads):
-        self.path, self.num_threads = path, num_threads
-        capture = self._open()
-        try:
-            claimed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-            trusted = (os.path.splitext(path)[1].lower() in _INDEXED_CONTAINERS
-                       and self._last_frame_decodes(capture, claimed))
-        finally:
-            capture.release()
-        self.num_frames = claimed if trusted else self._count()
-        if self.num_frames < 1:
-            raise DecodeError(path, 'OpenCV decodes no frame from this file')
-
-    def _open(self):
-        params = [cv2.CAP_PROP_N_THREADS, self.num_threads] if hasattr(cv2, 'CAP_PROP_N_THREADS') else []
-        capture = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG, params)
-        if not capture.isOpened():
-            capture.release()
-            raise DecodeError(self.path, 'OpenCV cannot open the file (not a video, or corrupt)')
-        return capture
-
-    @staticmethod
-    def _last_frame_decodes(capture, claimed):
-        """True when the claimed count's last frame decodes and nothing follows it.
-
-        Not proof on its own: the seek may land early (variable frame rate) on the true
-        last frame; hence only used for containers with a per-frame index.
-        """
-        if claimed < 1:
-            return False
-        capture.set(cv2.CAP_PROP_POS_FRAMES, claimed - 1)
-        return capture.grab() and not capture.grab()
-
-    def _count(self):
-        capture = self._open()
-        count = 0
-        while capture.grab():
-            count += 1
-        capture.release()
-        return count
-
-    def frames(self, wanted):
-        """Yield (index, RGB frame) for the sorted unique indices `wanted`, in order."""
-        capture = self._open()
-        try:
-            pos = 0
-            for index in wanted:
-                while pos <= index:
-                    if not capture.grab():  # decodes without converting
-                        raise DecodeError(self.path, f'OpenCV cannot decode frame {pos} of '
-                                                     f'{self.num_frames}')
-                    pos += 1
-                ok, frame = capture.retrieve()
-                if not ok:
-                    raise DecodeError(self.path, f'OpenCV cannot convert frame {index}')
-                yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        finally:
-            capture.release()
+    def __init__(self, index, reason):
+        super().__init__(reason)
+        self.index, self.reason = index, reason
 
 
 class Video:
-    """An open video file: `num_frames` decodable frames, `read(indices)` returns them exactly.
+    """An open video file: `num_frames` exact frames, `read(indices)` returns them.
 
     Use `open_video(path)`; `num_threads` is the decoder threads per video (1 suits
-    DataLoader worker processes that already fill the cores).
+    DataLoader worker processes that already fill the cores). `num_frames` may shrink when
+    a read finds that fewer frames decode than the file holds.
     """
+
+    backend = 'pyav'
 
     def __init__(self, path, num_threads=1):
         path = os.fspath(path)
@@ -188,72 +72,99 @@ class Video:
             raise DecodeError(path, 'file does not exist' if not os.path.exists(path)
                               else 'not a regular file')
         self.path, self.num_threads = path, num_threads
-        self._source, decord_error = None, None
-        if decord is not None:
-            try:
-                self._source = _DecordFrames(path, num_threads)
-            except Exception as e:  # decord's errors have no public type; any means "use OpenCV"
-                decord_error = _first_line(e)
-        if self._source is None:
-            try:
-                self._source = _OpenCVFrames(path, num_threads)
-            except DecodeError as e:
-                if decord_error is None:
-                    raise
-                raise DecodeError(path, f'{e.reason}; decord: {decord_error}') from None
-            if decord_error is not None:  # logged only here: an unreadable file is one error
-                logger.warning('decord cannot open %s (%s); reading it with OpenCV',
-                               path, decord_error)
+        shown, timestamped, cut, problem = packets.index(path)
+        self._pts = packets.sorted_pts(shown) if timestamped else None
+        self._num_frames = len(shown)
+        if cut and self._pts is not None:
+            self._num_frames = packets.before_missing(shown, self._pts)
+            if self._num_frames < len(shown):
+                problem += (f'; the last {len(shown) - self._num_frames} in time are not read, '
+                            f'missing frames may precede them')
+        if self._num_frames < 1:  # an error, not also a warning
+            raise DecodeError(path, problem or 'the video stream holds no frame')
+        if problem is not None:
+            _warn_once(path, 'index', problem)
 
     @property
     def num_frames(self):
-        return self._source.num_frames
-
-    @property
-    def backend(self):
-        """'decord' or 'opencv': the library that decodes this file."""
-        return self._source.name
+        return self._num_frames
 
     def read(self, indices):
         """uint8 [len(indices), H, W, 3] RGB, frame k being frame indices[k] of the file."""
         indices = check_indices(self.path, indices, self.num_frames)
-        try:
-            frames = dict(self._source.frames(sorted(set(indices))))
-        except DecodeError:
-            raise
-        except Exception as e:
-            self._fall_back(e)
-            return self.read(indices)
+        frames = dict(self._frames(sorted(set(indices))))
+        shapes = {frame.shape for frame in frames.values()}
+        if len(shapes) > 1:
+            raise DecodeError(self.path, f'frames differ in size: {sorted(shapes)}')
         return np.stack([frames[i] for i in indices])
-
-    def _fall_back(self, error):
-        """After decord raised `error`: continue with OpenCV (one log line); an OpenCV
-        error becomes a DecodeError naming the file."""
-        if self.backend != 'decord':
-            raise DecodeError(self.path, f'OpenCV failed: {_first_line(error)}') from error
-        logger.warning('decord failed while decoding %s (%s); reading it with OpenCV',
-                       self.path, _first_line(error))
-        self._source = _OpenCVFrames(self.path, self.num_threads)
 
     def iter_frames(self):
         """Yield every frame in order, uint8 [H, W, 3] RGB, decoding the file once (for
-        frame extraction; clips use `read`). decord failing midway hands over to OpenCV,
-        which continues from the next frame."""
-        done = 0
-        try:
-            for _, frame in self._source.frames(range(self.num_frames)):
-                yield frame
-                done += 1
-            return
-        except DecodeError:
-            raise
-        except Exception as e:
-            self._fall_back(e)
-        for _, frame in self._source.frames(range(done, self.num_frames)):
+        frame extraction; clips use `read`)."""
+        for _, frame in self._frames(range(self.num_frames)):
             yield frame
 
+    def _frames(self, wanted):
+        """Yield (index, RGB frame) for the sorted unique indices `wanted`, in order."""
+        pending = iter(wanted)
+        target = next(pending, None)
+        if target is None:
+            return
+        decoded = self._decoded()
+        try:
+            for index, frame in enumerate(decoded):
+                if index == target:
+                    yield index, frame.to_ndarray(format='rgb24')
+                    target = next(pending, None)
+                    if target is None:
+                        return
+        except _Stop as stop:
+            raise self._shorter(stop, target) from None
+        finally:
+            decoded.close()
+
+    def _decoded(self):
+        """Every shown frame in presentation order, each checked; _Stop at the first frame
+        that is not exact, or when the decoder has no more."""
+        container, stream = packets.open_container(self.path)
+        with container:
+            stream.codec_context.thread_count = self.num_threads
+            stream.codec_context.thread_type = 'AUTO'  # FFmpeg picks frame or slice threads
+            index = 0
+            try:
+                for frame in _decode(container, stream):
+                    self._check(frame, index)
+                    yield frame
+                    index += 1
+            except av.error.FFmpegError as e:
+                raise _Stop(index, f'the decoder fails ({packets.first_line(e)})') from None
+        raise _Stop(index, 'the decoder outputs no more frames')
+
+    def _check(self, frame, index):
+        """_Stop unless `frame` is exactly frame `index`: the decoder concealed no damage in
+        it, and it carries the index-th smallest timestamp of the shown packets."""
+        if frame.is_corrupt:
+            raise _Stop(index, 'the decoder flags the frame as damaged (concealed errors)')
+        if self._pts is None:
+            return
+        expected = self._pts[index] if index < len(self._pts) else None
+        if frame.pts != expected:
+            raise _Stop(index, f"a frame's timestamp not advancing as the packets' do (pts "
+                               f'{frame.pts}, expected {expected}): the decoder dropped or '
+                               f'invented a frame')
+
+    def _shorter(self, stop, target):
+        """After `stop` while looking for frame `target`: the frames before stop.index are
+        all that decode, so num_frames becomes their count; the DecodeError to raise."""
+        before = self._num_frames
+        self._num_frames = min(before, stop.index)
+        reason = (f'only {stop.index} of {before} frames decode: {stop.reason} at frame '
+                  f'{stop.index}')
+        _warn_once(self.path, 'decode', reason)
+        return DecodeError(self.path, f'frame {target} cannot be read, {reason}')
+
     def close(self):
-        self._source = None
+        pass  # each read opens the file anew (decoding from the start); nothing is held
 
     def __enter__(self):
         return self
@@ -262,32 +173,17 @@ class Video:
         self.close()
 
 
+def _decode(container, stream):
+    """Every frame the decoder outputs for the packets present, cut-short ones left out."""
+    for packet in packets.with_data(container, stream, []):
+        if not packet.is_corrupt:
+            yield from stream.decode(packet)
+    yield from stream.decode(None)  # the frames still held for reordering
+
+
 def open_video(path, num_threads=1):
     """Open `path` (.mp4 .avi .mkv .webm ..., or a folder of frames written by
     data/extract_frames.py); DecodeError names the path if it cannot be read."""
     if os.path.isdir(path):
-        from .frames import FrameFolder  # here, not at the top: frames imports DecodeError
         return FrameFolder(path)
     return Video(path, num_threads)
-
-
-def check_indices(path, indices, num_frames):
-    """`indices` as a list of ints in [0, num_frames); errors name `path` and the index."""
-    indices = [_as_index(i) for i in indices]
-    if not indices:
-        raise ValueError(f'{path}: read() needs at least one frame index')
-    for i in indices:
-        if not 0 <= i < num_frames:
-            raise IndexError(f'{path}: frame index {i} is out of range [0, {num_frames})')
-    return indices
-
-
-def _as_index(i):
-    if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
-        raise TypeError(f'frame indices must be integers, got {i!r}')
-    return int(i)
-
-
-def _first_line(error):
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

@@ -15,7 +15,7 @@ import re
 import cv2
 import numpy as np
 
-from .decode import DecodeError, check_indices
+from .errors import DecodeError, check_indices
 
 _FRAME_NAME = re.compile(r'img_(.*)\.jpg')
 _NUMBER = re.compile(r'[0-9]+')

@@ -4,6 +4,7 @@ The label is the last whitespace-separated token, so paths may contain spaces. B
 lines starting with `#` are skipped. Relative paths resolve against `data_root`, or against the
 list file's own folder when `data_root` is '' (so a list can sit next to its videos).
 """
+import codecs
 import os
 
 
@@ -34,6 +35,29 @@ def _parse_line(text, require_label):
     return head, label
 
 
+def _read_lines(path):
+    """The lines of list file `path` as text. Written as UTF-8, with or without the byte-order
+    mark some Windows editors put first (it would otherwise become part of the first path);
+    other bytes raise ListFileError naming the line, not a UnicodeDecodeError deep in a loader.
+    """
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as e:
+        raise ListFileError(f'cannot read list file {path}: {e.strerror}') from None
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    lines = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        try:
+            lines.append(line.decode('utf-8'))
+        except UnicodeDecodeError as e:
+            raise ListFileError(f'{path}:{number}: byte 0x{line[e.start]:02x} at column '
+                                f'{e.start + 1} is not UTF-8 (save the list as UTF-8): '
+                                f'{line!r}') from None
+    return lines
+
+
 def read_list(path, data_root='', require_label=True, num_classes=None):
     """[(video_path, label)] from list file `path`; label is None for unlabelled lines.
 
@@ -42,11 +66,7 @@ def read_list(path, data_root='', require_label=True, num_classes=None):
     must be below it. Any problem raises ListFileError naming the file, the line number and the
     line itself.
     """
-    try:
-        with open(path, encoding='utf-8') as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise ListFileError(f'cannot read list file {path}: {e.strerror}') from None
+    lines = _read_lines(path)
     root = data_root or os.path.dirname(os.path.abspath(path))
     entries = []
     for number, line in enumerate(lines, start=1):

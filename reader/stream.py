@@ -1,7 +1,8 @@
 """Frames one at a time from a video file, a camera or a stream URL, for online inference.
 
-Unlike reader.decode, which seeks to the frames a clip samples, a stream is read
-sequentially and never held in memory: a camera has no end and no frame count.
+Unlike reader.decode, which decodes a file up to the frames a clip samples and knows its frame
+count, a stream is read frame by frame and never held in memory: a camera has no end and no
+frame count.
 """
 import os
 import time

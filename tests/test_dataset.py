@@ -9,8 +9,9 @@ from reader import (FAILED_LABEL, ListFileError, VideoDataset, check_failures, l
                     make_loader)
 from reader import transforms as T
 from reader.decode import DecodeError, open_video
-from reader.sampling import sample_indices
-from tests.videos import read_index, write_corrupt_video, write_index_video
+from reader.sampling import sample_indices, sample_views
+from tests.videos import (hide_vp8_frame, read_index, write_corrupt_video, write_damaged_video,
+                          write_index_video)
 
 SEG_NUM = 4
 FRAMES = {'a.mp4': 40, 'b.mp4': 24, 'c.mp4': 33, 'd.mp4': 20}
@@ -99,22 +100,76 @@ def test_train_frames_one_per_segment_and_reproducible(videos, monkeypatch):
     assert frame_indices(dataset[0][0]) == frame_indices(dataset[0][0])  # int key: seed 7
 
 
-def test_broken_video_is_retried_logged_and_marked(videos, caplog):
+@pytest.mark.parametrize('mode,views', [('train', 1), ('test', 6)])
+def test_a_file_that_cannot_be_opened_is_tried_once_logged_and_marked(videos, monkeypatch,
+                                                                      caplog, mode, views):
     cfg = make_cfg(videos, DATA__max_retries=3)
     broken = str(videos / 'broken.mp4')
     missing = str(videos / 'missing.mp4')
-    entries = [(str(videos / 'b.mp4'), 1), (broken, 2), (missing, 4)]
-    for mode, views in (('train', 1), ('test', 6)):
-        dataset = VideoDataset(entries, cfg, mode, seed=0)
+    opened = []
+
+    def counting_open(path):
+        opened.append(path)
+        return open_video(path)
+
+    monkeypatch.setattr(reader.dataset, 'open_video', counting_open)
+    dataset = VideoDataset([(str(videos / 'b.mp4'), 1), (broken, 2), (missing, 4)], cfg, mode,
+                           seed=0)
+    for index, path in ((1, broken), (2, missing)):
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger='reader.dataset'):
-            clip, label, failures = dataset[1]
-        assert (label, failures) == (FAILED_LABEL, 3)
+            clip, label, failures = dataset[index]
+        assert (label, failures) == (FAILED_LABEL, 1) and opened[-1:] == [path]
         assert clip.shape == (views, SEG_NUM, 3, 32, 32) and not clip.any()
-        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-        assert len(warnings) == 3 and all(broken in r.getMessage() for r in warnings)
-        assert dataset[2][1:] == (FAILED_LABEL, 3)
-        assert dataset[0][1:] == (1, 0)  # the good video is untouched
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and path in warnings[0]
+        assert 'dropped' in caplog.text
+    assert len(opened) == 2
+    assert dataset[0][1:] == (1, 0)  # the good video is untouched
+
+
+class UnreadableVideo:
+    """Opens, but every read fails; counts the reads."""
+
+    def __init__(self, path):
+        self.path, self.num_frames, self.reads = path, 40, 0
+
+    def read(self, indices):
+        self.reads += 1
+        raise DecodeError(self.path, f'frame {max(indices)} is damaged')
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+@pytest.mark.parametrize('mode,attempts', [('train', 3), ('valid', 1), ('test', 1), ('infer', 1)])
+def test_a_failing_read_is_retried_only_in_training(videos, monkeypatch, caplog, mode,
+                                                    attempts):
+    cfg = make_cfg(videos, DATA__max_retries=3)
+    video = UnreadableVideo(str(videos / 'a.mp4'))
+    monkeypatch.setattr(reader.dataset, 'open_video', lambda path: video)
+    with caplog.at_level(logging.WARNING, logger='reader.dataset'):
+        clip, label, failures = VideoDataset([(video.path, 3)], cfg, mode, seed=0)[0]
+    assert (label, failures) == (FAILED_LABEL, attempts) and video.reads == attempts
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == attempts and all('frame' in w and 'damaged' in w for w in warnings)
+
+
+def test_a_video_whose_last_frames_do_not_decode_is_sampled_again_within_the_rest(
+        videos, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(reader.dataset, 'test_transform', uncropped)
+    source = write_index_video(str(tmp_path / 'source.webm'), 30, codec='vp8')
+    path = write_damaged_video(str(tmp_path / 'hidden.webm'), source, [-2, -1], hide_vp8_frame)
+    cfg = make_cfg(videos)
+    assert sample_views(30, SEG_NUM, 'test', 2).max() >= 28  # beyond the 28 that decode
+    with caplog.at_level(logging.WARNING):
+        clip, label, failures = VideoDataset([(path, 2)], cfg, 'test')[0]
+    assert (label, failures) == (2, 0)
+    assert frame_indices(clip) == sample_views(28, SEG_NUM, 'test', 2).reshape(2, -1).tolist()
+    assert [r.name for r in caplog.records] == ['reader.decode']  # 28 of 30 decode, once
 
 
 def test_make_loader_batches_with_two_workers(videos):

@@ -64,6 +64,23 @@ def test_negative_label_rejected_without_require_label(tmp_path):
         read_list(path, require_label=False)
 
 
+def test_byte_order_mark_is_not_part_of_the_first_path(tmp_path):
+    path = tmp_path / 'train.list'
+    path.write_bytes('\ufeffa/x.mp4 3\r\nb.mp4 1\r\n'.encode('utf-8'))
+    assert read_list(str(path)) == [(str(tmp_path / 'a/x.mp4'), 3), (str(tmp_path / 'b.mp4'), 1)]
+
+
+def test_non_utf8_bytes_name_file_and_line(tmp_path):
+    path = tmp_path / 'train.list'
+    path.write_bytes('\ufeff# caf\u00e9 clips\nok.mp4 1\n'.encode('utf-8')
+                     + 'caf\u00e9.mp4 2\n'.encode('latin-1'))
+    with pytest.raises(ListFileError) as err:
+        read_list(str(path))
+    message = str(err.value)
+    assert f'{path}:3: byte 0xe9 at column 4 is not UTF-8' in message
+    assert repr(b'caf\xe9.mp4 2') in message
+
+
 def test_missing_list_file(tmp_path):
     missing = str(tmp_path / 'nope.list')
     with pytest.raises(ListFileError, match='cannot read list file .*nope.list'):

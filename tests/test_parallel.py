@@ -16,6 +16,7 @@ import yaml
 import train
 from models import TSM
 from models.amp import Precision
+from models.device import set_cpu_threads, usable_cores
 from reader.loader import EpochBatchSampler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,9 +55,11 @@ import numpy as np
 import paddle
 from models import parallel
 from models.amp import Precision
+from models.device import set_cpu_threads
 from tests.test_parallel import TRAIN, batch, tiny_model
 import train
 paddle.set_device('cpu')
+set_cpu_threads(1)  # as the reference: the same kernels, the same float sums
 parallel.init()
 model = tiny_model()
 optimizer, _ = train.build_optimizer(model, TRAIN, 10, TRAIN['learning_rate'])
@@ -72,7 +75,16 @@ np.savez({out!r} + f'/rank{{parallel.rank()}}.npz', **{{n: p.numpy() for n, p in
 def reference_steps(steps):
     """One process: each step the two half-batches go through the network apart (each its
     own BatchNorm statistics, as on its rank), and the gradient of their mean loss, the mean
-    of their gradients, makes one Momentum step; Paddle's own loss and optimizer."""
+    of their gradients, makes one Momentum step; Paddle's own loss and optimizer. One thread,
+    as the ranks: a few steps of SGD on batches of 2 amplify the last bits of a float sum."""
+    set_cpu_threads(1)
+    try:
+        return _reference_steps(steps)
+    finally:
+        set_cpu_threads(usable_cores())
+
+
+def _reference_steps(steps):
     model = tiny_model()
     model.train()
     optimizer = paddle.optimizer.Momentum(

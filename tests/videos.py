@@ -11,8 +11,6 @@ Layout of every frame (any size; 64x48 keeps tests fast):
 import fractions
 import os
 
-# av is imported before anything loads decord: decord bundles an older libvpx whose symbols
-# would otherwise shadow the ones PyAV's vp8/vp9 encoders need (avcodec_open2 then fails).
 import av
 import cv2
 import numpy as np
@@ -172,14 +170,68 @@ def write_corrupt_video(path, kind, source=None):
     return path
 
 
+def write_trimmed_start_video(path, source):
+    """`source` (an mp4) remuxed into `path` with every timestamp one frame earlier; returns path.
+
+    The mp4 muxer then writes an edit list that starts the video at timestamp 0, so the first
+    encoded frame is decoded (later frames refer to it) but not shown, as in many phone and
+    YouTube mp4s with B-frames: the container announces N frames and N-1 are the video.
+    """
+    def earlier(packet, position, count):
+        packet.pts -= packet.duration
+        packet.dts -= packet.duration
+        return packet
+    return _remux(source, path, earlier)
+
+
+def write_damaged_video(path, source, positions, damage):
+    """`source` remuxed into `path` with the payload of the packets at `positions` (in decode
+    order, negative from the end) replaced by damage(payload bytes) -> bytes; returns path."""
+    def damaged(packet, position, count):
+        if position not in {p % count for p in positions}:
+            return packet
+        replaced = av.Packet(damage(bytes(packet)))
+        for name in ('pts', 'dts', 'duration', 'time_base', 'is_keyframe'):
+            setattr(replaced, name, getattr(packet, name))
+        return replaced
+    return _remux(source, path, damaged)
+
+
+def hide_vp8_frame(payload):
+    """The VP8 frame with its show_frame bit cleared (bit 4 of the frame tag, RFC 6386 9.1):
+    decoders decode it as a reference but output nothing for it, and raise no error."""
+    return bytes([payload[0] & ~0x10]) + payload[1:]
+
+
+def _remux(source, path, edit):
+    """Copy the video packets of `source` into `path` without decoding, each replaced by
+    edit(packet, position in decode order, packet count)."""
+    with av.open(source) as src:
+        stream = src.streams.video[0]
+        packets = [p for p in src.demux(stream) if p.size]
+        with av.open(path, 'w') as out:
+            copy = out.add_stream_from_template(stream)
+            for position, packet in enumerate(packets):
+                packet = edit(packet, position, len(packets))
+                packet.stream = copy
+                out.mux(packet)
+    return path
+
+
 def sequential_frames(path):
-    """Every frame of `path` decoded in order with PyAV, RGB uint8 [N, H, W, 3] (a reference)."""
+    """Every frame of `path` decoded in order with PyAV, RGB uint8 [N, H, W, 3] (a reference).
+
+    A packet cut short by the end of the file is left out (the decoder would raise on it).
+    """
     with av.open(path) as container:
-        return np.stack([f.to_ndarray(format='rgb24') for f in container.decode(video=0)])
+        packets = container.demux(container.streams.video[0])
+        return np.stack([frame.to_ndarray(format='rgb24') for packet in packets
+                         if not packet.is_corrupt for frame in packet.decode()])
 
 
 __all__ = ['CODECS', 'INDEX_BITS', 'index_frame', 'read_index', 'write_index_video',
-           'write_corrupt_video', 'sequential_frames']
+           'write_corrupt_video', 'write_trimmed_start_video', 'write_damaged_video',
+           'hide_vp8_frame', 'sequential_frames']
 
 if __name__ == '__main__':  # quick look: write one of each into the current folder
     for name, (_, ext) in CODECS.items():
