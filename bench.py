@@ -26,7 +26,7 @@ import paddle.nn as nn
 
 from configs.cli import setup_logging
 from models.device import set_cpu_threads
-from export import clip_spec, export_static
+from models.static import clip_spec, export_static
 
 
 def build_parser():

@@ -17,6 +17,7 @@ from models import TSM, parallel
 from models.device import usable_cores
 from models.inference import Predictor, check_matches, model_files
 from models.weights import load_for_inference
+from models.weights.exported import exported_model
 from reader import TooManyFailures, check_failures, make_loader
 
 
@@ -104,28 +105,47 @@ def evaluate(model, loader, num_classes, progress=True):
     return result
 
 
-def model_for(cfg, section, use_gpu):
+def model_for(cfg, section, use_gpu, dynamic=False):
     """What eval.py and predict.py run for cfg[section] (TEST or INFER): the exported model
-    in `infer_model` through paddle.inference when set, else the dynamic TSM with `weights`."""
+    in `infer_model` through paddle.inference when set; else the exported model of `weights`
+    (built once, cached: models.weights.exported); the dynamic TSM with `weights` when
+    `dynamic`, or for an online model (its per-frame scores come from the dynamic graph)."""
     settings = cfg[section]
     if settings['infer_model']:
-        try:
-            check_matches(model_files(settings['infer_model'])[0], cfg)
-            return Predictor(settings['infer_model'], use_gpu,
-                             settings['threads'] or usable_cores(), settings['precision'])
-        except (ValueError, FileNotFoundError) as e:  # a wrong export folder or precision
-            raise cli.UsageError(f'{section}.infer_model: {e}') from None
-    model = TSM(**cfg['MODEL'])
-    load_for_inference(model, settings['weights'], cfg['DATA']['weights_dir'])
-    model.eval()  # returns None under Paddle 2.6
-    return model
+        return _predictor(settings['infer_model'], cfg, section, use_gpu)
+    if dynamic or cfg['MODEL']['shift_mode'] == 'online':
+        if settings['precision'] not in ('fp32', 'auto'):
+            raise cli.UsageError(f'{section}.precision {settings["precision"]}: the dynamic '
+                                 f'model computes in fp32; drop --dynamic to run it exported')
+        model = TSM(**cfg['MODEL'])
+        load_for_inference(model, settings['weights'], cfg['DATA']['weights_dir'])
+        model.eval()  # returns None under Paddle 2.6
+        return model
+    folder = exported_model(cfg, settings['weights'], cfg['DATA']['weights_dir'])
+    return _predictor(folder, cfg, section, use_gpu)
 
 
-def model_source(settings):
+def _predictor(folder, cfg, section, use_gpu):
+    settings = cfg[section]
+    try:
+        check_matches(model_files(folder)[0], cfg)
+        predictor = Predictor(folder, use_gpu, settings['threads'] or usable_cores(),
+                              settings['precision'])
+    except (ValueError, FileNotFoundError) as e:  # a wrong export folder or precision
+        raise cli.UsageError(f'{section}: {e}') from None
+    logging.info('running %s with Paddle Inference (%s, %s)', folder,
+                 'GPU' if predictor.on_gpu else 'CPU', predictor.precision)
+    return predictor
+
+
+def model_source(settings, model):
     """What a TEST or INFER section ran, for the JSON outputs."""
-    if settings['infer_model']:
-        return {'infer_model': settings['infer_model'], 'precision': settings['precision']}
-    return {'weights': settings['weights']}
+    source = {'infer_model': settings['infer_model']} if settings['infer_model'] else {
+        'weights': settings['weights']}
+    if isinstance(model, Predictor):
+        return dict(source, engine='paddle.inference', exported=model.files[0],
+                    precision=model.precision)
+    return dict(source, engine='dynamic', precision='fp32')
 
 
 def report(result):
@@ -143,7 +163,7 @@ def main(argv=None):
     parallel.init()  # under paddle.distributed.launch each process scores a share
     # the list is checked before any weights are fetched
     loader = make_loader(cfg, 'test', rank=parallel.rank(), world_size=parallel.world_size())
-    model = model_for(cfg, 'TEST', args.use_gpu)
+    model = model_for(cfg, 'TEST', args.use_gpu, args.dynamic)
     start = time.time()
     result = evaluate(model, loader, cfg['MODEL']['num_classes'])
     result['seconds'] = round(time.time() - start, 2)
@@ -152,8 +172,8 @@ def main(argv=None):
         os.makedirs(test['save_dir'], exist_ok=True)
         out = os.path.join(test['save_dir'], 'TSM_eval.json')
         with open(out, 'w') as f:
-            json.dump({'filelist': test['filelist'], **model_source(test), **result}, f,
-                      indent=2)
+            json.dump({'filelist': test['filelist'], **model_source(test, model), **result},
+                      f, indent=2)
         logging.info('metrics written to %s', out)
     check_failures(result['dropped'], result['dropped'] + result['num_videos'],
                    cfg['DATA']['max_failure_ratio'])

@@ -173,8 +173,9 @@ def main(argv=None):
     if args.online:
         return predict_online(args, cfg, names)
     paths = video_list(args, cfg)
-    model = model_for(cfg, 'INFER', args.use_gpu)
-    sink = Predictions(os.path.join(infer['save_dir'], 'TSM_predict'), model_source(infer))
+    model = model_for(cfg, 'INFER', args.use_gpu, args.dynamic)
+    sink = Predictions(os.path.join(infer['save_dir'], 'TSM_predict'),
+                       model_source(infer, model))
     try:
         predict(model, paths, cfg, names, sink)
     except BaseException:  # Ctrl-C or an error of ours: keep what was predicted, then stop

@@ -25,7 +25,7 @@ import paddle
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.device import set_cpu_threads, usable_cores  # noqa: E402
 from models import TSM  # noqa: E402
-from export import export_static  # noqa: E402
+from models.static import export_static  # noqa: E402
 from models.inference import Predictor, make_config  # noqa: E402
 from models.online import OnlineTSM, export_online_step  # noqa: E402
 

@@ -28,7 +28,7 @@ import numpy.random  # noqa: F401  before paddle (Paddle 2.6's zlib symbols, see
 import paddle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from export import clip_spec, export_static, relative_error  # noqa: E402
+from models.static import clip_spec, export_static, relative_error  # noqa: E402
 from models import TSM  # noqa: E402
 from models.amp import Precision  # noqa: E402
 from models.device import cuda_available  # noqa: E402

@@ -73,10 +73,13 @@ def _train(p):
 
 def _inference(p):
     p.add_argument('--weights', help='weights: a file, checkpoint folder, URL or name')
-    p.add_argument('--infer_model', help='an export.py folder, run with paddle.inference '
-                   'instead of the dynamic model and --weights')
-    p.add_argument('--precision', help='with --infer_model: fp32, bf16 or fp16')
-    p.add_argument('--threads', type=int, help='with --infer_model: CPU threads (0 = all)')
+    p.add_argument('--infer_model', help='an export.py folder to run instead of --weights')
+    p.add_argument('--dynamic', action='store_true',
+                   help="run the dynamic model instead of the weights' exported model "
+                        "(Paddle Inference, built once and cached)")
+    p.add_argument('--precision', help='of the exported model: fp32, bf16 (CPUs with it), '
+                   'fp16 (GPU) or auto (bf16 where the CPU has it, else fp32)')
+    p.add_argument('--threads', type=int, help='CPU threads of the exported model (0 = all)')
 
 
 def _predict(p):

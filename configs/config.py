@@ -71,9 +71,10 @@ DEFAULTS = {
         'num_crops': 1,           # spatial views per clip: 1 (centre) or 3
         'weights': 'kinetics400',  # a file, a URL, or a name of a published checkpoint
         'save_dir': 'output/eval',  # metrics JSON goes here
-        'infer_model': '',        # an export.py folder: run it with paddle.inference instead
-        'precision': 'fp32',      # of infer_model: fp32, bf16 (CPUs with bf16) or fp16 (GPU)
-        'threads': 0,             # CPU threads of infer_model; 0 = every usable core
+        'infer_model': '',        # an export.py folder to run instead of the weights
+        'precision': 'fp32',      # of the exported model: fp32, bf16 (CPUs with bf16), fp16
+                                  # (GPU) or auto (bf16 where the CPU has it, else fp32)
+        'threads': 0,             # CPU threads of the exported model; 0 = every usable core
     },
     'INFER': {
         'filelist': '',           # videos for predict.py --filelist (labels optional)
@@ -85,9 +86,10 @@ DEFAULTS = {
         'online_stride': 1,       # --online: feed every k-th frame of the stream; match the frame
                                   # gap the model was trained with (video frames / seg_num)
         'online_window': 0,       # --online: running prediction over the last k fed frames; 0 = all
-        'infer_model': '',        # an export.py folder: run it with paddle.inference instead
-        'precision': 'fp32',      # of infer_model: fp32, bf16 (CPUs with bf16) or fp16 (GPU)
-        'threads': 0,             # CPU threads of infer_model; 0 = every usable core
+        'infer_model': '',        # an export.py folder to run instead of the weights
+        'precision': 'fp32',      # of the exported model: fp32, bf16 (CPUs with bf16), fp16
+                                  # (GPU) or auto (bf16 where the CPU has it, else fp32)
+        'threads': 0,             # CPU threads of the exported model; 0 = every usable core
     },
 }
 

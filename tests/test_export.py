@@ -1,5 +1,6 @@
 """export.py, models/inference.py and bench.py on a ResNet-18 TSM with tiny clips."""
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
-from export import clip_spec, export_static, relative_error
+from models.static import clip_spec, export_static, relative_error
 from models import TSM
 from models.weights import write_weights
 from models.inference import Predictor, model_files
@@ -213,3 +214,43 @@ def resnet18_macs(size, num_classes):
         macs += 2 * out * out * planes * planes * 9  # second block
         side, channels = out, planes
     return macs + 512 * num_classes
+
+
+def test_weights_export_is_built_once_and_again_when_anything_changes(tmp_path, caplog):
+    from models.weights import write_weights
+    from models.weights.exported import exported_model
+    cfg = {'MODEL': dict(TSM(**MODEL).settings), 'DATA': dict(DATA)}
+    folder = str(tmp_path / 'best')
+    model = trained_like('bidirectional')
+    write_weights(folder, model)
+    cache = str(tmp_path / 'cache')
+    with caplog.at_level(logging.INFO):
+        first = exported_model(cfg, folder, cache)
+    assert 'building the exported model' in caplog.text
+    assert sorted(os.listdir(os.path.dirname(first))) == [os.path.basename(first)]  # no temp
+    with paddle.no_grad():
+        want = model(paddle.to_tensor(clips(2))).numpy()
+    assert relative_error(Predictor(first)(clips(2)).numpy(), want) < 1e-4
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert exported_model(cfg, folder, cache) == first  # from the cache
+    assert 'building' not in caplog.text
+    bigger = dict(cfg, DATA={'target_size': 48})
+    assert exported_model(bigger, folder, cache) != first  # another frame size
+    paddle.seed(7)
+    write_weights(folder, TSM(**MODEL))  # other weights under the same path
+    assert exported_model(cfg, folder, cache) != first
+
+
+def test_a_failed_build_leaves_no_export(tmp_path, monkeypatch):
+    from models.weights import exported, write_weights
+    cfg = {'MODEL': dict(TSM(**MODEL).settings), 'DATA': dict(DATA)}
+    folder = str(tmp_path / 'best')
+    write_weights(folder, trained_like('bidirectional'))
+
+    def failing(*args):
+        raise RuntimeError('killed while exporting')
+    monkeypatch.setattr(exported, 'export_checked', failing)
+    with pytest.raises(RuntimeError, match='killed'):
+        exported.exported_model(cfg, folder, str(tmp_path / 'cache'))
+    assert os.listdir(tmp_path / 'cache' / 'exported') == []

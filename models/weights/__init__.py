@@ -57,10 +57,12 @@ def _load(model, spec, for_training, cache_dir):
 
 def load_for_inference(model, spec, cache_dir=None):
     """All of the model's parameters from `spec`; any mismatch is an error. `cache_dir`:
-    where downloads go (None or '': the default of `resolve`)."""
+    where downloads go (None or '': the default of `resolve`). Returns the file read."""
     if not spec:
         raise WeightsError('no weights given: pass --weights (a file, folder, URL or name)')
-    log.info('loaded weights %s', _load(model, spec, False, cache_dir))
+    path = _load(model, spec, False, cache_dir)
+    log.info('loaded weights %s', path)
+    return path
 
 
 def load_for_training(model, spec, cache_dir=None):

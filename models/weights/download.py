@@ -52,6 +52,11 @@ def default_cache_dir():
             or os.path.join(os.path.expanduser('~'), '.paddle', 'weights'))
 
 
+def cache_folder(cache_dir=None):
+    """The cache folder: `cache_dir`, or the default one when it is None or ''."""
+    return os.path.expanduser(cache_dir or default_cache_dir())
+
+
 def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
           retries=3, backoff=1.0, timeout=20, progress=None):
     """Path of `<cache_dir>/<filename>`, downloading it from the first mirror that works.
@@ -69,17 +74,23 @@ def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
     urls = [urls] if isinstance(urls, str) else list(urls)
     if not urls:
         raise ValueError('fetch() needs at least one URL')
-    filename = filename or _url_basename(urls[0])
-    if os.path.basename(filename) != filename or filename in ('.', '..'):
-        raise ValueError(f'filename {filename!r} must be a plain file name, not a path')
+    final = cache_path(urls, filename, cache_dir)
     sha256 = sha256.lower() if sha256 else None
-    cache_dir = os.path.expanduser(cache_dir or default_cache_dir())
+    cache_dir = os.path.dirname(final)
     os.makedirs(cache_dir, exist_ok=True)
-    final = os.path.join(cache_dir, filename)
     with _cache_lock(cache_dir):
         if _is_cached(final, sha256):
             return final
         return _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress)
+
+
+def cache_path(urls, filename=None, cache_dir=None):
+    """Where fetch keeps the file of `urls` (a list of mirrors): `<cache_dir>/<filename>`,
+    the filename defaulting to the first URL's basename."""
+    filename = filename or _url_basename(urls[0])
+    if os.path.basename(filename) != filename or filename in ('.', '..'):
+        raise ValueError(f'filename {filename!r} must be a plain file name, not a path')
+    return os.path.join(cache_folder(cache_dir), filename)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import logging
 import os
 
 from .checkpoint import MODEL_FILE, is_checkpoint, read_state
-from .download import fetch
+from .download import cache_path, fetch
 from .errors import WeightsError
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,17 @@ def recorded_settings(spec):
     if is_checkpoint(folder) and (spec == folder or os.path.basename(spec) == MODEL_FILE):
         return read_state(folder)['model']
     return None
+
+
+def local_path(spec, cache_dir=None):
+    """The local file of `spec` when it needs no download (a path, or a name or URL already
+    in the cache), else None."""
+    if os.path.exists(spec):
+        return resolve(spec)
+    urls = PUBLISHED[spec]['urls'] if spec in PUBLISHED else (
+        [spec] if spec.startswith(('http://', 'https://')) else None)
+    path = cache_path(urls, cache_dir=cache_dir) if urls else None
+    return path if path and os.path.isfile(path) else None
 
 
 def resolve(spec, verify=None, cache_dir=None):
