@@ -126,8 +126,8 @@ def test_resume_refuses_a_weights_folder_and_other_settings(tmp_path):
 KILL_DURING_WRITE = '''
 import os, signal, sys
 sys.path.insert(0, {root!r})
+from models import TSM  # first: it loads numpy.random before paddle (Paddle 2.6)
 import paddle
-from models import TSM
 from models.weights import checkpoint
 model = TSM(num_classes=3, seg_num=2, depth=18)
 opt = paddle.optimizer.Momentum(learning_rate=0.1, parameters=model.parameters())
