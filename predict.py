@@ -15,27 +15,18 @@ import os
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 import numpy as np
 import paddle
+from tqdm import tqdm
 
+import results
 from eval import model_for, model_source, view_scores
 from models import TSM
 from models.online import OnlineTSM
 from models.weights import load_for_inference
-from reader import load_clip, read_list
-from reader.decode import DecodeError
+from reader import FAILED_LABEL, load_clip, make_loader
+from reader.listfile import read_label_names
+from reader import windows
+from reader.decode import DecodeError, open_video
 from reader.stream import frame_transform, parse_source, stream_frames
-
-
-def read_label_names(path, num_classes):
-    """Class names, line i naming label i; their count must be the model's class count."""
-    try:
-        with open(path, encoding='utf-8-sig') as f:
-            names = [line.strip() for line in f if line.strip()]
-    except (OSError, UnicodeDecodeError) as e:
-        raise cli.UsageError(f'cannot read label file {path}: {getattr(e, "strerror", e)}')
-    if len(names) != num_classes:
-        raise cli.UsageError(f'label file {path} has {len(names)} names but MODEL.num_classes '
-                             f'is {num_classes}; set INFER.label_file to the matching file')
-    return names
 
 
 def top_k(probs, names, k):
@@ -44,16 +35,16 @@ def top_k(probs, names, k):
             for i in order]
 
 
-def video_list(args, cfg):
-    """The videos to predict, checked before any model is built or weights fetched."""
+def videos(args, cfg):
+    """The one video of --video_path, or a loader over INFER.filelist (its decoding in
+    DATA.num_workers worker processes, as eval's): checked before any model is built or
+    weights fetched."""
     if args.video_path:
         if not os.path.isfile(args.video_path) and not os.path.isdir(args.video_path):
             raise cli.UsageError(f'--video_path {args.video_path}: no such video file')
-        return [args.video_path]
+        return args.video_path
     if cfg['INFER']['filelist']:
-        entries = read_list(cfg['INFER']['filelist'], cfg['DATA']['data_root'],
-                            require_label=False)
-        return [path for path, _ in entries]
+        return make_loader(cfg, 'infer')
     raise cli.UsageError('give --video_path VIDEO or --filelist LIST')
 
 
@@ -83,28 +74,101 @@ class Predictions:
                      ' (interrupted: the videos done so far)' if interrupted else '')
 
 
+def record(sink, path, probs, names, k):
+    best = top_k(probs, names, k)
+    sink.add({'video': path, 'top_k': best})
+    print(f'{path}: ' + ', '.join(f"{c['name']} {c['prob']:.3f}" for c in best), flush=True)
+
+
 @paddle.no_grad()
-def predict(model, paths, cfg, names, sink):
-    """Top-k per video, batch by batch, into `sink`; a video that cannot be decoded is
-    reported and skipped."""
-    infer = cfg['INFER']
-    for start in range(0, len(paths), infer['batch_size']):
-        clips, done = [], []
-        for path in paths[start:start + infer['batch_size']]:
-            try:
-                clips.append(load_clip(path, cfg, 'infer'))
-                done.append(path)
-            except DecodeError as e:
-                logging.error('skipped %s: %s', path, e)
-                sink.add({'video': path, 'error': str(e)})
-        if not clips:
+def predict_one(model, path, cfg, names, sink):
+    try:
+        clip = load_clip(path, cfg, 'infer')
+    except DecodeError as e:
+        logging.error('skipped %s: %s', path, e)
+        sink.add({'video': path, 'error': str(e)})
+        return
+    record(sink, path, view_scores(model, paddle.to_tensor(clip[None])).numpy()[0], names,
+           cfg['INFER']['topk'])
+
+
+@paddle.no_grad()
+def predict_list(model, loader, cfg, names, sink):
+    """Top-k of every video of the loader's list, batch by batch, into `sink`; a video that
+    cannot be decoded is reported (the reader's warnings name why) and skipped."""
+    paths = iter([path for path, _ in loader.items.entries])  # the loader keeps list order
+    for clips, labels, _ in tqdm(loader, desc='predict', unit='batch', disable=None):
+        batch = [next(paths) for _ in range(int(labels.shape[0]))]
+        failed = labels.numpy() == FAILED_LABEL
+        for path in np.asarray(batch)[failed]:
+            sink.add({'video': str(path), 'error': 'could not be decoded'})
+        if failed.all():
             continue
-        probs = view_scores(model, paddle.to_tensor(np.stack(clips))).numpy()
-        for path, p in zip(done, probs):
-            best = top_k(p, names, infer['topk'])
-            sink.add({'video': path, 'top_k': best})
-            print(f'{path}: ' + ', '.join(f"{c['name']} {c['prob']:.3f}" for c in best),
+        probs = view_scores(model, clips[paddle.to_tensor(~failed)]).numpy()
+        for path, p in zip(np.asarray(batch)[~failed], probs):
+            record(sink, str(path), p, names, cfg['INFER']['topk'])
+
+
+@paddle.no_grad()
+def predict_windows(args, cfg, names):
+    """--window: the windows of one long video (reader.windows, decoded once), each window's
+    top-k, the windows merged into segments; JSON, CSV, a timeline PNG, --annotate."""
+    if not args.video_path or args.window <= 0 or (args.stride is not None and args.stride <= 0):
+        raise cli.UsageError('--window needs --video_path and positive --window and --stride')
+    infer = cfg['INFER']
+    video = open_video(args.video_path)
+    times = video.frame_times()
+    plan = windows.plan(times, args.window, args.stride or args.window / 2,
+                        cfg['MODEL']['seg_num'])
+    model = model_for(cfg, 'INFER', args.use_gpu, args.dynamic)  # after the video is checked
+    records, batch = [], []
+
+    def flush():
+        clips = np.concatenate([c for _, c in batch])[:, None]  # [windows, 1 view, T, ...]
+        probs = view_scores(model, paddle.to_tensor(clips))
+        for (w, _), p in zip(batch, probs.numpy()):
+            records.append({'start': w.start, 'end': w.end,
+                            'top_k': top_k(p, names, infer['topk'])})
+            best = records[-1]['top_k'][0]
+            print(f"{w.start:8.2f}-{w.end:8.2f}s: {best['name']} {best['prob']:.3f}",
                   flush=True)
+        batch.clear()
+    for item in tqdm(windows.clips(video, plan, cfg['DATA']), total=len(plan), unit='window',
+                     disable=None):
+        batch.append(item)
+        if len(batch) == infer['batch_size']:
+            flush()
+    if batch:
+        flush()
+    duration = plan[-1].end
+    spans = results.tiles([(r['start'] + r['end']) / 2 for r in records], duration)
+    merged = results.segments([(a, b, r['top_k'][0]['label'], r['top_k'][0]['prob'])
+                               for (a, b), r in zip(spans, records)], args.threshold)
+    write_timeline(args, cfg, names, {'windows': records}, merged, duration,
+                   lambda: zip(video.iter_frames(), times))
+    return 0
+
+
+def write_timeline(args, cfg, names, detail, merged, duration, frames):
+    """TSM_timeline.json (the details and the segments), TSM_segments.csv, TSM_timeline.png
+    and, with --annotate, the video with its labels, `frames()` giving its (frame, seconds)
+    (a second decoding pass: annotation writes every frame)."""
+    out = cfg['INFER']['save_dir']
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, 'TSM_timeline.json'), 'w') as f:
+        json.dump({'source': args.video_path, 'window': args.window, 'stride': args.stride,
+                   'threshold': args.threshold, 'duration': duration, **detail,
+                   'segments': merged}, f, indent=1)
+    results.write_segments(os.path.join(out, 'TSM_segments.csv'), merged, names)
+    if not args.no_plots:
+        results.timeline(merged, duration, names, os.path.join(out, 'TSM_timeline.png'))
+    for s in merged:
+        print(f"segment {s['start']:.2f}-{s['end']:.2f}s: {names[s['label']]} "
+              f"{s['score']:.3f}", flush=True)
+    if args.annotate:
+        results.annotate(frames(), merged, names, args.annotate)
+        logging.info('annotated video written to %s', args.annotate)
+    logging.info('%d segments written to %s', len(merged), os.path.join(out, 'TSM_timeline.json'))
 
 
 def frame_record(index, seconds, logits, running, names):
@@ -163,6 +227,15 @@ def predict_online(args, cfg, names):
         json.dump({'weights': infer['weights'], 'source': args.video_path,
                    'frames': records}, f, indent=2)
     logging.info('%d frame predictions written to %s', len(records), out)
+    if records:  # the frames' running labels as a timeline, as --window gives for clips
+        times = [r['time'] for r in records]
+        step = times[1] - times[0] if len(times) > 1 else 0.04
+        spans = list(zip(times, times[1:] + [times[-1] + step]))
+        merged = results.segments([(a, b, r['running_label'], r['running_score'])
+                                   for (a, b), r in zip(spans, records)], args.threshold)
+
+        write_timeline(args, cfg, names, {}, merged, spans[-1][1],
+                       lambda: ((f, t) for _, t, f in stream_frames(args.video_path)))
     return 0
 
 
@@ -172,18 +245,24 @@ def main(argv=None):
     names = read_label_names(infer['label_file'], cfg['MODEL']['num_classes'])
     if args.online:
         return predict_online(args, cfg, names)
-    paths = video_list(args, cfg)
+    if args.window is not None:
+        return predict_windows(args, cfg, names)
+    source = videos(args, cfg)
     model = model_for(cfg, 'INFER', args.use_gpu, args.dynamic)
     sink = Predictions(os.path.join(infer['save_dir'], 'TSM_predict'),
                        model_source(infer, model))
     try:
-        predict(model, paths, cfg, names, sink)
+        if isinstance(source, str):
+            predict_one(model, source, cfg, names, sink)
+        else:
+            predict_list(model, source, cfg, names, sink)
     except BaseException:  # Ctrl-C or an error of ours: keep what was predicted, then stop
         sink.close(interrupted=True)
         raise
     sink.close()
     if sink.failed:
-        logging.error('%d of %d videos could not be decoded: %s', len(sink.failed), len(paths),
+        done = len(sink.failed) + len(sink.results)
+        logging.error('%d of %d videos could not be decoded: %s', len(sink.failed), done,
                       ', '.join(r['video'] for r in sink.failed))
     return 1 if sink.failed else 0
 

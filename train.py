@@ -27,11 +27,13 @@ import paddle
 import paddle.nn.functional as F
 from tqdm import tqdm
 
+import results
 from eval import evaluate, report
 from models import TSM, parallel, weights
 from models.amp import Precision
 from models.device import cuda_available
 from reader import check_failures, make_loader
+from reader.listfile import read_label_names
 
 
 def global_batch(train, world):
@@ -191,11 +193,15 @@ def start_state(args, cfg, model, optimizer, lr, steps_per_epoch):
     return first, state.get('best_top1'), state.get('log', [])
 
 
-def check_settings(train):
-    """TRAIN settings that depend on the machine, checked before anything else runs."""
-    if train['sync_bn'] and not cuda_available():
+def check_settings(cfg):
+    """Settings that depend on the machine or on other files, checked before anything else
+    runs: sync_bn needs GPUs; the class names, where the file is there, must be as many as
+    MODEL.num_classes (predict.py will read them for this model)."""
+    if cfg['TRAIN']['sync_bn'] and not cuda_available():
         raise cli.UsageError('TRAIN.sync_bn needs GPUs: Paddle has no SyncBatchNorm kernel '
                              'for the CPU; set TRAIN.sync_bn: false')
+    if os.path.isfile(cfg['INFER']['label_file']):
+        read_label_names(cfg['INFER']['label_file'], cfg['MODEL']['num_classes'])
 
 
 def build(cfg):
@@ -210,7 +216,7 @@ def build(cfg):
 def main(argv=None):
     args, cfg = cli.start('train', argv)
     train = cfg['TRAIN']
-    check_settings(train)
+    check_settings(cfg)
     parallel.init()
     world, main_rank = parallel.world_size(), parallel.is_main()
     seed = 0 if args.fix_random_seed else None
@@ -219,6 +225,7 @@ def main(argv=None):
     model = build(cfg)
     if main_rank:
         check_save_dir(train['save_dir'], model)
+    scalars = visualdl_writer(train['visualdl_dir']) if main_rank else None
     precision = Precision(train['amp'])
     share = {'rank': parallel.rank(), 'world_size': world}
     loader = make_loader(cfg, 'train', seed=parallel.shared_seed(seed), **share)
@@ -261,8 +268,32 @@ def main(argv=None):
         if main_rank:
             publish(train['save_dir'], epoch, model, optimizer, rows, best, is_best,
                     train['keep_checkpoints'])
+            if not args.no_plots:
+                results.train_curves(rows, os.path.join(train['save_dir'], 'train_curves.png'))
+            if scalars is not None:
+                scalars(row)
         logging.info('epoch %d done: %s', epoch, json.dumps(row))
     return 0
+
+
+def visualdl_writer(folder):
+    """A function logging an epoch row's numbers to VisualDL in `folder`, or None when no
+    folder is set; a set folder without the visualdl package is an error at start-up."""
+    if not folder:
+        return None
+    try:
+        from visualdl import LogWriter  # here: an optional package, for TRAIN.visualdl_dir
+    except ImportError:
+        raise cli.UsageError(f'TRAIN.visualdl_dir {folder}: needs the visualdl package '
+                             f'(pip install visualdl)') from None
+    writer = LogWriter(logdir=folder)
+
+    def scalars(row):
+        for key, value in row.items():
+            if key != 'epoch' and isinstance(value, (int, float)):
+                writer.add_scalar(tag=key, value=value, step=row['epoch'])
+        writer.flush()
+    return scalars
 
 
 def publish(save_dir, epoch, model, optimizer, rows, best, is_best, keep):

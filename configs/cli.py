@@ -23,13 +23,14 @@ from models import parallel
 from models.device import select_device
 from models.weights import DownloadError, WeightsError
 from reader import ListFileError, TooManyFailures
+from reader.decode import DecodeError
 from reader.stream import StreamError
 
 MODEL_NAMES = ('TSM',)
 # The config section a script's flags override.
 SECTIONS = {'train': 'TRAIN', 'eval': 'TEST', 'predict': 'INFER', 'export': 'INFER'}
 USER_ERRORS = (ConfigError, ListFileError, WeightsError, DownloadError, TooManyFailures,
-               StreamError)
+               StreamError, DecodeError)
 
 
 class UsageError(Exception):
@@ -57,6 +58,8 @@ def _common(p):
     p.add_argument('--save_dir', help="where this run's outputs go")
     p.add_argument('--batch_size', type=int, help='clips per step (per device)')
     p.add_argument('--filelist', help='list file of videos for this run')
+    p.add_argument('--no_plots', action='store_true', help='write no PNG plots (CSV and JSON '
+                   'only)')
 
 
 def _train(p):
@@ -88,6 +91,14 @@ def _predict(p):
     p.add_argument('--online', action='store_true',
                    help='stream frame by frame with an online (uni-directional) model')
     p.add_argument('--every', type=int, default=1, help='with --online: print every N frames')
+    p.add_argument('--window', type=float, help='a long video: classify windows of this many '
+                   'seconds and merge them into segments (a timeline)')
+    p.add_argument('--stride', type=float, help='with --window: seconds between window '
+                   'starts (default: half a window)')
+    p.add_argument('--threshold', type=float, default=0.0, help='with --window or --online: '
+                   'a window or frame scored below this is "no action"')
+    p.add_argument('--annotate', metavar='OUT.mp4', help='with --window or --online: write '
+                   'the video with the current label drawn on it')
 
 
 def _export(p):

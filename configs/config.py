@@ -59,6 +59,8 @@ DEFAULTS = {
         'amp': 'off',             # mixed precision on GPUs: off, fp16 or bf16 (paddle.amp O1,
                                   # fp32 master weights); the CPU trains in fp32
         'sync_bn': False,         # BatchNorm statistics over all GPUs' clips (GPU only)
+        'visualdl_dir': '',       # also log the epoch scalars for VisualDL here, when the
+                                  # visualdl package is installed ('' = no)
     },
     'VALID': {
         'filelist': 'data/k400/val.list',  # validation list used during training

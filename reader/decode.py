@@ -104,6 +104,24 @@ class Video:
         for _, frame in self._frames(range(self.num_frames)):
             yield frame
 
+    def stream(self, indices):
+        """Yield (index, uint8 [H, W, 3] RGB) for the frames `indices`, in order, decoding
+        the file once: a long video's overlapping windows read each frame once."""
+        return self._frames(sorted(set(check_indices(self.path, indices, self.num_frames))))
+
+    def frame_times(self):
+        """Seconds of each frame from the first: its timestamp where the container stores
+        them, else index / the stream's average frame rate."""
+        container, stream = packets.open_container(self.path)
+        with container:
+            base, rate = stream.time_base, stream.average_rate or stream.guessed_rate
+        if self._pts is not None and base:
+            pts = np.asarray(self._pts[:self.num_frames], np.float64)
+            return (pts - pts[0]) * float(base)
+        if not rate:
+            raise DecodeError(self.path, 'the stream states no frame rate and no timestamps')
+        return np.arange(self.num_frames) / float(rate)
+
     def _frames(self, wanted):
         """Yield (index, RGB frame) for the sorted unique indices `wanted`, in order."""
         pending = iter(wanted)

@@ -81,3 +81,14 @@ def read_list(path, data_root='', require_label=True, num_classes=None):
             raise ListFileError(f'{path}:{number}: {e}: {line!r}') from None
         entries.append((os.path.join(root, video), label))
     return entries
+
+
+def read_label_names(path, num_classes, key='INFER.label_file'):
+    """Class names, line i naming label i (blank lines skipped), read as list files are;
+    their count must be the model's class count, else ListFileError naming `key`."""
+    names = [line.strip() for line in _read_lines(path) if line.strip()]
+    if len(names) != num_classes:
+        raise ListFileError(f'{key} {path} has {len(names)} names but MODEL.num_classes is '
+                            f'{num_classes}; set num_classes to its line count, or {key} to '
+                            f'the matching file')
+    return names

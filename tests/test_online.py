@@ -253,9 +253,11 @@ def run_predict(tmp_path, video, *flags):
 def test_predict_online_prints_each_frame_and_writes_json(tmp_path, capsys):
     model, video = write_setup(tmp_path)
     assert run_predict(tmp_path, video) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().out.strip().splitlines()
+    lines = [line for line in out if line.startswith('frame')]
     assert [line.split(':')[0] for line in lines] == [
         f'frame {i} {i / 25:.2f}s' for i in range(6)]
+    assert out[len(lines):] and all(line.startswith('segment') for line in out[len(lines):])
     with open(tmp_path / 'out' / 'TSM_online.json') as f:
         records = json.load(f)['frames']
     assert [r['frame'] for r in records] == list(range(6))
@@ -279,7 +281,7 @@ def test_predict_online_prints_each_frame_and_writes_json(tmp_path, capsys):
 def test_predict_online_every_and_offline_config(tmp_path, capsys):
     _, video = write_setup(tmp_path)
     assert run_predict(tmp_path, video, '--every', '4') == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith('frame')]
     assert [line.split(' ')[1] for line in lines] == ['0', '4']
     _, video = write_setup(tmp_path, shift_mode='bidirectional')
     with pytest.raises(cli.UsageError, match='shift_mode: online.*online config'):
@@ -290,7 +292,7 @@ def test_predict_online_stride_and_window(tmp_path, capsys):
     model, video = write_setup(tmp_path)
     assert run_predict(tmp_path, video, '-o', 'INFER.online_stride=2',
                        '-o', 'INFER.online_window=2') == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith('frame')]
     assert [line.split(' ')[1] for line in lines] == ['0', '2', '4']
     with open(tmp_path / 'out' / 'TSM_online.json') as f:
         records = json.load(f)['frames']
@@ -307,3 +309,14 @@ def test_predict_online_stride_and_window(tmp_path, capsys):
     with pytest.raises(SystemExit):  # at config load, before any model is built
         run_predict(tmp_path, video, '-o', 'INFER.online_stride=0')
     assert 'INFER.online_stride: expected an int >= 1, got 0' in capsys.readouterr().err
+
+
+def test_predict_online_writes_a_timeline_and_an_annotated_video(tmp_path, capsys):
+    _, video = write_setup(tmp_path)
+    out = str(tmp_path / 'labelled.mp4')
+    assert run_predict(tmp_path, video, '--annotate', out) == 0
+    timeline = json.load(open(tmp_path / 'out' / 'TSM_timeline.json'))
+    records = json.load(open(tmp_path / 'out' / 'TSM_online.json'))['frames']
+    assert timeline['segments'][0]['start'] == 0 and timeline['segments'][-1]['end'] > 0.2
+    assert {s['label'] for s in timeline['segments']} <= {r['running_label'] for r in records}
+    assert [i for i, _, _ in stream_frames(out)] == list(range(6))  # every input frame

@@ -191,15 +191,15 @@ def test_interrupted_predict_keeps_the_videos_done(tmp_path, data, monkeypatch):
     videos = [line.split()[0] for line in open(data / 'val.list')]
     listing = tmp_path / 'predict.list'
     listing.write_text(''.join(f'{data / v}\n' for v in videos))
-    load_clip = predict.load_clip
+    view_scores = predict.view_scores
     calls = []
 
-    def interrupted_at_the_fourth(path, cfg, mode):
-        calls.append(path)
+    def interrupted_at_the_fourth(model, clips):
+        calls.append(clips)
         if len(calls) == 4:
             raise KeyboardInterrupt
-        return load_clip(path, cfg, mode)
-    monkeypatch.setattr(predict, 'load_clip', interrupted_at_the_fourth)
+        return view_scores(model, clips)
+    monkeypatch.setattr(predict, 'view_scores', interrupted_at_the_fourth)
     assert run('predict', predict.main, '--config', config, '--filelist', str(listing),
                '-o', 'INFER.batch_size=1') == 130
     out = tmp_path / 'predict'
@@ -208,3 +208,16 @@ def test_interrupted_predict_keeps_the_videos_done(tmp_path, data, monkeypatch):
     assert [p['video'] for p in whole['predictions']] == [str(data / v) for v in videos[:3]]
     lines = [json.loads(line) for line in (out / 'TSM_predict.jsonl').read_text().splitlines()]
     assert lines == whole['predictions']
+
+
+def test_class_count_is_checked_against_the_label_file_at_start(tmp_path, data, capsys,
+                                                                 monkeypatch):
+    labels = tmp_path / 'labels.txt'
+    labels.write_text('a\nb\nc\n')
+    config = write_config(tmp_path, data, INFER={'label_file': str(labels)})
+    steps = []
+    monkeypatch.setattr(train, 'train_one_epoch', lambda *a: steps.append(a))
+    assert run('train', train.main, '--config', config) == 1
+    assert steps == []
+    assert (f'INFER.label_file {labels} has 3 names but MODEL.num_classes is 6'
+            in logged_error(capsys)[0])

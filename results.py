@@ -1,0 +1,210 @@
+"""Results to look at: CSV tables and PNG plots of a training run, an evaluation, a long video.
+
+train.py writes train_curves.png (loss, train and validation top-1, learning rate per epoch)
+after every epoch; eval.py per-class accuracy (CSV and a bar chart sorted by accuracy), the
+confusion matrix (CSV, and a PNG that stays readable for 400 classes: the matrix as an image
+beside the most-confused pairs by name) and every video's top-5 (CSV); predict.py the timeline
+of a long video. The tables are plain functions of scores and labels, so they are tested on
+hand-made cases; the plots only draw them. matplotlib draws off-screen (the Agg backend).
+"""
+import csv
+import itertools
+import os
+
+import cv2
+import matplotlib
+matplotlib.use('Agg')  # no display: plots go to files
+import matplotlib.pyplot as plt  # noqa: E402  after the backend is chosen
+import numpy as np  # noqa: E402
+
+MOST_CONFUSED = 20  # pairs listed beside the confusion matrix
+
+
+def _write_csv(path, header, rows):
+    tmp = f'{path}.tmp-{os.getpid()}'
+    with open(tmp, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _save(figure, path):
+    tmp = f'{path}.tmp-{os.getpid()}.png'
+    figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    os.replace(tmp, path)
+
+
+def train_curves(rows, path):
+    """PNG of the training log rows: loss, train and validation top-1, learning rate."""
+    epochs = [r['epoch'] for r in rows]
+    figure, (loss, top1, lr) = plt.subplots(1, 3, figsize=(13, 3.6))
+    loss.plot(epochs, [r['train_loss'] for r in rows], 'o-')
+    loss.set(title='training loss', xlabel='epoch')
+    top1.plot(epochs, [r['train_top1'] for r in rows], 'o-', label='train')
+    validated = [r for r in rows if 'valid_top1' in r]
+    top1.plot([r['epoch'] for r in validated], [r['valid_top1'] for r in validated], 's-',
+              label='validation')
+    top1.set(title='top-1', xlabel='epoch', ylim=(0, 1))
+    top1.legend()
+    lr.plot(epochs, [r['lr'] for r in rows], 'o-')
+    lr.set(title='learning rate at the epoch start', xlabel='epoch')
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def confusion_matrix(predicted, labels, num_classes):
+    """counts[true, predicted] over the videos."""
+    counts = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(counts, (labels, predicted), 1)
+    return counts
+
+
+def per_class(counts):
+    """[(class, videos, correct, accuracy)] of the classes with videos, worst first (ties by
+    class), from a confusion matrix."""
+    rows = [(c, int(counts[c].sum()), int(counts[c, c])) for c in range(len(counts))
+            if counts[c].sum()]
+    return sorted(((c, n, k, k / n) for c, n, k in rows), key=lambda r: (r[3], r[0]))
+
+
+def most_confused(counts, limit=MOST_CONFUSED):
+    """[(true, predicted, videos)] of the off-diagonal cells with videos, most first."""
+    off = counts.copy()
+    np.fill_diagonal(off, 0)
+    cells = np.argwhere(off > 0)
+    order = sorted(cells.tolist(), key=lambda tp: (-off[tp[0], tp[1]], tp[0], tp[1]))
+    return [(t, p, int(off[t, p])) for t, p in order[:limit]]
+
+
+def write_evaluation(folder, scores, labels, videos, names, plots=True):
+    """per_class.csv, confusion.csv, top5.csv (and per_class.png, confusion.png) in folder:
+    scores [M, K] of the M scored videos, their labels and paths, the class names."""
+    predicted = scores.argmax(axis=1)
+    counts = confusion_matrix(predicted, labels, len(names))
+    classes = per_class(counts)
+    _write_csv(os.path.join(folder, 'per_class.csv'), ['label', 'name', 'videos', 'correct',
+                                                       'accuracy'],
+               [(c, names[c], n, k, f'{a:.4f}') for c, n, k, a in classes])
+    _write_csv(os.path.join(folder, 'confusion.csv'), ['true \\ predicted'] + list(names),
+               [[names[t]] + counts[t].tolist() for t in range(len(names))])
+    top = np.argsort(-scores, axis=1)[:, :5]
+    _write_csv(os.path.join(folder, 'top5.csv'),
+               ['video', 'label', 'name', 'right'] + [f'top{i + 1}' for i in range(top.shape[1])]
+               + [f'prob{i + 1}' for i in range(top.shape[1])],
+               [[v, int(y), names[y], int(t[0] == y)] + [names[i] for i in t]
+                + [f'{scores[m, i]:.4f}' for i in t]
+                for m, (v, y, t) in enumerate(zip(videos, labels, top))])
+    if plots:
+        _per_class_plot(classes, names, os.path.join(folder, 'per_class.png'))
+        _confusion_plot(counts, names, os.path.join(folder, 'confusion.png'))
+
+
+def _per_class_plot(classes, names, path):
+    height = max(3.0, 0.16 * len(classes) + 1)
+    figure, axis = plt.subplots(figsize=(7, height))
+    axis.barh(range(len(classes)), [a for _, _, _, a in classes])
+    axis.set_yticks(range(len(classes)))
+    axis.set_yticklabels([names[c] for c, _, _, _ in classes],
+                         fontsize=8 if len(classes) < 60 else 3)
+    axis.set(xlim=(0, 1), xlabel='accuracy', title='per-class accuracy, worst first')
+    axis.invert_yaxis()
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def _confusion_plot(counts, names, path):
+    figure, (matrix, pairs) = plt.subplots(1, 2, figsize=(14, 6.5),
+                                           gridspec_kw={'width_ratios': [1, 1]})
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    matrix.imshow(rates, cmap='viridis', interpolation='nearest')
+    matrix.set(title='confusion (rows: true class, normalised)', xlabel='predicted',
+               ylabel='true')
+    if len(names) <= 30:  # beyond that the names would not be readable; the pairs are
+        matrix.set_xticks(range(len(names)))
+        matrix.set_yticks(range(len(names)))
+        matrix.set_xticklabels(names, rotation=90, fontsize=7)
+        matrix.set_yticklabels(names, fontsize=7)
+    confused = most_confused(counts)
+    pairs.barh(range(len(confused)), [n for _, _, n in confused])
+    pairs.set_yticks(range(len(confused)))
+    pairs.set_yticklabels([f'{names[t]} -> {names[p]}' for t, p, _ in confused], fontsize=8)
+    pairs.invert_yaxis()
+    pairs.set(title=f'most confused pairs (true -> predicted), top {MOST_CONFUSED}',
+              xlabel='videos')
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def timeline(segments, duration, names, path):
+    """PNG: time across, one row per class that has a segment, a bar per segment."""
+    shown = sorted({s['label'] for s in segments})
+    rows = {label: k for k, label in enumerate(shown)}
+    figure, axis = plt.subplots(figsize=(12, 1.2 + 0.35 * max(len(shown), 1)))
+    for s in segments:
+        axis.barh(rows[s['label']], s['end'] - s['start'], left=s['start'], height=0.6)
+    axis.set_yticks(range(len(shown)))
+    axis.set_yticklabels([names[label] for label in shown], fontsize=8)
+    axis.set(xlim=(0, duration), xlabel='seconds', title='predicted actions')
+    axis.invert_yaxis()
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def tiles(centres, duration):
+    """[(start, end)] tiling [0, duration] around ascending `centres` (seconds): each point
+    of time belongs to the nearest centre's tile."""
+    cuts = [0.0] + [(a + b) / 2 for a, b in zip(centres, centres[1:])] + [duration]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def segments(items, threshold):
+    """Runs of equal labels: items [(start, end, label, score)] in time order become
+    [{'start', 'end', 'label', 'score'}] (score the mean over the run); an item whose score
+    is below `threshold` is "no action" and belongs to no segment."""
+    out = []
+    for start, end, label, score in items:
+        if score < threshold:
+            label = None
+        if out and out[-1]['label'] == label and out[-1]['end'] >= start - 1e-9:
+            run = out[-1]
+            run['end'], run['scores'] = end, run['scores'] + [score]
+        else:
+            out.append({'start': start, 'end': end, 'label': label, 'scores': [score]})
+    return [{'start': round(s['start'], 3), 'end': round(s['end'], 3), 'label': s['label'],
+             'score': round(float(np.mean(s['scores'])), 6)} for s in out
+            if s['label'] is not None]
+
+
+def write_segments(path, segments_, names):
+    _write_csv(path, ['start', 'end', 'label', 'name', 'score'],
+               [(s['start'], s['end'], s['label'], names[s['label']], s['score'])
+                for s in segments_])
+
+
+def annotate(frames, segments_, names, path):
+    """Write `frames`, (RGB uint8 frame, seconds) in order, as an mp4 video at `path` with
+    the label of the segment each frame falls in drawn on it ('-' outside any); the frame
+    rate is the one of the first two frames."""
+    frames = iter(frames)
+    first = list(itertools.islice(frames, 2))
+    if not first:
+        return
+    fps = 1 / (first[1][1] - first[0][1]) if len(first) == 2 and first[1][1] > first[0][1] \
+        else 25.0
+    height, width = first[0][0].shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(f'OpenCV cannot write {path}')
+    scale = max(height / 400, 0.35)
+    try:
+        for frame, t in itertools.chain(first, frames):
+            label = next((names[s['label']] for s in segments_
+                          if s['start'] <= t < s['end']), '-')
+            bgr = np.ascontiguousarray(frame[:, :, ::-1])
+            cv2.putText(bgr, label, (8, int(24 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        (255, 255, 255), max(int(2 * scale), 1), cv2.LINE_AA)
+            writer.write(bgr)
+    finally:
+        writer.release()
