@@ -13,12 +13,14 @@ import paddle
 import paddle.nn.functional as F
 from tqdm import tqdm
 
+import results
 from models import TSM, parallel
 from models.device import usable_cores
 from models.inference import Predictor, check_matches, model_files
 from models.weights import load_for_inference
 from models.weights.exported import exported_model
-from reader import TooManyFailures, check_failures, make_loader
+from reader import ListFileError, TooManyFailures, check_failures, make_loader
+from reader.listfile import read_label_names
 
 
 def view_scores(model, clips):
@@ -67,19 +69,24 @@ def metrics(scores, labels, num_classes):
 
 
 @paddle.no_grad()
-def evaluate(model, loader, num_classes, progress=True):
+def evaluate(model, loader, num_classes, progress=True, details=None):
     """Metrics over every decodable item of `loader`; dropped items are counted, not scored.
 
     Under paddle.distributed each rank scores its own share of the list (the loader's) and
     the shares' scores are gathered, so every rank returns the metrics of the whole list,
-    exactly those of one process (no item is scored twice)."""
+    exactly those of one process (no item is scored twice). `details`, a dict, receives the
+    scores [M, K], labels [M] and list positions [M] of the M scored items."""
     model.eval()
     online = getattr(model, 'shift_mode', None) == 'online'  # a dynamic online TSM
-    scored = {'scores': [], 'frames': [], 'labels': []}
+    scored = {'scores': [], 'frames': [], 'labels': [], 'items': []}
     dropped = failures = 0
+    # the positions of this rank's items, in the order the loader gives them (evaluation
+    # neither shuffles nor drops)
+    positions = iter([i for keys in loader.batch_sampler for i, _ in keys])
     for clips, labels, n_failures in tqdm(loader, desc='eval', leave=False,
                                           disable=None if progress and parallel.is_main()
                                           else True):
+        items = np.array([next(positions) for _ in range(int(labels.shape[0]))])
         keep = labels.numpy() >= 0
         dropped += int((~keep).sum())
         failures += int(n_failures.numpy().sum())
@@ -92,6 +99,7 @@ def evaluate(model, loader, num_classes, progress=True):
             scores = view_scores(model, clips)
         scored['scores'].append(scores.numpy()[keep])
         scored['labels'].append(labels.numpy()[keep])
+        scored['items'].append(items[keep])
     shares = parallel.gather((scored, dropped, failures))
     merged = {key: [a for share, _, _ in shares for a in share[key]] for key in scored}
     dropped, failures = sum(s[1] for s in shares), sum(s[2] for s in shares)
@@ -99,6 +107,9 @@ def evaluate(model, loader, num_classes, progress=True):
         raise TooManyFailures('no video of the list could be decoded; see the warnings above')
     labels = np.concatenate(merged['labels'])
     result = metrics(np.concatenate(merged['scores']), labels, num_classes)
+    if details is not None:
+        details.update(scores=np.concatenate(merged['scores']), labels=labels,
+                       items=np.concatenate(merged['items']))
     if online:
         result.update(running_metrics(np.concatenate(merged['frames']), labels))
     result.update(dropped=dropped, decode_failures=failures)
@@ -138,6 +149,17 @@ def _predictor(folder, cfg, section, use_gpu):
     return predictor
 
 
+def class_names(cfg):
+    """The names of INFER.label_file when it has one per class, else the label numbers."""
+    path, count = cfg['INFER']['label_file'], cfg['MODEL']['num_classes']
+    if os.path.isfile(path):
+        try:
+            return read_label_names(path, count)
+        except ListFileError as e:
+            logging.warning('class names: %s; using the label numbers', e)
+    return [str(i) for i in range(count)]
+
+
 def model_source(settings, model):
     """What a TEST or INFER section ran, for the JSON outputs."""
     source = {'infer_model': settings['infer_model']} if settings['infer_model'] else {
@@ -165,7 +187,8 @@ def main(argv=None):
     loader = make_loader(cfg, 'test', rank=parallel.rank(), world_size=parallel.world_size())
     model = model_for(cfg, 'TEST', args.use_gpu, args.dynamic)
     start = time.time()
-    result = evaluate(model, loader, cfg['MODEL']['num_classes'])
+    details = {}
+    result = evaluate(model, loader, cfg['MODEL']['num_classes'], details=details)
     result['seconds'] = round(time.time() - start, 2)
     report(result)
     if parallel.is_main():
@@ -174,7 +197,11 @@ def main(argv=None):
         with open(out, 'w') as f:
             json.dump({'filelist': test['filelist'], **model_source(test, model), **result},
                       f, indent=2)
-        logging.info('metrics written to %s', out)
+        videos = [loader.items.entries[i][0] for i in details['items']]
+        results.write_evaluation(test['save_dir'], details['scores'], details['labels'],
+                                 videos, class_names(cfg), plots=not args.no_plots)
+        logging.info('metrics written to %s; per-class accuracy, confusion and top-5 beside',
+                     out)
     check_failures(result['dropped'], result['dropped'] + result['num_videos'],
                    cfg['DATA']['max_failure_ratio'])
     return 0

@@ -55,7 +55,8 @@ def test_train_eval_predict(demo):
                  'train_log.json'):
         assert (root / 'run' / name).exists(), name
     assert sorted(os.listdir(root / 'run')) == ['TSM_best', 'TSM_epoch0', 'TSM_epoch1',
-                                                'train_log.csv', 'train_log.json']
+                                                'train_curves.png', 'train_log.csv',
+                                                'train_log.json']
     log = json.loads((root / 'run/train_log.json').read_text())
     assert [row['epoch'] for row in log] == [0, 1]
     assert all(row['clips'] == 12 and row['dropped'] == 0 for row in log)
@@ -66,6 +67,18 @@ def test_train_eval_predict(demo):
     result = json.loads((root / 'eval/TSM_eval.json').read_text())
     assert result['num_videos'] == 6 and result['dropped'] == 0
     assert 0.0 <= result['top1'] <= result['top5'] <= 1.0
+    assert result['engine'] == 'paddle.inference'  # the exported model, by default
+    names = (root / 'data/labels.txt').read_text().split()
+    top5 = (root / 'eval/top5.csv').read_text().splitlines()
+    listed = [line.split()[0] for line in (root / 'data/val.list').read_text().splitlines()]
+    assert [line.split(',')[0] for line in top5[1:]] == [str(root / 'data' / v) for v in listed]
+    right = sum(line.split(',')[3] == '1' for line in top5[1:])
+    assert right / 6 == pytest.approx(result['top1'])
+    per_class = (root / 'eval/per_class.csv').read_text().splitlines()
+    assert {line.split(',')[1] for line in per_class[1:]} == set(names)
+    for plot in ('per_class.png', 'confusion.png'):
+        assert (root / 'eval' / plot).stat().st_size > 1000
+    assert (root / 'run/train_curves.png').stat().st_size > 1000
 
     video = (root / 'data/val.list').read_text().split()[0]
     out = run('predict', 'TSM', config, '--video_path', str(root / 'data' / video)).stdout
