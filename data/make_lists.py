@@ -128,13 +128,13 @@ def class_of(path, where):
 
 
 def find_videos(folder):
-    """The video files below `folder`, sorted, hidden files and folders skipped."""
-    found = []
+    """Yield the video files below `folder` in sorted order, hidden files and folders skipped
+    (a generator, so that a progress bar moves while a large tree is walked)."""
     for parent, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-        found += [os.path.join(parent, name) for name in sorted(files)
-                  if not name.startswith('.') and name.lower().endswith(VIDEO_EXTENSIONS)]
-    return found
+        for name in sorted(files):
+            if not name.startswith('.') and name.lower().endswith(VIDEO_EXTENSIONS):
+                yield os.path.join(parent, name)
 
 
 def class_folders(root, out):
