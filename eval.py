@@ -21,21 +21,32 @@ from models.weights import load_for_inference
 from models.weights.exported import exported_model
 from reader import ListFileError, TooManyFailures, check_failures, make_loader
 from reader.listfile import read_label_names
+from reader.protocols import input_size, view_average
 
 
-def view_scores(model, clips):
-    """Class probabilities per video, averaged over its views: [B, V, T, 3, H, W] -> [B, K]."""
+def average_views(logits, average):
+    """View logits [B, V, K] -> class probabilities [B, K]: the mean of the views' softmax
+    ('softmax', our own pipeline), or the softmax of the mean logits ('logits', what the
+    published protocols rank by; the softmax keeps their order and makes them probabilities)."""
+    if average == 'logits':
+        return F.softmax(logits.mean(axis=1), axis=-1)
+    return F.softmax(logits, axis=-1).mean(axis=1)
+
+
+def view_scores(model, clips, average='softmax'):
+    """Class probabilities per video, averaged over its views as `average` says:
+    [B, V, T, 3, H, W] -> [B, K]."""
     b, v = clips.shape[:2]
     logits = model(clips.reshape([b * v] + list(clips.shape[2:])))
-    return F.softmax(logits, axis=-1).reshape([b, v, -1]).mean(axis=1)
+    return average_views(logits.reshape([b, v, -1]), average)
 
 
-def view_frame_scores(model, clips):
+def view_frame_scores(model, clips, average='softmax'):
     """(class probabilities [B, K] as view_scores, frame logits [B, T, K] averaged over the
     views) from one forward pass of a dynamic TSM."""
     b, v = clips.shape[:2]
     frames = model.frame_scores(clips.reshape([b * v] + list(clips.shape[2:])))
-    probs = F.softmax(frames.mean(axis=1), axis=-1).reshape([b, v, -1]).mean(axis=1)
+    probs = average_views(frames.mean(axis=1).reshape([b, v, -1]), average)
     return probs, frames.reshape([b, v] + list(frames.shape[1:])).mean(axis=1)
 
 
@@ -69,8 +80,9 @@ def metrics(scores, labels, num_classes):
 
 
 @paddle.no_grad()
-def evaluate(model, loader, num_classes, progress=True, details=None):
+def evaluate(model, loader, num_classes, progress=True, average='softmax', details=None):
     """Metrics over every decodable item of `loader`; dropped items are counted, not scored.
+    `average`: how an item's views combine (average_views).
 
     Under paddle.distributed each rank scores its own share of the list (the loader's) and
     the shares' scores are gathered, so every rank returns the metrics of the whole list,
@@ -93,10 +105,10 @@ def evaluate(model, loader, num_classes, progress=True, details=None):
         if not keep.any():
             continue
         if online:
-            scores, frames = view_frame_scores(model, clips)
+            scores, frames = view_frame_scores(model, clips, average)
             scored['frames'].append(frames.numpy()[keep])
         else:
-            scores = view_scores(model, clips)
+            scores = view_scores(model, clips, average)
         scored['scores'].append(scores.numpy()[keep])
         scored['labels'].append(labels.numpy()[keep])
         scored['items'].append(items[keep])
@@ -120,10 +132,13 @@ def model_for(cfg, section, use_gpu, dynamic=False):
     """What eval.py and predict.py run for cfg[section] (TEST or INFER): the exported model
     in `infer_model` through paddle.inference when set; else the exported model of `weights`
     (built once, cached: models.weights.exported); the dynamic TSM with `weights` when
-    `dynamic`, or for an online model (its per-frame scores come from the dynamic graph)."""
+    `dynamic`, or for an online model (its per-frame scores come from the dynamic graph).
+    An exported model takes frames of the section's input size: the protocol's crop
+    (reader.protocols.input_size), else DATA.target_size."""
     settings = cfg[section]
+    sized = dict(cfg, DATA=dict(cfg['DATA'], target_size=input_size(cfg, section.lower())))
     if settings['infer_model']:
-        return _predictor(settings['infer_model'], cfg, section, use_gpu)
+        return _predictor(settings['infer_model'], sized, section, use_gpu)
     if dynamic or cfg['MODEL']['shift_mode'] == 'online':
         if settings['precision'] not in ('fp32', 'auto'):
             raise cli.UsageError(f'{section}.precision {settings["precision"]}: the dynamic '
@@ -132,8 +147,8 @@ def model_for(cfg, section, use_gpu, dynamic=False):
         load_for_inference(model, settings['weights'], cfg['DATA']['weights_dir'])
         model.eval()  # returns None under Paddle 2.6
         return model
-    folder = exported_model(cfg, settings['weights'], cfg['DATA']['weights_dir'])
-    return _predictor(folder, cfg, section, use_gpu)
+    folder = exported_model(sized, settings['weights'], cfg['DATA']['weights_dir'])
+    return _predictor(folder, sized, section, use_gpu)
 
 
 def _predictor(folder, cfg, section, use_gpu):
@@ -188,7 +203,8 @@ def main(argv=None):
     model = model_for(cfg, 'TEST', args.use_gpu, args.dynamic)
     start = time.time()
     details = {}
-    result = evaluate(model, loader, cfg['MODEL']['num_classes'], details=details)
+    result = evaluate(model, loader, cfg['MODEL']['num_classes'],
+                      average=view_average(cfg, 'test'), details=details)
     result['seconds'] = round(time.time() - start, 2)
     report(result)
     if parallel.is_main():

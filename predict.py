@@ -26,6 +26,7 @@ from reader import FAILED_LABEL, load_clip, make_loader
 from reader.listfile import read_label_names
 from reader import windows
 from reader.decode import DecodeError, open_video
+from reader.protocols import view_average
 from reader.stream import frame_transform, parse_source, stream_frames
 
 
@@ -88,8 +89,8 @@ def predict_one(model, path, cfg, names, sink):
         logging.error('skipped %s: %s', path, e)
         sink.add({'video': path, 'error': str(e)})
         return
-    record(sink, path, view_scores(model, paddle.to_tensor(clip[None])).numpy()[0], names,
-           cfg['INFER']['topk'])
+    probs = view_scores(model, paddle.to_tensor(clip[None]), view_average(cfg, 'infer'))
+    record(sink, path, probs.numpy()[0], names, cfg['INFER']['topk'])
 
 
 @paddle.no_grad()
@@ -104,7 +105,8 @@ def predict_list(model, loader, cfg, names, sink):
             sink.add({'video': str(path), 'error': 'could not be decoded'})
         if failed.all():
             continue
-        probs = view_scores(model, clips[paddle.to_tensor(~failed)]).numpy()
+        probs = view_scores(model, clips[paddle.to_tensor(~failed)],
+                            view_average(cfg, 'infer')).numpy()
         for path, p in zip(np.asarray(batch)[~failed], probs):
             record(sink, str(path), p, names, cfg['INFER']['topk'])
 

@@ -16,7 +16,9 @@ from models import TSM
 from models.amp import AMP_MODES
 from models.inference import PRECISIONS
 from models.tsm import check_args
-from reader.transforms import NUM_CROPS
+from models.weights.published import published_protocol
+from reader.protocols import CROPS_PER_CLIP, NAMES as PROTOCOL_NAMES, OURS, PROTOCOLS
+from reader.transforms import NUM_CROPS, RESIZE_LIBRARIES
 
 # Kinetics-400 TSM-R50 defaults; every key carries its meaning.
 DEFAULTS = {
@@ -29,6 +31,8 @@ DEFAULTS = {
         'mean': [0.485, 0.456, 0.406],  # ImageNet RGB mean
         'std': [0.229, 0.224, 0.225],   # ImageNet RGB std
         'dense_sample': False,    # consecutive frames at a fixed stride instead of segments
+        'resize': 'cv2',          # bilinear resizing with cv2, or pil (antialiased when it
+                                  # shrinks, as the original TSM and PaddleVideo train)
         'num_workers': 2,         # DataLoader worker processes
         'max_retries': 3,         # decode attempts per training item, a new sample each,
                                   # before it is dropped; the other modes try once
@@ -69,8 +73,13 @@ DEFAULTS = {
     'TEST': {
         'filelist': 'data/k400/val.list',  # list evaluated by eval.py
         'batch_size': 16,         # videos per step
-        'num_clips': 1,           # temporal views per video (scores averaged)
-        'num_crops': 1,           # spatial views per clip: 1 (centre) or 3
+        'protocol': '',           # test pipeline (reader/protocols.py): a published one such as
+                                  # pptsm-dense, or ours; '' = ours when num_clips or num_crops
+                                  # is set, else the one the weights' published figure was
+                                  # measured with, else ours
+        'num_clips': 0,           # temporal views per video (scores averaged); 0 = the
+                                  # protocol's (ours: 1)
+        'num_crops': 0,           # spatial views per clip: 1 (centre) or 3; 0 = the protocol's
         'weights': 'kinetics400',  # a file, a URL, or a name of a published checkpoint
         'save_dir': 'output/eval',  # metrics JSON goes here
         'infer_model': '',        # an export.py folder to run instead of the weights
@@ -88,6 +97,7 @@ DEFAULTS = {
         'online_stride': 1,       # --online: feed every k-th frame of the stream; match the frame
                                   # gap the model was trained with (video frames / seg_num)
         'online_window': 0,       # --online: running prediction over the last k fed frames; 0 = all
+        'protocol': '',           # as TEST.protocol, for INFER.weights; ours takes TEST's counts
         'infer_model': '',        # an export.py folder to run instead of the weights
         'precision': 'fp32',      # of the exported model: fp32, bf16 (CPUs with bf16), fp16
                                   # (GPU) or auto (bf16 where the CPU has it, else fp32)
@@ -188,6 +198,7 @@ def load_config(path, overrides=()):
         else:
             _merge(cfg, item, 'command-line flag')
     check_values(cfg, path)
+    resolve_protocols(cfg, path)
     return cfg
 
 
@@ -228,9 +239,13 @@ RULES = [
     (section, 'batch_size', lambda v: v >= 1, 'an int >= 1'),
     (section, 'precision', lambda v: v in PRECISIONS, f'one of {", ".join(PRECISIONS)}'),
     (section, 'threads', lambda v: v >= 0, 'an int >= 0 (0: every usable core)'),
+    (section, 'protocol', lambda v: v in ('',) + PROTOCOL_NAMES,
+     f"'' (the weights' own) or one of {', '.join(PROTOCOL_NAMES)}"),
 ]] + [
-    ('TEST', 'num_clips', lambda v: v >= 1, 'an int >= 1'),
-    ('TEST', 'num_crops', lambda v: v in NUM_CROPS, f'one of {NUM_CROPS}'),
+    ('DATA', 'resize', lambda v: v in RESIZE_LIBRARIES, f'one of {", ".join(RESIZE_LIBRARIES)}'),
+    ('TEST', 'num_clips', lambda v: v >= 0, "an int >= 1, or 0 for the protocol's"),
+    ('TEST', 'num_crops', lambda v: v in (0,) + NUM_CROPS,
+     f"one of {NUM_CROPS}, or 0 for the protocol's"),
     ('INFER', 'topk', lambda v: v >= 1, 'an int >= 1'),
     ('INFER', 'online_stride', lambda v: v >= 1, 'an int >= 1'),
     ('INFER', 'online_window', lambda v: v >= 0, 'an int >= 0 (0: every frame)'),
@@ -258,3 +273,33 @@ def check_values(cfg, source):
         raise ConfigError(f'{source}: TRAIN.lr_decay_epochs {early} come before the warm-up '
                           f'ends (TRAIN.warmup_epochs {train["warmup_epochs"]}): no decay may '
                           f'come inside it')
+
+
+def _weights_protocol(settings):
+    """The protocol a TEST or INFER section's weights were published with, '' when none is
+    (a local file or folder, a URL; an exported infer_model runs instead of the weights)."""
+    return '' if settings['infer_model'] else published_protocol(settings['weights'])
+
+
+def resolve_protocols(cfg, source):
+    """Set each empty TEST/INFER.protocol: ours when TEST.num_clips or num_crops is set (the
+    config chose its views: our own pipeline's keys), else the protocol of the section's
+    weights, else ours. A protocol the config names must agree with TEST.num_clips and
+    num_crops where those are set: ConfigError naming the keys. `source` names the file."""
+    test = cfg['TEST']
+    counted = test['num_clips'] or test['num_crops']
+    named = PROTOCOLS.get(test['protocol'])
+    for section in ('TEST', 'INFER'):
+        settings = cfg[section]
+        own = '' if counted else _weights_protocol(settings)
+        settings['protocol'] = settings['protocol'] or own or OURS
+    if named is None:
+        return
+    counts = {'num_clips': named.num_clips, 'num_crops': CROPS_PER_CLIP[named.crops]}
+    for key, count in counts.items():
+        if test[key] not in (0, count):
+            raise ConfigError(
+                f"{source}: TEST.{key} {test[key]} contradicts TEST.protocol "
+                f"{test['protocol']!r}, which has {named.num_clips} clips x "
+                f"{counts['num_crops']} crops: remove TEST.{key}, or set TEST.protocol: "
+                f"{OURS} for our own pipeline")

@@ -5,7 +5,8 @@ import collections
 import paddle
 import paddle.nn as nn
 
-from .resnet import RESNET_SPECS, SHIFT_PLACES, make_stage
+from .resnet import (BACKBONES, RESNET_SPECS, SHIFT_PLACES, BottleneckBlock, activation,
+                     conv_bn, make_stage)
 from .shift import SHIFT_MODES, TemporalShift
 
 
@@ -13,11 +14,29 @@ from .shift import SHIFT_MODES, TemporalShift
 # stage (what is_shifted decides on) and the layer.
 ResidualBlock = collections.namedtuple('ResidualBlock', 'name index layer')
 
+# The stem of each backbone before its max-pool: (conv name, BN name, in channels, out
+# channels, kernel, stride) in forward order, each conv followed by its BN and activation.
+# paddle.vision's ResNet has one 7x7 conv; ResNet-vd (PP-TSM's conv1_1..conv1_3) three 3x3
+# convs, which see the same 7x7 field at less cost.
+STEMS = {
+    'resnet': [('conv1', 'bn1', 3, 64, 7, 2)],
+    'resnet_vd': [('conv1_1', 'bn1_1', 3, 32, 3, 2), ('conv1_2', 'bn1_2', 32, 32, 3, 1),
+                  ('conv1_3', 'bn1_3', 32, 64, 3, 1)],
+}
+
 
 def check_args(depth, shift_mode, shift_place, shift_ratio, shift_every,
-                seg_num, num_classes, dropout):
+                seg_num, num_classes, dropout, backbone='resnet'):
     if depth not in RESNET_SPECS:
         raise ValueError(f"depth: expected one of {sorted(RESNET_SPECS)}, "
+                         f"got {depth!r}")
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone: expected one of {BACKBONES}, got {backbone!r}")
+    vd_depths = sorted(d for d, (block, _) in RESNET_SPECS.items() if block is BottleneckBlock)
+    if backbone == 'resnet_vd' and depth not in vd_depths:
+        # PaddleVideo's ResNet-18/34-vd is another layout (a projection in every first
+        # block, no pooled shortcut), and no published TSM uses it.
+        raise ValueError(f"depth: backbone 'resnet_vd' is built with depth {vd_depths}, "
                          f"got {depth!r}")
     if shift_mode not in SHIFT_MODES:
         raise ValueError(f"shift_mode: expected one of {SHIFT_MODES}, "
@@ -47,22 +66,24 @@ class TSM(nn.Layer):
 
     Parameter names equal paddle.vision.models.resnet{depth}'s, so an
     ImageNet state dict loads as is; shift_mode='none' gives TSN.
+    backbone='resnet_vd' is PP-TSM's ResNet-vd (models/resnet.py): its stem convs are
+    conv1_1..conv1_3 with bn1_1..bn1_3, the blocks keep the names above.
     shift_every=k shifts blocks 0, k, 2k, ... of each stage only: the
     original ResNet-101 TSM checkpoints shift every other block (k=2).
     """
 
     def __init__(self, num_classes=400, seg_num=8, depth=50,
                  shift_mode='bidirectional', shift_place='residual',
-                 shift_ratio=0.125, shift_every=1, dropout=0.5):
+                 shift_ratio=0.125, shift_every=1, dropout=0.5, backbone='resnet'):
         super().__init__()
         check_args(depth, shift_mode, shift_place, shift_ratio, shift_every,
-                    seg_num, num_classes, dropout)
+                    seg_num, num_classes, dropout, backbone)
         # The constructor's arguments, as a config's MODEL section and a checkpoint
         # record them (weights are checked against them when loaded).
         self.settings = dict(num_classes=num_classes, seg_num=seg_num, depth=depth,
                              shift_mode=shift_mode, shift_place=shift_place,
                              shift_ratio=shift_ratio, shift_every=shift_every,
-                             dropout=dropout)
+                             dropout=dropout, backbone=backbone)
         self.num_classes = num_classes
         self.seg_num = seg_num
         self.shift_mode = shift_mode
@@ -74,15 +95,18 @@ class TSM(nn.Layer):
             return TemporalShift(seg_num, shift_ratio, shift_mode)
 
         block, counts = RESNET_SPECS[depth]
-        self.conv1 = nn.Conv2D(3, 64, 7, stride=2, padding=3, bias_attr=False)
-        self.bn1 = nn.BatchNorm2D(64)
-        self.relu = nn.ReLU()
+        self.stem_layers = STEMS[backbone]
+        for conv, bn, cin, cout, kernel, stride in self.stem_layers:
+            layers = conv_bn(cin, cout, kernel, stride)
+            setattr(self, conv, layers[0])
+            setattr(self, bn, layers[1])
+        self.act = activation(backbone)
         self.maxpool = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
         in_channels = 64
         for k, (planes, count) in enumerate(zip((64, 128, 256, 512), counts)):
             stage = make_stage(block, in_channels, planes, count,
                                1 if k == 0 else 2, make_shift, shift_place,
-                               shift_every)
+                               shift_every, backbone)
             setattr(self, f'layer{k + 1}', stage)
             in_channels = planes * block.expansion
         self.avgpool = nn.AdaptiveAvgPool2D(1)
@@ -98,7 +122,10 @@ class TSM(nn.Layer):
 
     def stem(self, frames):
         """[N*T, 3, H, W] frames -> the input of layer1."""
-        return self.maxpool(self.relu(self.bn1(self.conv1(frames))))
+        x = frames
+        for conv, bn, *_ in self.stem_layers:
+            x = self.act(getattr(self, bn)(getattr(self, conv)(x)))
+        return self.maxpool(x)
 
     def head(self, features):
         """The output of layer4 -> per-frame logits [N*T, num_classes]."""

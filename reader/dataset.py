@@ -1,7 +1,8 @@
 """One list entry -> one item `(clip, label, n_failures)` for paddle.io.DataLoader.
 
-clip is float32 [V, T, 3, H, W] with V views: 1 in train and valid, num_clips * num_crops in
-test and infer (clip-major: the crops of clip 0 first). Only what can change is tried again:
+clip is float32 [V, T, 3, H, W] with V views: 1 in train and valid, clips x crops in test and
+infer (clip-major: the crops of clip 0 first), as the section's protocol (reader/protocols.py)
+or TEST.num_clips / num_crops for our own pipeline say. Only what can change is tried again:
 a file that cannot be opened (missing, not a video) is not; in training a clip that cannot be
 decoded is, with a new random sample each time, up to DATA.max_retries attempts; the other
 modes sample deterministically, so the same read would fail the same way. Each failure is
@@ -15,7 +16,8 @@ import numpy as np
 import paddle
 
 from .decode import DecodeError, open_video
-from .sampling import sample_views
+from .protocols import input_size, protocol_of, protocol_views, view_counts
+from .sampling import sample_views, source_views
 from .transforms import test_transform, train_transform
 
 FAILED_LABEL = -1  # the item could not be decoded; consumers drop it from loss and metrics
@@ -24,19 +26,10 @@ NO_LABEL = -2      # an inference list line without a label
 logger = logging.getLogger(__name__)
 
 
-def view_counts(cfg, mode):
-    """(num_clips, num_crops) per video; INFER falls back to TEST's when it has no own keys."""
-    if mode in ('train', 'valid'):
-        return 1, 1
-    section = cfg.get(mode.upper(), {})
-    return (section.get('num_clips', cfg['TEST']['num_clips']),
-            section.get('num_crops', cfg['TEST']['num_crops']))
-
-
 def clip_shape(cfg, mode):
     """[V, T, 3, H, W] of one item."""
     num_clips, num_crops = view_counts(cfg, mode)
-    size = cfg['DATA']['target_size']
+    size = input_size(cfg, mode)
     return (num_clips * num_crops, cfg['MODEL']['seg_num'], 3, size, size)
 
 
@@ -66,6 +59,9 @@ def _sampled_frames(video, cfg, mode, rng=None):
 
 
 def _sample(num_frames, cfg, mode, rng):
+    protocol = protocol_of(cfg, mode)
+    if protocol is not None:
+        return source_views(num_frames, cfg['MODEL']['seg_num'], protocol.sampling)
     return sample_views(num_frames, cfg['MODEL']['seg_num'], mode, view_counts(cfg, mode)[0],
                         rng, cfg['DATA']['dense_sample'])
 
@@ -77,10 +73,14 @@ def _clip_of(video, cfg, mode, rng=None):
     frames = _sampled_frames(video, cfg, mode, rng)
     if mode == 'train':
         clip = train_transform(frames, data['short_size'], data['target_size'], data['scales'],
-                               data['flip'], data['mean'], data['std'], rng)
+                               data['flip'], data['mean'], data['std'], rng, data['resize'])
         return clip[None]
+    protocol = protocol_of(cfg, mode)
+    if protocol is not None:
+        return protocol_views(frames, seg_num, protocol)
     views = [test_transform(frames[k * seg_num:(k + 1) * seg_num], data['short_size'],
-                            data['target_size'], num_crops, data['mean'], data['std'])
+                            data['target_size'], num_crops, data['mean'], data['std'],
+                            data['resize'])
              for k in range(num_clips)]
     return np.concatenate(views)
 

@@ -8,6 +8,10 @@ inside its segment (float centres can land one frame past a short segment's end)
 Dense sampling takes seg_num frames at a fixed stride (64 // seg_num by default, a 64-frame
 window as in the original TSM dense sampling) from a random window in training, a centred one
 otherwise.
+
+`source_views` gives the test frames of the published protocols (reader/protocols.py) as their
+sources compute them, float formulas and short-video cases included, so a published checkpoint
+sees the frames that gave its figure; the functions above stay our own rule.
 """
 import numpy as np
 
@@ -78,3 +82,56 @@ def sample_views(num_frames, seg_num, mode, num_clips=1, rng=None, dense=False):
     return np.concatenate([
         sample_indices(num_frames, seg_num, mode, rng, dense, num_clips, k)
         for k in range(num_clips)])
+
+
+# Test-time frame sampling of the published protocols, each as its source writes it. Indices
+# are 0-based frames: the sources add 1 for their 1-based img_00001.jpg names.
+SOURCE_SAMPLINGS = ('tick', 'tick_or_first', 'pptsm', 'dense_10')
+DENSE_CLIPS = 10  # dense test clips, at np.linspace starts
+
+
+def _tick(num_frames, seg_num):
+    """int(tick / 2 + tick * k), tick = num_frames / seg_num: the original TSM's
+    _get_test_indices, which has no case for short videos (frames repeat)."""
+    tick = num_frames / seg_num
+    return (tick / 2.0 + tick * np.arange(seg_num)).astype(np.int64)
+
+
+def _tick_or_first(num_frames, seg_num):
+    """PaddleVideo's Sampler for TSM (select_left): the same formula when num_frames >
+    seg_num, else frame 0 for every segment (its offsets are zeros)."""
+    if num_frames > seg_num:
+        return _tick(num_frames, seg_num)
+    return np.zeros(seg_num, dtype=np.int64)
+
+
+def _pptsm(num_frames, seg_num):
+    """PaddleVideo's Sampler for PP-TSM (valid_mode): (d - 1) // 2 + k * d with d =
+    int(num_frames / seg_num), the left one of the two middle frames of an even segment;
+    k % num_frames when d is 0 (its video path; its frame path names missing files)."""
+    d = int(num_frames / seg_num)
+    k = np.arange(seg_num, dtype=np.int64)
+    return (d - 1) // 2 + k * d if d >= 1 else k % num_frames
+
+
+def _dense_10(num_frames, seg_num):
+    """The dense test of the original TSM and of PP-TSM (the same code): 10 clips starting
+    at np.linspace(0, num_frames - 64, 10) truncated, seg_num frames 64 // seg_num apart,
+    wrapping past the end."""
+    sample_pos = max(1, 1 + num_frames - DENSE_WINDOW)
+    t_stride = DENSE_WINDOW // seg_num
+    starts = np.linspace(0, sample_pos - 1, num=DENSE_CLIPS, dtype=int)
+    return np.concatenate([(np.arange(seg_num) * t_stride + start) % num_frames
+                           for start in starts]).astype(np.int64)
+
+
+def source_views(num_frames, seg_num, sampling):
+    """The frames of every test clip of a published protocol, clip-major: int64
+    [clips * seg_num] (10 clips for 'dense_10', else 1)."""
+    formulas = {'tick': _tick, 'tick_or_first': _tick_or_first, 'pptsm': _pptsm,
+                'dense_10': _dense_10}
+    if sampling not in formulas:
+        raise ValueError(f'sampling must be one of {SOURCE_SAMPLINGS}, got {sampling!r}')
+    if num_frames < 1 or seg_num < 1:
+        raise ValueError(f'need num_frames >= 1 and seg_num >= 1, got {num_frames}, {seg_num}')
+    return formulas[sampling](num_frames, seg_num)

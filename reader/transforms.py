@@ -3,23 +3,41 @@
 Input frames are uint8 [T, H, W, 3] in RGB: reader.decode converts OpenCV's BGR frames to RGB
 there, so nothing here swaps channels. Every frame of a clip gets the same crop and flip, since
 the network compares frames across time and a per-frame jitter would look like motion.
+
+Resizing is bilinear with one of two libraries (DATA.resize): OpenCV's INTER_LINEAR reads the
+2x2 pixels around each target point, so when it shrinks it skips pixels and aliases; PIL's
+BILINEAR widens its filter with the scale factor and averages every source pixel. The original
+TSM code and PaddleVideo resize with PIL, so weights trained there see PIL's pixels.
 """
 import cv2
 import numpy as np
+from PIL import Image
 
 NUM_CROPS = (1, 3)  # spatial views per test clip: the centre, or start, centre and end
+RESIZE_LIBRARIES = ('cv2', 'pil')
 
 
-def resize_short(frames, short_size):
-    """Frames resized so that the short side is `short_size`, keeping the aspect ratio."""
+def resize_frames(frames, width, height, library):
+    """Frames uint8 [T, H, W, 3] resized to width x height, bilinear with `library`."""
+    if library == 'pil':
+        return np.stack([np.asarray(Image.fromarray(f).resize(
+            (width, height), Image.Resampling.BILINEAR)) for f in frames])
+    if library != 'cv2':
+        raise ValueError(f'library must be one of {RESIZE_LIBRARIES}, got {library!r}')
+    return np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR)
+                     for f in frames])
+
+
+def resize_short(frames, short_size, library='cv2'):
+    """Frames resized so that the short side is `short_size`, keeping the aspect ratio (the
+    long side rounded to the nearest pixel)."""
     height, width = frames.shape[1:3]
     if min(height, width) == short_size:
         return frames
     if height <= width:
-        size = (int(round(width * short_size / height)), short_size)  # cv2 wants (w, h)
-    else:
-        size = (short_size, int(round(height * short_size / width)))
-    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames])
+        return resize_frames(frames, int(round(width * short_size / height)), short_size,
+                             library)
+    return resize_frames(frames, short_size, int(round(height * short_size / width)), library)
 
 
 def normalize(frames, mean, std):
@@ -61,18 +79,19 @@ def random_crop_box(height, width, scales, rng):
     return top, left, crop_h, crop_w
 
 
-def train_transform(frames, short_size, target_size, scales, flip, mean, std, rng):
+def train_transform(frames, short_size, target_size, scales, flip, mean, std, rng,
+                    library='cv2'):
     """Training augmentation of one clip -> float32 [T, 3, target_size, target_size].
 
     Short side to short_size, a multi-scale crop (size from `crop_sizes`, position from
     `crop_offsets`) resized to target_size, a horizontal flip with probability 0.5 when
     `flip`, then `normalize`. All draws come from `rng` (a numpy Generator), once per clip.
+    Both resizes use `library` (RESIZE_LIBRARIES).
     """
-    frames = resize_short(frames, short_size)
+    frames = resize_short(frames, short_size, library)
     top, left, crop_h, crop_w = random_crop_box(*frames.shape[1:3], scales, rng)
     crop = frames[:, top:top + crop_h, left:left + crop_w]
-    size = (target_size, target_size)
-    crop = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in crop])
+    crop = resize_frames(crop, target_size, target_size, library)
     if flip and rng.random() < 0.5:
         crop = crop[:, :, ::-1]
     return normalize(crop, mean, std)
@@ -90,12 +109,12 @@ def eval_crop_offsets(height, width, target_size, num_crops):
     return [(0, left), (top, left), (height - target_size, left)]
 
 
-def test_transform(frames, short_size, target_size, num_crops, mean, std):
+def test_transform(frames, short_size, target_size, num_crops, mean, std, library='cv2'):
     """Evaluation views of one clip -> float32 [num_crops, T, 3, target_size, target_size]."""
     if target_size > short_size:
         raise ValueError(f'target_size {target_size} is larger than short_size {short_size}: '
                          f'a test crop must fit inside the resized frame')
-    frames = resize_short(frames, short_size)
+    frames = resize_short(frames, short_size, library)
     height, width = frames.shape[1:3]
     crops = [frames[:, top:top + target_size, left:left + target_size]
              for top, left in eval_crop_offsets(height, width, target_size, num_crops)]

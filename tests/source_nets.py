@@ -2,8 +2,8 @@
 parameter names, and forward passes written in the publisher's own framework and naming.
 
 Nothing here imports models/: the names and shapes are spelled out from the publishers'
-code (PaddleVideo ResNetTSM + TSMHead, the old zoo's tsm_res_model.py, the original
-ops/temporal_shift.py on a torchvision ResNet), so a conversion is compared with an
+code (PaddleVideo ResNetTSM + TSMHead and PP-TSM's ResNetTweaksTSM + ppTSMHead, the old
+zoo's tsm_res_model.py, the original ops/temporal_shift.py on a torchvision ResNet), so a conversion is compared with an
 independent computation.
 """
 import numpy as np
@@ -232,3 +232,75 @@ def torch_forward(state, names, depth, x, seg_num, shift):
         feat = tf.adaptive_avg_pool2d(y, 1).flatten(1)
         logits = tf.linear(feat, t[names.fc_w], t[names.fc_b])
         return logits.view(x.shape[0], seg_num, -1).mean(1).numpy()
+
+
+# PP-TSM: PaddleVideo's ResNetTweaksTSM (ResNet-vd) + ppTSMHead, as resnet_tweaks_tsm.py
+# builds it for depth >= 50. Each ConvBNLayer is backbone.<name>._conv.weight and
+# backbone.<name>._batch_norm.{weight,bias,_mean,_variance}.
+PPTSM_STEM = [('conv1_1', 3, 32, 2), ('conv1_2', 32, 32, 1), ('conv1_3', 32, 64, 1)]
+
+
+def pptsm_layers(depth):
+    """[(name, out, in, kernel)] of every ConvBNLayer, stem first, then each block's conv0,
+    conv1, conv2 and, for the first block of a stage, short."""
+    layers = [(f'backbone.{n}', cout, cin, 3) for n, cin, cout, _ in PPTSM_STEM]
+    in_ch = 64
+    for stage, count in enumerate(SPECS[depth][1]):
+        planes = 64 * 2 ** stage
+        for i in range(count):
+            name = f'backbone.bb_{stage}_{i}'
+            layers += [(f'{name}.conv0', planes, in_ch, 1), (f'{name}.conv1', planes, planes, 3),
+                       (f'{name}.conv2', planes * 4, planes, 1)]
+            if i == 0:
+                layers.append((f'{name}.short', planes * 4, in_ch, 1))
+            in_ch = planes * 4
+    return layers
+
+
+def pptsm_state(depth, num_classes, seed=0):
+    """{name: float32 array} of a random PP-TSM under PaddleVideo's state-dict names."""
+    rng = np.random.default_rng(seed)
+    state = {}
+    for name, out_ch, in_ch, k in pptsm_layers(depth):
+        state[f'{name}._conv.weight'] = _conv(rng, out_ch, in_ch, k)
+        bn = _bn(rng, out_ch)
+        for ours, theirs in (('scale', 'weight'), ('offset', 'bias'), ('mean', '_mean'),
+                             ('var', '_variance')):
+            state[f'{name}._batch_norm.{theirs}'] = bn[ours]
+    state['head.fc.weight'] = rng.normal(0, 0.05, (2048, num_classes))
+    state['head.fc.bias'] = rng.normal(0, 0.1, num_classes)
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
+
+
+def pptsm_forward(state, depth, x, seg_num):
+    """Logits [N, classes] of PP-TSM on clips x [N, T, 3, H, W]: leaky ReLU, F.temporal_shift
+    (ratio 1/seg_num) on every block's input, the first block of stages 1..3 pooling 2x2
+    (ceil mode) before its shortcut conv, and ppTSMHead's mean of the features over the
+    segments before its fc."""
+    p = {k: paddle.to_tensor(v) for k, v in state.items()}
+
+    def conv_bn_layer(y, name, stride, act, pool=False):
+        if pool:
+            y = F.avg_pool2d(y, kernel_size=2, stride=2, padding=0, ceil_mode=True)
+        w = p[f'{name}._conv.weight']
+        y = F.conv2d(y, w, stride=stride, padding=(w.shape[2] - 1) // 2)
+        bn = f'{name}._batch_norm.'
+        y = F.batch_norm(y, p[bn + '_mean'], p[bn + '_variance'], weight=p[bn + 'weight'],
+                         bias=p[bn + 'bias'], training=False, epsilon=1e-5)
+        return F.leaky_relu(y) if act else y
+
+    y = paddle.to_tensor(x.reshape((-1,) + x.shape[2:]))
+    for name, _, _, stride in PPTSM_STEM:
+        y = conv_bn_layer(y, f'backbone.{name}', stride, True)
+    y = F.max_pool2d(y, kernel_size=3, stride=2, padding=1)
+    for stage, count in enumerate(SPECS[depth][1]):
+        for i in range(count):
+            name = f'backbone.bb_{stage}_{i}'
+            shifts = F.temporal_shift(y, seg_num, 1.0 / seg_num)
+            b = conv_bn_layer(shifts, f'{name}.conv0', 1, True)
+            b = conv_bn_layer(b, f'{name}.conv1', 2 if i == 0 and stage != 0 else 1, True)
+            b = conv_bn_layer(b, f'{name}.conv2', 1, False)
+            short = y if i else conv_bn_layer(y, f'{name}.short', 1, False, pool=stage != 0)
+            y = F.leaky_relu(short + b)
+    feat = F.adaptive_avg_pool2d(y, 1).reshape([-1, seg_num, y.shape[1]]).mean(axis=1)
+    return (paddle.matmul(feat, p['head.fc.weight']) + p['head.fc.bias']).numpy()

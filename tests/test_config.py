@@ -11,7 +11,7 @@ def write(tmp_path, text):
 
 
 def test_shipped_configs_load():
-    for name in ('tsm', 'tsm_demo', 'tsn_demo'):
+    for name in ('tsm', 'tsm_demo', 'tsn_demo', 'pptsm'):
         cfg = load_config(f'configs/{name}.yaml')
         assert set(cfg) == {'MODEL', 'DATA', 'TRAIN', 'VALID', 'TEST', 'INFER'}
     assert load_config('configs/tsm.yaml')['MODEL']['depth'] == 50
@@ -54,7 +54,12 @@ def test_bad_keys_and_types_name_the_key(tmp_path, text, words):
     ('DATA:\n  short_size: 224\n  target_size: 256\n',
      ['DATA.target_size 256 is larger than DATA.short_size 224']),
     ('TEST:\n  num_crops: 2\n', ['TEST.num_crops', 'one of (1, 3)', 'got 2']),
-    ('TEST:\n  num_clips: 0\n', ['TEST.num_clips', 'got 0']),
+    ('TEST:\n  num_clips: -1\n', ['TEST.num_clips', 'got -1']),
+    ('TEST:\n  protocol: mit\n', ['TEST.protocol', 'pptsm-dense', "got 'mit'"]),
+    ('DATA:\n  resize: cubic\n', ['DATA.resize', 'cv2, pil']),
+    ('TEST:\n  protocol: mit-10crop\n  num_crops: 3\n',
+     ["TEST.num_crops 3 contradicts TEST.protocol 'mit-10crop', which has 1 clips x 10 crops",
+      'TEST.protocol: ours']),
     ('TRAIN:\n  lr_decay_epochs: [40, 20]\n', ['TRAIN.lr_decay_epochs', 'ascending']),
     ('TRAIN:\n  warmup_epochs: 5\n  lr_decay_epochs: [2, 20]\n',
      ['TRAIN.lr_decay_epochs [2]', 'warm-up']),
@@ -71,6 +76,24 @@ def test_values_that_cannot_work_name_the_key_at_load(tmp_path, text, words):
         load_config(path)
     for word in words + [path]:
         assert word in str(e.value)
+
+
+def test_protocol_comes_from_the_weights_unless_the_config_names_one(tmp_path):
+    cfg = load_config('configs/tsm.yaml')
+    assert cfg['TEST']['protocol'] == cfg['INFER']['protocol'] == 'paddlevideo-tsm'
+    cfg = load_config('configs/pptsm.yaml', ['TEST.weights=pptsm-k400-dense-distill'])
+    assert (cfg['TEST']['protocol'], cfg['INFER']['protocol']) == ('pptsm-dense',
+                                                                   'pptsm-uniform')
+    # a local checkpoint folder or an exported model records no protocol: our own pipeline,
+    # with TEST's counts (the demo configs)
+    assert load_config('configs/tsm_demo.yaml')['TEST']['protocol'] == 'ours'
+    cfg = load_config('configs/tsm.yaml', ['TEST.infer_model=output/export'])
+    assert cfg['TEST']['protocol'] == 'ours'
+    # counts in the config choose our own pipeline's views, as before protocols existed
+    cfg = load_config(write(tmp_path, 'TEST:\n  weights: pptsm-k400-dense\n  num_clips: 2\n'))
+    assert (cfg['TEST']['protocol'], cfg['INFER']['protocol']) == ('ours', 'ours')
+    cfg = load_config('configs/tsm.yaml', ['TEST.protocol=mit-dense', 'TEST.num_clips=10'])
+    assert cfg['TEST']['protocol'] == 'mit-dense'
 
 
 def test_no_decay_is_an_empty_list(tmp_path):

@@ -65,6 +65,27 @@ def test_paddlevideo_tsm_k400_layout(tmp_path, clip):
     assert far(logits(model, clip), ref)
 
 
+@pytest.mark.parametrize('depth', (50, 101))
+def test_pptsm_resnet_vd_layout(tmp_path, depth):
+    state = src.pptsm_state(depth, CLASSES, seed=12)
+    # 48x40 frames: the shortcut pools of layer3 and layer4 meet odd sides (5 and 3 columns)
+    x = np.random.default_rng(13).normal(size=(1, SEG, 3, 48, 40)).astype(np.float32)
+    ref = src.pptsm_forward(state, depth, x, SEG)
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=depth, backbone='resnet_vd')
+    load_for_inference(model, paddle_file(tmp_path, state))
+    assert_close(logits(model, x), ref)
+    # The stem's last conv writes the first stream, so its output channels carry the fold
+    # swap (64 channels: folds of 8); the convs before it are left as they are.
+    conv1_3 = state['backbone.conv1_3._conv.weight']
+    assert np.array_equal(model.conv1_3.weight.numpy(), np.concatenate(
+        [conv1_3[8:16], conv1_3[:8], conv1_3[16:]]))
+    assert np.array_equal(model.conv1_2.weight.numpy(), state['backbone.conv1_2._conv.weight'])
+    if depth == 50:  # the plain backbone is told what the weights are, before any name list
+        with pytest.raises(WeightsError, match="MODEL.backbone: model 'resnet', the weights "
+                                               "are a 'resnet_vd' network"):
+            load_for_inference(TSM(num_classes=CLASSES, depth=50), paddle_file(tmp_path, state))
+
+
 def test_old_zoo_tsm_pdparams(tmp_path, clip):
     # fluid.save wrote a protocol-2 pickle of {parameter name: ndarray}.
     names = src.FluidNames(50)

@@ -21,11 +21,12 @@ CFG = {
     'DATA': {'data_root': '', 'short_size': 40, 'target_size': 32,
              'scales': [1.0, 0.875, 0.75, 0.66], 'flip': True,
              'mean': [0.0, 0.0, 0.0], 'std': [1.0, 1.0, 1.0], 'dense_sample': False,
-             'num_workers': 0, 'max_retries': 2, 'max_failure_ratio': 0.05},
+             'resize': 'cv2', 'num_workers': 0, 'max_retries': 2, 'max_failure_ratio': 0.05},
     'TRAIN': {'filelist': 'train.list', 'batch_size': 2},
     'VALID': {'filelist': 'train.list', 'batch_size': 3},
-    'TEST': {'filelist': 'train.list', 'batch_size': 3, 'num_clips': 2, 'num_crops': 3},
-    'INFER': {'filelist': 'train.list', 'batch_size': 1},
+    'TEST': {'filelist': 'train.list', 'batch_size': 3, 'num_clips': 2, 'num_crops': 3,
+             'protocol': 'ours'},
+    'INFER': {'filelist': 'train.list', 'batch_size': 1, 'protocol': 'ours'},
 }
 
 
@@ -58,7 +59,7 @@ def frame_indices(clip):
     return [[read_index(f) for f in view] for view in frames]
 
 
-def uncropped(frames, short_size, target_size, num_crops, mean, std):
+def uncropped(frames, short_size, target_size, num_crops, mean, std, library):
     """Stand-in for test_transform that keeps whole frames, so their indices stay readable."""
     return T.normalize(frames, mean, std)[None]
 

@@ -156,3 +156,51 @@ def test_predict_reports_a_missing_video(demo, tmp_path):
                check=False)
     assert proc.returncode == 1 and 'Traceback' not in proc.stderr
     assert f'--video_path {tmp_path / "nope.mp4"}: no such video file' in proc.stderr
+
+
+def test_fine_tune_a_folder_of_videos_as_the_readme_says(demo, tmp_path):
+    """README 'Fine-tuning on your own classes': class folders -> make_lists -> train with
+    configs/tsm_finetune.yaml from a demo checkpoint (6 classes) on 3 of its classes -> eval
+    -> predict. The new classifier is not loaded; the backbone starts from the checkpoint."""
+    root, _ = demo
+    if not (root / 'run/TSM_best').exists():  # made by test_train_eval_predict
+        run('train', 'TSM', demo[1], '--fix_random_seed')
+    mine = tmp_path / 'mine'
+    classes = sorted(os.listdir(root / 'data/videos'))[:3]
+    mine.mkdir()
+    for name in classes:
+        os.symlink(root / 'data/videos' / name, mine / name)
+    subprocess.run([sys.executable, 'data/make_lists.py', 'folders', str(mine), '--out',
+                    str(mine / 'lists'), '--val_fraction', '0.34', '--workers', '1'],
+                   cwd=ROOT, check=True, capture_output=True)
+    assert (mine / 'lists/labels.txt').read_text().split() == classes
+    flags = ['-o', 'MODEL.num_classes=3', '-o', 'MODEL.depth=18', '-o', 'MODEL.seg_num=4',
+             '-o', f'DATA.data_root={mine}', '-o', 'DATA.short_size=32',
+             '-o', 'DATA.target_size=32', '-o', 'DATA.num_workers=0',
+             '-o', 'TRAIN.batch_size=2', '-o', 'TRAIN.epoch=1', '-o', 'TRAIN.lr_decay_epochs=[]',
+             '-o', f'TRAIN.pretrain={root / "run/TSM_best"}',
+             '-o', f'TRAIN.filelist={mine / "lists/train.list"}',
+             '-o', f'VALID.filelist={mine / "lists/val.list"}',
+             '-o', f'TEST.filelist={mine / "lists/val.list"}',
+             '-o', f'INFER.label_file={mine / "lists/labels.txt"}']
+    paths = ['-o', f'TRAIN.save_dir={tmp_path / "ft"}',
+             '-o', f'TEST.weights={tmp_path / "ft/TSM_best"}',
+             '-o', f'TEST.save_dir={tmp_path / "eval"}',
+             '-o', f'INFER.weights={tmp_path / "ft/TSM_best"}',
+             '-o', f'INFER.save_dir={tmp_path / "predict"}']
+    config = os.path.join('configs', 'tsm_finetune.yaml')
+    proc = run('train', 'TSM', config, *flags, *paths)
+    assert 'classifier not loaded' in proc.stderr
+    pretrained = paddle.load(str(root / 'run/TSM_best/model.pdparams'))
+    tuned = paddle.load(str(tmp_path / 'ft/TSM_best/model.pdparams'))
+    assert tuned['fc.weight'].shape[1] == 3
+    np.testing.assert_allclose(tuned['conv1.weight'].numpy(),
+                               pretrained['conv1.weight'].numpy(), atol=1e-3)
+
+    run('eval', 'TSM', config, *flags, *paths)
+    result = json.loads((tmp_path / 'eval/TSM_eval.json').read_text())
+    assert result['num_videos'] == 3 and result['dropped'] == 0
+    video = str(mine / (mine / 'lists/val.list').read_text().split()[0])
+    run('predict', 'TSM', config, '--video_path', video, *flags, *paths)
+    pred = json.loads((tmp_path / 'predict/TSM_predict.json').read_text())
+    assert {c['name'] for c in pred['predictions'][0]['top_k']} <= set(classes)

@@ -2,7 +2,7 @@
 import numpy as np
 import paddle
 
-from eval import metrics, running_metrics, view_frame_scores, view_scores
+from eval import average_views, metrics, running_metrics, view_frame_scores, view_scores
 from models import TSM
 from models.online import OnlineTSM
 
@@ -45,6 +45,29 @@ def test_right_then_wrong_then_right_counts_from_the_last_switch():
     # running means: [0,1] right, [2,.5] wrong, [1.33,3.33] right, [1,2.75] right
     result = running_metrics(frames, np.array([1]))
     assert result['running_top1'] == [1.0, 0.0, 1.0, 1.0] and result['frames_to_right'] == 3.0
+
+
+def test_views_average_as_the_protocol_says():
+    # three views of one video, 2 classes: one sure of class 0 (logits 30 vs 0), two leaning
+    # to class 1 (0 vs 2, probability 0.88). The mean logits [10, 1.33] pick class 0 (the
+    # published protocols rank so); the mean of the softmax, 0.41 vs 0.59, picks class 1.
+    raw = np.array([[30., 0.], [0., 2.], [0., 2.]])
+    logits = paddle.to_tensor(raw[None].astype('float32'))
+    by_logits = average_views(logits, 'logits').numpy()
+    by_softmax = average_views(logits, 'softmax').numpy()
+    mean = raw.mean(0)
+    np.testing.assert_allclose(by_logits[0], np.exp(mean) / np.exp(mean).sum(), rtol=1e-5)
+    probs = np.exp(raw) / np.exp(raw).sum(1, keepdims=True)
+    np.testing.assert_allclose(by_softmax[0], probs.mean(0), rtol=1e-5)
+    assert by_logits.argmax() == 0 and by_softmax.argmax() == 1
+    paddle.seed(4)
+    model = TSM(num_classes=5, seg_num=4, depth=18)
+    model.eval()
+    clips = paddle.randn([2, 3, 4, 3, 32, 32])
+    with paddle.no_grad():
+        views = model(clips.reshape([6, 4, 3, 32, 32])).reshape([2, 3, 5])
+        np.testing.assert_allclose(view_scores(model, clips, 'logits').numpy(),
+                                   average_views(views, 'logits').numpy(), rtol=1e-5, atol=1e-7)
 
 
 def test_frame_scores_of_eval_are_what_the_stream_computes():

@@ -109,6 +109,19 @@ def test_view_scores_takes_predictor(exported):
     assert relative_error(probs[0], expected.mean(axis=0)) < 1e-4
 
 
+def test_resnet_vd_exports(tmp_path):
+    # PP-TSM's backbone through the inference form and Paddle Inference (oneDNN).
+    paddle.seed(4)
+    model = TSM(**dict(MODEL, depth=50, shift_ratio=0.125), backbone='resnet_vd')
+    model.eval()
+    x = clips(2, seed=5)
+    with paddle.no_grad():
+        want = model(paddle.to_tensor(x)).numpy()
+    prefix = str(tmp_path / 'TSM')
+    export_static(model, clip_spec(MODEL, DATA), prefix)
+    assert relative_error(Predictor(prefix)(x).numpy(), want) < 1e-4
+
+
 def test_predictor_rejects_wrong_clip_shape(tmp_path):
     export_static(trained_like('none'), clip_spec(MODEL, DATA), str(tmp_path / 'TSM'))
     (tmp_path / 'TSM.yaml').write_text(f'MODEL: {MODEL}\nDATA: {DATA}\n')
@@ -254,3 +267,20 @@ def test_a_failed_build_leaves_no_export(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match='killed'):
         exported.exported_model(cfg, folder, str(tmp_path / 'cache'))
     assert os.listdir(tmp_path / 'cache' / 'exported') == []
+
+
+def test_a_protocol_exports_for_its_own_crop_size(tmp_path):
+    """TEST.protocol mit-dense crops 256 pixels whatever DATA.target_size says: the cached
+    export takes 256-pixel frames and is checked against that size."""
+    from configs.config import load_config
+    from eval import model_for
+    from models.inference import exported_clip_shape
+    folder = str(tmp_path / 'best')
+    write_weights(folder, trained_like('bidirectional'))
+    overrides = [f'MODEL.{k}={v}' for k, v in MODEL.items()] + [
+        f'TEST.weights={folder}', 'TEST.protocol=mit-dense', 'DATA.target_size=32',
+        f'DATA.weights_dir={tmp_path / "cache"}', 'TEST.threads=1']
+    cfg = load_config(os.path.join(ROOT, 'configs', 'tsm.yaml'), overrides)
+    predictor = model_for(cfg, 'TEST', use_gpu=False)
+    assert exported_clip_shape(predictor.files[0]) == [MODEL['seg_num'], 3, 256, 256]
+    assert predictor(clips(1)[:, :, :, :1, :1].repeat(256, 3).repeat(256, 4)).shape == [1, 7]

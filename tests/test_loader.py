@@ -37,7 +37,7 @@ def transform(frames, *args):
 
 reader.dataset.test_transform = transform
 cfg = {'MODEL': {'num_classes': 2, 'seg_num': 4},
-       'DATA': {'data_root': '', 'short_size': 32, 'target_size': 32, 'dense_sample': False,
+       'DATA': {'data_root': '', 'short_size': 32, 'target_size': 32, 'dense_sample': False, 'resize': 'cv2',
                 'mean': [0.0] * 3, 'std': [1.0] * 3, 'num_workers': workers, 'max_retries': 2},
        'VALID': {'filelist': listfile, 'batch_size': 2}}
 for batch in make_loader(cfg, 'valid'):
@@ -90,7 +90,7 @@ def test_the_loop_gets_the_worker_exception_and_where_it_was_raised(tmp_path, mo
     def cfg(listfile):
         return {'MODEL': {'num_classes': 2, 'seg_num': 4},
                 'DATA': {'data_root': '', 'short_size': 32, 'target_size': 32,
-                         'dense_sample': False, 'mean': [0.0] * 3, 'std': [1.0] * 3,
+                         'dense_sample': False, 'resize': 'cv2', 'mean': [0.0] * 3, 'std': [1.0] * 3,
                          'num_workers': 2, 'max_retries': 2},
                 'VALID': {'filelist': listfile, 'batch_size': 2}}
 

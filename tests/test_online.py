@@ -40,10 +40,11 @@ def randomize_bn(model, seed):
 
 
 def online_model(seg_num=8, depth=18, shift_place='residual', num_classes=5, state=None,
-                 shift_every=1):
+                 shift_every=1, backbone='resnet'):
     paddle.seed(0)
     model = TSM(num_classes=num_classes, seg_num=seg_num, depth=depth, shift_mode='online',
-                shift_place=shift_place, shift_every=shift_every, dropout=0.0)
+                shift_place=shift_place, shift_every=shift_every, dropout=0.0,
+                backbone=backbone)
     if state is None:
         randomize_bn(model, 1)
     else:
@@ -161,6 +162,26 @@ def test_refuses_bidirectional_training_mode_and_wrong_frames():
     OnlineTSM(model, SIZE)
     assert model.training
     np.testing.assert_array_equal(model.bn1._mean.numpy(), before)
+
+
+def test_resnet_vd_streams_and_merges():
+    # PP-TSM's backbone (three-conv stem, pooled shortcuts, leaky ReLU) streams as the plain
+    # one does, and its merged step (the exported form) computes the same.
+    base = online_model(depth=50, backbone='resnet_vd')
+    offline = online_model(5, 50, state=base.state_dict(), backbone='resnet_vd')
+    x = clips(1, 5, seed=21)
+    expected = offline.frame_scores(paddle.to_tensor(x)).numpy()
+    np.testing.assert_allclose(stream(OnlineTSM(base, SIZE), x), expected, rtol=0, atol=1e-5)
+    step, merged = OnlineStep(base), OnlineStep(base, merge=True)
+    assert sum(isinstance(m, ShiftConv) for m in merged.merged) == 16
+    buffers = merged_buffers = [paddle.zeros(s) for s in step.buffer_shapes(SIZE)]
+    with paddle.no_grad():
+        for t in range(5):
+            frame = paddle.to_tensor(x[:, t])
+            want, buffers = step(frame, buffers)
+            got, merged_buffers = merged(frame, merged_buffers)
+            np.testing.assert_allclose(got.numpy(), expected[:, t], rtol=0, atol=1e-5)
+            np.testing.assert_allclose(want.numpy(), expected[:, t], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize('shift_place', ['residual', 'inplace'])

@@ -149,7 +149,8 @@ def write_config(tmp_path, data, **sections):
            'VALID': {'filelist': str(data / 'val.list'), 'batch_size': 2},
            'TEST': {'filelist': str(data / 'val.list'), 'batch_size': 2,
                     'weights': str(tmp_path / 'run/TSM_epoch0'),
-                    'save_dir': str(tmp_path / 'eval')}}
+                    'save_dir': str(tmp_path / 'eval')},
+           'INFER': {'label_file': str(data / 'labels.txt')}}
     for section, values in sections.items():
         cfg[section].update(values)
     path = tmp_path / 'cfg.yaml'

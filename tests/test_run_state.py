@@ -194,11 +194,11 @@ def test_interrupted_predict_keeps_the_videos_done(tmp_path, data, monkeypatch):
     view_scores = predict.view_scores
     calls = []
 
-    def interrupted_at_the_fourth(model, clips):
+    def interrupted_at_the_fourth(model, clips, *average):
         calls.append(clips)
         if len(calls) == 4:
             raise KeyboardInterrupt
-        return view_scores(model, clips)
+        return view_scores(model, clips, *average)
     monkeypatch.setattr(predict, 'view_scores', interrupted_at_the_fourth)
     assert run('predict', predict.main, '--config', config, '--filelist', str(listing),
                '-o', 'INFER.batch_size=1') == 130

@@ -12,6 +12,7 @@ import pytest
 from models import TSM
 from models import weights
 from models.weights.download import DownloadError
+from reader.protocols import PROTOCOLS
 from tests import source_nets as src
 
 SEG, CLASSES = 8, 5
@@ -129,9 +130,23 @@ def test_local_file_and_unknown_names(tmp_path, cache):
 
 
 def test_published_table():
-    assert set(weights.PUBLISHED) == {'kinetics400', 'imagenet', 'kinetics400-zoo',
-                                      'imagenet-zoo', 'kinetics400-mit'}
+    assert set(weights.PUBLISHED) == {
+        'kinetics400', 'imagenet', 'kinetics400-zoo', 'imagenet-zoo', 'kinetics400-mit',
+        'kinetics400-mit-dense', 'pptsm-k400-uniform', 'pptsm-k400-dense',
+        'pptsm-k400-uniform-distill', 'pptsm-k400-dense-distill',
+        'pptsm-k400-uniform-distill-r101', 'pptsm-k400-dense-r101'}
     for entry in weights.PUBLISHED.values():
         assert entry['urls'] and all(u.startswith('https://') for u in entry['urls'])
     assert weights.PUBLISHED['kinetics400-mit']['urls'][0].endswith(
         'TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth')
+    for name, entry in weights.PUBLISHED.items():  # every PP-TSM name is a ResNet-vd
+        if 'model' in entry:
+            assert (entry['model']['backbone'] == 'resnet_vd') == name.startswith('pptsm')
+    assert weights.PUBLISHED['pptsm-k400-dense-r101']['model']['depth'] == 101
+    # every Kinetics checkpoint but the old zoo's (whose test pipeline is not published)
+    # names the protocol of its figure, and the dense ones a dense protocol
+    named = {n: e['protocol'] for n, e in weights.PUBLISHED.items() if 'protocol' in e}
+    assert set(named) == {n for n, e in weights.PUBLISHED.items() if 'model' in e} - {
+        'kinetics400-zoo'}
+    assert set(named.values()) <= set(PROTOCOLS)
+    assert all((PROTOCOLS[p].num_clips == 10) == ('dense' in n) for n, p in named.items())

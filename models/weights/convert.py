@@ -27,7 +27,8 @@ from ..tsm import TSM
 from .checkpoint import write_weights
 from .errors import WeightsError
 from .files import read_state
-from .names import FORMATS, TORCH_FORMATS, detect_format, is_ignored, our_name
+from .names import (FORMATS, TORCH_FORMATS, detect_format, is_ignored, our_name,
+                    source_backbone)
 from .streams import needs_swap, permute_streams, shift_problems, source_shift
 
 __all__ = ['convert_state', 'convert_file', 'detect_format', 'FORMATS']
@@ -37,8 +38,8 @@ log = logging.getLogger(__name__)
 CLASSIFIER = ('fc.weight', 'fc.bias')
 # MODEL settings that change what a network computes from the same weights. dropout is not
 # one: it is the identity in evaluation, and a training choice when fine-tuning.
-COMPUTATION = ('depth', 'num_classes', 'seg_num', 'shift_mode', 'shift_place', 'shift_ratio',
-               'shift_every')
+COMPUTATION = ('backbone', 'depth', 'num_classes', 'seg_num', 'shift_mode', 'shift_place',
+               'shift_ratio', 'shift_every')
 
 
 def settings_problems(recorded, settings):
@@ -46,6 +47,14 @@ def settings_problems(recorded, settings):
     from the model's `settings` (keys absent from the record are not compared)."""
     return [f'MODEL.{k}: model {settings[k]!r}, weights trained with {recorded[k]!r}'
             for k in COMPUTATION if k in recorded and recorded[k] != settings[k]]
+
+
+def _backbone_problems(names, model):
+    """The backbone the names show, when it is not the model's: said before the name lists
+    a mismatch would otherwise give."""
+    theirs, ours = source_backbone(names), model.settings['backbone']
+    return [] if theirs == ours else [f'MODEL.backbone: model {ours!r}, the weights are a '
+                                      f'{theirs!r} network']
 
 
 def _rename(state, fmt, where):
@@ -102,7 +111,8 @@ def convert_state(state, model, source_format=None, recorded=None, for_training=
         raise ValueError(f'source_format: expected one of {FORMATS}, got {fmt!r}')
     renamed, origin, unknown = _rename(state, fmt, where)
     shift = source_shift(fmt, list(state), recorded.get('seg_num', 8))
-    problems = settings_problems(recorded, model.settings) + shift_problems(model, shift)
+    problems = (settings_problems(recorded, model.settings) + shift_problems(model, shift)
+                + _backbone_problems(list(state), model))
     if problems and not for_training:
         raise WeightsError(f'{where}: the model would not compute what these weights were '
                            f'trained to compute: ' + '; '.join(problems) + '. Build the '
@@ -145,6 +155,8 @@ def main(argv=None):
     parser.add_argument('src', help='.pdparams, .pth, fluid .tar.gz or folder')
     parser.add_argument('dst', help='output folder')
     parser.add_argument('--depth', type=int, default=50)
+    parser.add_argument('--backbone', default='resnet',
+                        help="resnet, or resnet_vd for PP-TSM weights")
     parser.add_argument('--num_classes', type=int, default=400)
     parser.add_argument('--seg_num', type=int, default=8,
                         help="the source's segments (PaddleVideo shifts 1/seg_num)")
@@ -157,7 +169,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s',
                         force=True)  # paddle installs its own root handler at import
     model = TSM(num_classes=args.num_classes, seg_num=args.seg_num, depth=args.depth,
-                shift_ratio=args.shift_ratio, shift_every=args.shift_every)
+                shift_ratio=args.shift_ratio, shift_every=args.shift_every,
+                backbone=args.backbone)
     state = convert_file(args.src, model, args.format, {'seg_num': args.seg_num})
     model.set_state_dict(state)
     write_weights(args.dst, model, {'converted_from': args.src})

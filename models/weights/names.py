@@ -6,7 +6,10 @@ Layouts (`source_format` values):
   paddlevideo  PaddleVideo ResNetTSM + TSMHead: backbone.conv._conv.weight,
                backbone.res2a.conv0._batch_norm._mean, backbone.res2a.short._conv.weight,
                head.fc.weight (ImageNet backbones: the same names without 'backbone.', and
-               a PaddleClas classifier out.weight)
+               a PaddleClas classifier out.weight); PP-TSM's ResNetTweaksTSM (ResNet-vd) +
+               ppTSMHead: backbone.conv1_1._conv.weight .. conv1_3 (ours conv1_1 / bn1_1 ..),
+               backbone.bb_0_0.conv0._conv.weight (stage 0, block 0: ours layer1.0.conv1),
+               backbone.bb_1_0.short._batch_norm._mean (ours layer2.0.downsample.1._mean)
   fluid        old Paddle video zoo (fluid ParamAttr names): conv1_weights, bn_conv1_scale,
                res2a_branch2a_weights, bn2a_branch2a_variance, res2a_branch1_weights, fc_0.w_0
   mit          original PyTorch TSM: module.base_model.layer1.0.conv1.net.weight,
@@ -27,9 +30,16 @@ _FLUID_ROLES = {'branch2a': 1, 'branch2b': 2, 'branch2c': 3, 'branch1': 'down'}
 _FLUID_BN = {'scale': 'weight', 'offset': 'bias', 'mean': '_mean', 'variance': '_variance'}
 _TORCH_BN = {'running_mean': '_mean', 'running_var': '_variance'}
 
-_PV_CONV = re.compile(rf'^{_BLOCK}\.(?P<role>conv[012]|short)\._conv\.weight$')
-_PV_BN = re.compile(rf'^{_BLOCK}\.(?P<role>conv[012]|short)\._batch_norm\.'
+# PP-TSM names its blocks bb_{stage 0..3}_{index} (PaddleClas's ResNet-vd names).
+_PV_BLOCK = rf'(?:{_BLOCK}|bb_(?P<bb_stage>[0-3])_(?P<bb_index>\d+))'
+_PV_CONV = re.compile(rf'^{_PV_BLOCK}\.(?P<role>conv[012]|short)\._conv\.weight$')
+_PV_BN = re.compile(rf'^{_PV_BLOCK}\.(?P<role>conv[012]|short)\._batch_norm\.'
                     r'(?P<param>weight|bias|_mean|_variance)$')
+_PV_VD_STEM = re.compile(r'^conv1_(?P<k>[123])\.(?:_conv\.(?P<conv>weight)|'
+                         r'_batch_norm\.(?P<param>weight|bias|_mean|_variance))$')
+# A ResNet-vd stem conv in any layout (ours: conv1_1.weight; PaddleVideo's:
+# backbone.conv1_1._conv.weight): its presence tells a ResNet-vd network.
+_VD_STEM = re.compile(r'(^|\.)conv1_1\.')
 _FLUID_CONV = re.compile(rf'^{_BLOCK}_(?P<role>branch2[abc]|branch1)_weights$')
 _FLUID_BN_RE = re.compile(r'^bn(?P<stage>[2-5])(?P<letter>[a-z])(?P<num>\d*)_'
                           r'(?P<role>branch2[abc]|branch1)_(?P<param>scale|offset|mean|variance)$')
@@ -57,6 +67,11 @@ def detect_format(names):
                      f'expected one of {FORMATS}, see models/formats/names.py')
 
 
+def source_backbone(names):
+    """'resnet_vd' when the parameter names hold a ResNet-vd stem, else 'resnet'."""
+    return 'resnet_vd' if any(_VD_STEM.search(n) for n in names) else 'resnet'
+
+
 def is_ignored(name):
     """True for saved entries that are not parameters of any network (counters, optimizer
     state); they are dropped rather than reported as unexpected."""
@@ -64,6 +79,8 @@ def is_ignored(name):
 
 
 def _block_prefix(m):
+    if m.groupdict().get('bb_stage') is not None:
+        return f"layer{int(m['bb_stage']) + 1}.{int(m['bb_index'])}."
     index = int(m['num']) if m['num'] else ord(m['letter']) - ord('a')
     return f"layer{int(m['stage']) - 1}.{index}."
 
@@ -86,6 +103,9 @@ def _paddlevideo(name):
         return 'conv1.weight'
     if name.startswith('conv._batch_norm.'):
         return 'bn1.' + name[len('conv._batch_norm.'):]
+    m = _PV_VD_STEM.match(name)
+    if m:
+        return f"conv1_{m['k']}.weight" if m['conv'] else f"bn1_{m['k']}.{m['param']}"
     m = _PV_CONV.match(name) or _PV_BN.match(name)
     if m is None:
         return None

@@ -16,15 +16,27 @@ log = logging.getLogger(__name__)
 
 # The MODEL settings the Kinetics-400 TSM-R50 checkpoints were trained with (the keys of
 # convert.COMPUTATION); loading compares a model's settings with them.
-R50_K400 = {'depth': 50, 'num_classes': 400, 'seg_num': 8, 'shift_mode': 'bidirectional',
-            'shift_place': 'residual', 'shift_ratio': 0.125, 'shift_every': 1}
+R50_K400 = {'backbone': 'resnet', 'depth': 50, 'num_classes': 400, 'seg_num': 8,
+            'shift_mode': 'bidirectional', 'shift_place': 'residual', 'shift_ratio': 0.125,
+            'shift_every': 1}
+# PP-TSM: PaddleVideo's ResNetTweaksTSM, ResNet-vd with the same shift (1/num_seg = 1/8
+# each way in every block).
+PPTSM_R50 = dict(R50_K400, backbone='resnet_vd')
+PPTSM_R101 = dict(PPTSM_R50, depth=101)
+_PPTSM_URL = 'https://videotag.bj.bcebos.com/PaddleVideo-release2.1/PPTSM/'
+_PPTSM_R101_URL = 'https://videotag.bj.bcebos.com/PaddleVideo-release2.2/'
+_MIT_URLS = ('https://file.lzhu.me/projects/tsm/models/',
+             'https://hanlab18.mit.edu/projects/tsm/models/')
 
+# 'protocol' (reader/protocols.py) is the test pipeline that produced the published top-1;
+# evaluation uses it unless the config names another (TEST.protocol).
 PUBLISHED = {
     'kinetics400': {
         'urls': ['https://videotag.bj.bcebos.com/PaddleVideo-release2.1/TSM/TSM_k400.pdparams'],
         'about': 'PaddleVideo TSM-R50 Kinetics-400, 8 segments, top-1 71.06 '
                  '(1 clip x 1 centre crop)',
         'model': R50_K400,
+        'protocol': 'paddlevideo-tsm',
     },
     'imagenet': {
         'urls': ['https://videotag.bj.bcebos.com/PaddleVideo/PretrainModel/'
@@ -42,16 +54,72 @@ PUBLISHED = {
         'about': 'old Paddle video zoo ResNet-50 ImageNet weights (fluid parameter files)',
     },
     'kinetics400-mit': {
-        'urls': ['https://file.lzhu.me/projects/tsm/models/'
-                 'TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth',
-                 'https://hanlab18.mit.edu/projects/tsm/models/'
-                 'TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth'],
+        'urls': [u + 'TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth'
+                 for u in _MIT_URLS],
         'about': 'original PyTorch TSM-R50 Kinetics-400, 8 segments, uniform sampling, '
-                 'top-1 71.2 (1 clip x 1 crop); reading it needs PyTorch',
+                 'top-1 71.2 (1 clip x 1 crop; 72.8 with protocol mit-10crop); reading it '
+                 'needs PyTorch',
         'model': R50_K400,
+        'protocol': 'mit-1crop',
+    },
+    'kinetics400-mit-dense': {
+        'urls': [u + 'TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e100_dense.pth'
+                 for u in _MIT_URLS],
+        'about': 'original PyTorch TSM-R50 Kinetics-400, 8 segments, dense sampling, '
+                 'top-1 74.1 (10 clips x 3 full-resolution crops); reading it needs PyTorch',
+        'model': R50_K400,
+        'protocol': 'mit-dense',
+    },
+    'pptsm-k400-uniform': {
+        'urls': [_PPTSM_URL + 'ppTSM_k400_uniform.pdparams'],
+        'about': 'PaddleVideo PP-TSM ResNet-50-vd Kinetics-400, uniform sampling, top-1 74.54 '
+                 '(1 clip x 1 centre crop)',
+        'model': PPTSM_R50,
+        'protocol': 'pptsm-uniform',
+    },
+    'pptsm-k400-dense': {
+        'urls': [_PPTSM_URL + 'ppTSM_k400_dense.pdparams'],
+        'about': 'PaddleVideo PP-TSM ResNet-50-vd Kinetics-400, dense sampling, top-1 75.69 '
+                 '(10 clips x 3 crops)',
+        'model': PPTSM_R50,
+        'protocol': 'pptsm-dense',
+    },
+    'pptsm-k400-uniform-distill': {
+        'urls': [_PPTSM_URL + 'ppTSM_k400_uniform_distill.pdparams'],
+        'about': 'PaddleVideo PP-TSM ResNet-50-vd Kinetics-400, distilled, uniform sampling, '
+                 'top-1 75.11 (1 clip x 1 centre crop)',
+        'model': PPTSM_R50,
+        'protocol': 'pptsm-uniform',
+    },
+    'pptsm-k400-dense-distill': {
+        'urls': [_PPTSM_URL + 'ppTSM_k400_dense_distill.pdparams'],
+        'about': 'PaddleVideo PP-TSM ResNet-50-vd Kinetics-400, distilled, dense sampling, '
+                 'top-1 76.16 (10 clips x 3 crops)',
+        'model': PPTSM_R50,
+        'protocol': 'pptsm-dense',
+    },
+    'pptsm-k400-uniform-distill-r101': {
+        'urls': [_PPTSM_R101_URL + 'ppTSM_k400_uniform_distill_r101.pdparams'],
+        'about': 'PaddleVideo PP-TSM ResNet-101-vd Kinetics-400, distilled, uniform '
+                 'sampling, top-1 76.35 (1 clip x 1 centre crop)',
+        'model': PPTSM_R101,
+        'protocol': 'pptsm-uniform',
+    },
+    'pptsm-k400-dense-r101': {
+        'urls': [_PPTSM_R101_URL + 'ppTSM_k400_dense_r101.pdparams'],
+        'about': 'PaddleVideo PP-TSM ResNet-101-vd Kinetics-400, dense sampling, top-1 77.15 '
+                 '(10 clips x 3 crops)',
+        'model': PPTSM_R101,
+        'protocol': 'pptsm-dense',
     },
 }
 
+
+
+def published_protocol(spec):
+    """The test protocol that produced the published figure of weights `spec`, or '' where
+    none is published (a local file or folder, a URL, an ImageNet backbone)."""
+    return PUBLISHED.get(spec, {}).get('protocol', '')
 
 
 def recorded_settings(spec):

@@ -10,6 +10,7 @@ import collections
 import numpy as np
 
 from ..resnet import is_shifted
+from ..tsm import STEMS
 
 # How a source network shifted. convention: 'paddle' (fold 0 from t-1), 'ours' (fold 0
 # from t+1) or 'none'; folds(C) -> widths of the first and second shifted folds of a
@@ -115,8 +116,11 @@ def _stream_params(model):
     """([(name, axis, stream)], {stream: width}): every parameter axis that indexes the
     channels of a residual stream, named 'stem' or 'layer1'..'layer4' (a stage's output)."""
     bn = ('weight', 'bias', '_mean', '_variance')
-    out = [('conv1.weight', 0, 'stem')] + [(f'bn1.{p}', 0, 'stem') for p in bn]
-    widths = {'stem': model.conv1.weight.shape[0]}
+    # The stem's last conv and BN write the first stream; the convs before them (ResNet-vd)
+    # feed only the stem, whose channels the shift never sees.
+    conv, norm = STEMS[model.settings['backbone']][-1][:2]
+    out = [(f'{conv}.weight', 0, 'stem')] + [(f'{norm}.{p}', 0, 'stem') for p in bn]
+    widths = {'stem': getattr(model, conv).weight.shape[0]}
     previous = 'stem'
     for prefix, block in _blocks(model):
         stream = prefix.split('.')[0]
