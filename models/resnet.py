@@ -14,6 +14,8 @@ of a strided 1x1 conv that reads one pixel in four, and every ReLU is a leaky Re
 import paddle
 import paddle.nn as nn
 
+from .conv import Conv2D
+
 SHIFT_PLACES = ('residual', 'inplace')
 BACKBONES = ('resnet', 'resnet_vd')
 LEAKY_SLOPE = 0.01  # paddle.nn.functional.leaky_relu's default, which PP-TSM uses
@@ -39,7 +41,7 @@ def activation(backbone):
 
 
 def conv_bn(in_channels, out_channels, kernel_size, stride=1):
-    conv = nn.Conv2D(in_channels, out_channels, kernel_size, stride=stride,
+    conv = Conv2D(in_channels, out_channels, kernel_size, stride=stride,
                      padding=kernel_size // 2, bias_attr=False)
     return conv, nn.BatchNorm2D(out_channels)
 

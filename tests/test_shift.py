@@ -118,3 +118,32 @@ def test_layer_wraps_function():
     assert np.array_equal(layer(x).numpy(),
                           temporal_shift(x, 3, 0.25, 'online').numpy())
     assert layer.parameters() == []
+
+
+def source_frame(frame, channel, fold, mode):
+    """The frame whose channel `channel` lands at `frame` (expected_value's rule)."""
+    if mode == 'bidirectional' and channel < fold:
+        return frame + 1
+    if (mode == 'bidirectional' and channel < 2 * fold) or (mode == 'online' and
+                                                             channel < fold):
+        return frame - 1
+    return frame
+
+
+@pytest.mark.parametrize('mode', ['bidirectional', 'online'])
+def test_gradient_sends_each_output_gradient_to_its_source(mode):
+    num_clips, seg_num, channels, ratio = 2, 4, 8, 0.25
+    fold = int(channels * ratio)
+    w = np.random.default_rng(1).standard_normal([num_clips * seg_num, channels, 2, 3],
+                                                 dtype=np.float32)
+    x = paddle.to_tensor(np.zeros_like(w), stop_gradient=False)
+    (temporal_shift(x, seg_num, ratio, mode) * paddle.to_tensor(w)).sum().backward()
+    want = np.zeros_like(w)
+    for clip in range(num_clips):
+        for frame in range(seg_num):
+            for channel in range(channels):
+                source = source_frame(frame, channel, fold, mode)
+                if 0 <= source < seg_num:
+                    want[clip * seg_num + source, channel] += w[clip * seg_num + frame,
+                                                                channel]
+    assert np.array_equal(x.grad.numpy(), want)
