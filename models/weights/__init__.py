@@ -15,7 +15,7 @@ from .checkpoint import (BEST, CheckpointError, clean_stale, complete_epochs, ep
                          write_checkpoint, write_weights)
 from .convert import convert_file, settings_problems
 from .download import DownloadError
-from .errors import WeightsError
+from .errors import WeightsError, refuse_or_warn
 from .published import PUBLISHED, recorded_settings, resolve
 
 __all__ = ['BEST', 'CheckpointError', 'DownloadError', 'PUBLISHED', 'WeightsError',
@@ -31,12 +31,10 @@ def check_settings(model, spec, for_training=False):
     downloaded: WeightsError for inference, warnings for training. Returns the record."""
     recorded = recorded_settings(spec)
     problems = settings_problems(recorded or {}, model.settings)
-    if problems and not for_training:
-        raise WeightsError(f'weights {spec!r} were trained with other MODEL settings than '
-                           f'this model has: ' + '; '.join(problems) + '. Set the MODEL '
-                           f'section as the weights were trained')
-    for problem in problems:
-        log.warning('fine-tuning %s with other settings: %s', spec, problem)
+    refuse_or_warn(problems, for_training,
+                   f'weights {spec!r} were trained with other MODEL settings than this model '
+                   f'has', 'Set the MODEL section as the weights were trained', log,
+                   f'fine-tuning {spec} with other settings')
     return recorded
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..tsm import TSM
 from .checkpoint import write_weights
-from .errors import WeightsError
+from .errors import WeightsError, refuse_or_warn
 from .files import read_state
 from .names import (FORMATS, TORCH_FORMATS, detect_format, is_ignored, our_name,
                     source_backbone)
@@ -113,12 +113,10 @@ def convert_state(state, model, source_format=None, recorded=None, for_training=
     shift = source_shift(fmt, list(state), recorded.get('seg_num', 8))
     problems = (settings_problems(recorded, model.settings) + shift_problems(model, shift)
                 + _backbone_problems(list(state), model))
-    if problems and not for_training:
-        raise WeightsError(f'{where}: the model would not compute what these weights were '
-                           f'trained to compute: ' + '; '.join(problems) + '. Build the '
-                           f'model as the weights were trained (the MODEL section)')
-    for problem in problems:
-        log.warning('%s: %s', where, problem)
+    refuse_or_warn(problems, for_training,
+                   f'{where}: the model would not compute what these weights were trained '
+                   f'to compute', 'Build the model as the weights were trained (the MODEL '
+                   f'section)', log, where)
     if needs_swap(model, shift):
         renamed = permute_streams(renamed, model, shift.folds)
     expected = {k: list(v.shape) for k, v in model.state_dict().items()}

@@ -8,3 +8,13 @@ class WeightsError(ValueError):
 
 class CheckpointError(WeightsError):
     """A training checkpoint that is missing, incomplete or does not fit this run."""
+
+
+def refuse_or_warn(problems, for_training, refusal, advice, log, label):
+    """Settings that change what a model computes from its weights: for inference a
+    WeightsError `refusal: problem; problem. advice`; when training (fine-tuning is allowed
+    to change them) a warning each, `label: problem`, on `log`."""
+    if problems and not for_training:
+        raise WeightsError(f'{refusal}: ' + '; '.join(problems) + f'. {advice}')
+    for problem in problems:
+        log.warning('%s: %s', label, problem)
