@@ -9,10 +9,11 @@ interpreter with torch and torchvision, which the original code builds its ResNe
 PyTorch side (benchmarks/torch_side.py) runs in a child process of that interpreter, started
 once; the two sides alternate job by job, `--rounds` times, each job timed twice after one
 warm-up run, with a pause before each run, medians reported. Both use the same number of
-threads and random clips of the same shape. Ours: train.py's update (train.train_update with train.build_optimizer's
-Momentum, L2 decay and clipping), and the exported inference form through Paddle Inference
-(models.static.export_static, models.inference.Predictor, fp32), what eval.py and
-predict.py run unless told --dynamic; the dynamic model is timed too, for reference.
+threads and random clips of the same shape. Ours: train.py's update (train.train_update
+with train.build_optimizer's Momentum, L2 decay and clipping), and the exported inference
+form through Paddle Inference (models.static.export_static, models.inference.Predictor,
+fp32), what eval.py and predict.py run unless told --dynamic; the dynamic model is timed
+too, for reference.
 """
 import argparse
 import json

@@ -18,13 +18,16 @@ import paddle.nn.functional as F
 SMALL_OUTPUT = 49  # output pixels per image up to which the single product pays (7x7)
 
 
+def output_side(side, kernel, stride, padding):
+    return (side + 2 * padding - kernel) // stride + 1
+
+
 def as_one_product(x, weight, stride, padding):
     """conv2d of x [N, C, H, W] with weight [O, C, k, k] (one group, no dilation, bias
     free, square stride and padding) as one matrix product over the columns of all images."""
     n, c, h, w = x.shape
     out_channels, _, k, _ = weight.shape
-    out_h = (h + 2 * padding - k) // stride + 1
-    out_w = (w + 2 * padding - k) // stride + 1
+    out_h, out_w = (output_side(side, k, stride, padding) for side in (h, w))
     cols = F.unfold(x, k, strides=stride, paddings=padding)  # [N, C*k*k, out_h*out_w]
     cols = cols.transpose([1, 0, 2]).reshape([c * k * k, n * out_h * out_w])
     y = paddle.matmul(weight.reshape([out_channels, c * k * k]), cols)
@@ -32,8 +35,8 @@ def as_one_product(x, weight, stride, padding):
     return y.reshape([n, out_channels, out_h, out_w])
 
 
-def _square(value):
-    values = [value] * 2 if isinstance(value, int) else list(value)
+def _square(values):
+    """The common value of a [height, width] pair, or None when they differ."""
     return values[0] if len(set(values)) == 1 else None
 
 
@@ -43,17 +46,16 @@ class Conv2D(nn.Conv2D):
 
     def _one_product_args(self, x):
         """(stride, padding) when this call goes through as_one_product, else None."""
-        if not (self.training and paddle.in_dynamic_mode()) or x.place.is_gpu_place():
+        if not (self.training and paddle.in_dynamic_mode()) or not x.place.is_cpu_place():
             return None
-        if self.bias is not None or self._groups != 1 or self._data_format != 'NCHW':
+        if (self.bias is not None or self._groups != 1 or self._data_format != 'NCHW'
+                or not isinstance(self._padding, int)):
             return None
-        stride, padding, dilation = (_square(self._stride), _square(self._padding),
-                                     _square(self._dilation))
-        kernel = _square(self._kernel_size)
-        if None in (stride, padding, kernel) or dilation != 1 or isinstance(padding, str):
+        stride, kernel = _square(self._stride), _square(self._kernel_size)
+        if None in (stride, kernel) or _square(self._dilation) != 1:
             return None
-        out_h = (x.shape[2] + 2 * padding - kernel) // stride + 1
-        out_w = (x.shape[3] + 2 * padding - kernel) // stride + 1
+        padding = self._padding
+        out_h, out_w = (output_side(side, kernel, stride, padding) for side in x.shape[2:])
         return (stride, padding) if out_h * out_w <= SMALL_OUTPUT else None
 
     def forward(self, x):
