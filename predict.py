@@ -26,7 +26,7 @@ from reader import FAILED_LABEL, load_clip, make_loader
 from reader.listfile import read_label_names
 from reader import windows
 from reader.decode import DecodeError, open_video
-from reader.protocols import view_average
+from reader.protocols import OURS, view_average
 from reader.stream import frame_transform, parse_source, stream_frames
 
 
@@ -114,7 +114,8 @@ def predict_list(model, loader, cfg, names, sink):
 @paddle.no_grad()
 def predict_windows(args, cfg, names):
     """--window: the windows of one long video (reader.windows, decoded once), each window's
-    top-k, the windows merged into segments; JSON, CSV, a timeline PNG, --annotate."""
+    top-k, the windows merged into segments; JSON, CSV, a timeline PNG, --annotate. A
+    window is one clip of our own pipeline (DATA's sizes), whatever INFER.protocol says."""
     if not args.video_path or args.window <= 0 or (args.stride is not None and args.stride <= 0):
         raise cli.UsageError('--window needs --video_path and positive --window and --stride')
     infer = cfg['INFER']
@@ -122,7 +123,8 @@ def predict_windows(args, cfg, names):
     times = video.frame_times()
     plan = windows.plan(times, args.window, args.stride or args.window / 2,
                         cfg['MODEL']['seg_num'])
-    model = model_for(cfg, 'INFER', args.use_gpu, args.dynamic)  # after the video is checked
+    ours = dict(cfg, INFER=dict(infer, protocol=OURS))
+    model = model_for(ours, 'INFER', args.use_gpu, args.dynamic)  # after the video is checked
     records, batch = [], []
 
     def flush():

@@ -114,7 +114,7 @@ def test_long_video_segments_recover_the_parts(tmp_path, monkeypatch, capsys):
     cfg = {'MODEL': {'num_classes': 3, 'seg_num': 4, 'depth': 18},
            'DATA': {'short_size': 48, 'target_size': 48},
            'INFER': {'label_file': str(tmp_path / 'labels.txt'), 'topk': 2, 'batch_size': 3,
-                     'save_dir': str(tmp_path / 'out')}}
+                     'save_dir': str(tmp_path / 'out'), 'protocol': 'mit-10crop'}}
     (tmp_path / 'labels.txt').write_text('red\ngreen\nblue\n')
     (tmp_path / 'cfg.yaml').write_text(yaml.safe_dump(cfg))
     data = {'mean': [0.485, 0.456, 0.406], 'std': [0.229, 0.224, 0.225]}
@@ -126,14 +126,16 @@ def test_long_video_segments_recover_the_parts(tmp_path, monkeypatch, capsys):
             decoded.append(item[0])
             yield item
     monkeypatch.setattr(Video, 'stream', counting)
-    monkeypatch.setattr(predict, 'model_for',
-                        lambda cfg, *a: ColourModel(data['mean'], data['std']))
+    protocols = []  # a window is one clip of our pipeline, whatever INFER.protocol says
+    monkeypatch.setattr(predict, 'model_for', lambda cfg, *a: protocols.append(
+        cfg['INFER']['protocol']) or ColourModel(data['mean'], data['std']))
     stride = 0.5
     with pytest.raises(SystemExit) as exit_:
         cli.run('predict', predict.main, ['--config', str(tmp_path / 'cfg.yaml'), '--video_path',
                                           video, '--window', '1.0', '--stride', str(stride),
                                           '--annotate', str(tmp_path / 'labelled.mp4')])
     assert exit_.value.code == 0
+    assert protocols == ['ours']
     assert len(decoded) == len(set(decoded))  # every frame decoded once, however the overlap
     out = json.load(open(tmp_path / 'out' / 'TSM_timeline.json'))
     found = [(s['label'], s['start'], s['end']) for s in out['segments']]
