@@ -30,12 +30,13 @@ from configs import cli  # noqa: E402  first: it loads numpy.random before paddl
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
-import train  # noqa: E402
+from bench import machine  # noqa: E402
 from models import TSM  # noqa: E402
 from models.amp import Precision  # noqa: E402
 from models.device import set_cpu_threads  # noqa: E402
 from models.inference import Predictor  # noqa: E402
 from models.static import clip_spec, export_static  # noqa: E402
+import train  # noqa: E402
 
 TIMED = 2  # timed runs per job and round, after one warm-up run
 PAUSE = 1.0  # seconds between jobs: the side that ran last lets its idle threads stop spinning
@@ -144,8 +145,8 @@ def main():
     theirs.close()
     medians = {name: float(np.median(values)) for name, values in times.items()}
     result = {
-        'machine': {'cpu': cpu_name(), 'threads': args.threads, 'paddle': paddle.__version__,
-                    'torch': theirs.versions[0], 'torchvision': theirs.versions[1]},
+        'machine': dict(machine(), threads=args.threads, torch=theirs.versions[0],
+                        torchvision=theirs.versions[1]),
         'model': {'depth': args.depth, 'size': args.size, 'seg_num': args.seg_num,
                   'train_batch': args.batch, 'infer_batch': 1},
         'median_seconds': medians, 'all_seconds': times,
@@ -172,12 +173,6 @@ def main():
               f"{medians[ours_key] * 1000:.0f} ms | "
               f"{result['ratio_ours_over_pytorch'][ratio]:.2f} |")
     print(f'written to {args.out}')
-
-
-def cpu_name():
-    with open('/proc/cpuinfo') as f:
-        names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
-    return names[0] if names else 'unknown'
 
 
 if __name__ == '__main__':
