@@ -67,7 +67,8 @@ def stream_frames(source):
 
 def frame_transform(frame, data_cfg):
     """One RGB uint8 frame [H, W, 3] -> float32 [3, target_size, target_size], the
-    centre view of the test transform (DATA section: short_size, target_size, mean, std)."""
+    centre view of the test transform (DATA section: short_size, target_size, mean, std,
+    resize), as our own pipeline tests a clip."""
     views = test_transform(frame[None], data_cfg['short_size'], data_cfg['target_size'], 1,
-                           data_cfg['mean'], data_cfg['std'])
+                           data_cfg['mean'], data_cfg['std'], data_cfg['resize'])
     return views[0, 0]

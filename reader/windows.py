@@ -12,7 +12,7 @@ import collections
 import numpy as np
 
 from .sampling import sample_indices
-from .transforms import test_transform
+from .stream import frame_transform
 
 Window = collections.namedtuple('Window', 'start end frames')  # seconds, frame indices
 
@@ -38,14 +38,13 @@ def plan(times, window, stride, seg_num):
 
 
 def clips(video, windows, data):
-    """Yield (window, float32 clip [1, T, 3, H, W]) in window order, reading `video` once
-    (DATA section: short_size, target_size, mean, std)."""
+    """Yield (window, float32 clip [1, T, 3, H, W]) in window order, reading `video` once,
+    each frame transformed once (stream.frame_transform of the DATA section)."""
     pending = collections.deque(windows)
     needed = sorted({int(i) for w in windows for i in w.frames})
     kept = {}
     for index, frame in video.stream(needed):
-        kept[index] = test_transform(frame[None], data['short_size'], data['target_size'], 1,
-                                     data['mean'], data['std'])[0, 0]
+        kept[index] = frame_transform(frame, data)
         while pending and pending[0].frames[-1] <= index:
             w = pending.popleft()
             yield w, np.stack([kept[int(i)] for i in w.frames])[None]

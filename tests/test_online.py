@@ -16,7 +16,7 @@ from tests.videos import read_index, write_index_video
 
 SIZE = 32
 DATA = {'short_size': SIZE, 'target_size': SIZE,
-        'mean': [0.485, 0.456, 0.406], 'std': [0.229, 0.224, 0.225]}
+        'mean': [0.485, 0.456, 0.406], 'std': [0.229, 0.224, 0.225], 'resize': 'cv2'}
 
 
 def randomize_bn(model, seed):
@@ -247,6 +247,11 @@ def test_stream_errors_and_frame_transform(tmp_path):
     assert out.shape == (3, SIZE, SIZE) and out.dtype == np.float32
     np.testing.assert_array_equal(out, test_transform(frame[None], SIZE, SIZE, 1, DATA['mean'],
                                                       DATA['std'])[0, 0])
+    # DATA.resize reaches the stream and the windows as it reaches the dataset's test clips
+    pil = frame_transform(frame, dict(DATA, resize='pil'))
+    np.testing.assert_array_equal(pil, test_transform(frame[None], SIZE, SIZE, 1, DATA['mean'],
+                                                      DATA['std'], 'pil')[0, 0])
+    assert not np.array_equal(pil, out)
 
 
 def write_setup(tmp_path, shift_mode='online', num_frames=6):
