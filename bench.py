@@ -196,7 +196,7 @@ def reader_times(cfg, workdir, args):
     path = write_video(os.path.join(workdir, 'bench.mp4'), width, height, args.video_frames)
     folder = os.path.join(workdir, 'bench_frames')
     os.makedirs(folder)
-    write_frames(path, folder, 0, 95)
+    write_frames(path, folder, 0, 95, 'cv2')
     rng = np.random.default_rng(0)
     result = {'video': {'codec': 'h264', 'width': width, 'height': height,
                         'frames': args.video_frames}}

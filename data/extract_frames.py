@@ -1,7 +1,8 @@
 """Decode videos once into folders of JPEG frames, so training reads JPEGs instead of decoding.
 
     python data/extract_frames.py --videos DIR_OR_LIST --out OUT [--data_root ROOT]
-                                  [--workers N] [--short_size S] [--quality Q] [--shard K/N]
+                                  [--workers N] [--short_size S] [--resize cv2|pil]
+                                  [--quality Q] [--shard K/N]
     python data/extract_frames.py --videos LIST --out OUT --merge
 
 --videos is a folder (every .mp4 .avi .mkv .webm below it) or a list file of `path label`
@@ -9,7 +10,8 @@ lines (reader.listfile; relative paths resolve against --data_root, '' = the lis
 Each video becomes OUT/<its path relative to the folder or root, without the extension>/
 img_00001.jpg ... img_<n>.jpg: every frame, decoded in order by reader.decode (never by
 seeking, which returns wrong frames on some files), resized so the short side is S (0 keeps
-the size) and saved as JPEG quality Q. reader.decode.open_video reads such a folder as a video.
+the size) with --resize's library (as DATA.resize in training) and saved as JPEG quality Q.
+reader.decode.open_video reads such a folder as a video.
 
 Given a list file, OUT/<list name> is written too, the same lines pointing at the frame folders
 (relative to OUT), so training on frames is DATA.data_root=OUT with that list as the filelist.
@@ -41,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.device import usable_cores  # noqa: E402
 from reader.decode import DecodeError, open_video  # noqa: E402
 from reader.listfile import ListFileError, read_list  # noqa: E402
-from reader.transforms import resize_short  # noqa: E402
+from reader.transforms import RESIZE_LIBRARIES, resize_short  # noqa: E402
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm')
 FRAME_NAME = 'img_{:05d}.jpg'  # 1-based, the naming of the TSN/TSM extraction scripts
@@ -57,6 +59,8 @@ def build_parser():
                    help='videos extracted in parallel (default: the usable cores)')
     p.add_argument('--short_size', type=int, default=0,
                    help='resize so the short side is this; 0 keeps the size')
+    p.add_argument('--resize', choices=RESIZE_LIBRARIES, default='cv2',
+                   help='bilinear resizing library, as DATA.resize of the training config')
     p.add_argument('--quality', type=int, default=95, help='JPEG quality, 0-100')
     p.add_argument('--shard', type=parse_shard, default=(1, 1), metavar='K/N',
                    help='extract only the K-th of N disjoint shares (K = 1..N): videos K, '
@@ -134,15 +138,16 @@ def unique_jobs(entries):
     return jobs
 
 
-def write_frames(src, folder, short_size, quality):
+def write_frames(src, folder, short_size, quality, library):
     """Decode every frame of `src` into `folder` as JPEGs; returns the frame count."""
     count = 0
     with open_video(src) as video:
         for frame in video.iter_frames():
             if short_size:
-                # the training transform's own resize: frames resized here equal the ones
-                # training would resize from the video, and then it leaves them alone
-                frame = resize_short(frame[None], short_size)[0]
+                # the training transform's own resize: with DATA.resize's library, frames
+                # resized here equal the ones training would resize from the video, and then
+                # it leaves them alone
+                frame = resize_short(frame[None], short_size, library)[0]
             count += 1
             path = os.path.join(folder, FRAME_NAME.format(count))
             if not cv2.imwrite(path, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
@@ -152,14 +157,15 @@ def write_frames(src, folder, short_size, quality):
 
 
 def extract_video(job):
-    """Pool task (src, dest, short_size, quality) -> (src, frames written, error or None)."""
-    src, dest, short_size, quality = job
+    """Pool task (src, dest, short_size, quality, resize library) -> (src, frames written,
+    error or None)."""
+    src, dest, short_size, quality, library = job
     parent, name = os.path.split(dest)
     tmp = os.path.join(parent, f'.{name}.tmp')  # hidden, and never a finished folder's name
     try:
         shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted run
         os.makedirs(tmp)
-        count = write_frames(src, tmp, short_size, quality)
+        count = write_frames(src, tmp, short_size, quality, library)
         os.rename(tmp, dest)  # atomic: dest exists only with every frame in it
         return src, count, None
     except Exception as e:  # any failure is this video's: report it, extract the others
@@ -261,7 +267,7 @@ def main(argv=None):
     entries, jobs = plan(parser, args)
     if args.merge is not None:
         return merge(entries, jobs, args)
-    todo = [(src, os.path.join(args.out, name), args.short_size, args.quality)
+    todo = [(src, os.path.join(args.out, name), args.short_size, args.quality, args.resize)
             for position, (name, src) in enumerate(jobs.items())
             if shard_of(position, args.shard) and not os.path.isdir(os.path.join(args.out, name))]
     try:

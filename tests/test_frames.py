@@ -179,7 +179,7 @@ def test_rerun_skips_done_videos_and_redoes_an_interrupted_one(source, tmp_path,
     monkeypatch.setattr(extract_frames.cv2, 'imwrite', imwrite_then_stop)
     with pytest.raises(KeyboardInterrupt):
         extract_frames.extract_video((str(videos / 'h264/b.mp4'), folder_of(out, 'h264/b.mp4'),
-                                      0, 95))
+                                      0, 95, 'cv2'))
     monkeypatch.undo()
     assert sorted(os.listdir(out / 'h264')) == ['.b.tmp']
     assert len(os.listdir(out / 'h264/.b.tmp')) == 4
@@ -262,15 +262,16 @@ TEST:
 """
 
 
-def test_read_clip_on_frames_matches_the_video(source, tmp_path):
+@pytest.mark.parametrize('library', ['cv2', 'pil'])
+def test_read_clip_on_frames_matches_the_video(source, tmp_path, library):
     (tmp_path / 'c.yaml').write_text(CONFIG)
-    cfg = load_config(str(tmp_path / 'c.yaml'))
+    cfg = load_config(str(tmp_path / 'c.yaml'), [f'DATA.resize={library}'])
     videos = tmp_path / 'videos'
     videos.mkdir()
     shutil.copy(source / 'h264/b.mp4', videos / 'b.mp4')
     # resized at extraction as read_clip resizes the video: then read_clip leaves them alone
     assert extract(['--videos', videos, '--out', tmp_path / 'out', '--short_size', 32,
-                    '--workers', 1]) == 0
+                    '--resize', library, '--workers', 1]) == 0
     folder, video = str(tmp_path / 'out/b'), str(videos / 'b.mp4')
     assert open_video(folder).read([0]).shape == (1, 32, 43, 3)
     for mode in ('test', 'train'):
