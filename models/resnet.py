@@ -42,7 +42,7 @@ def activation(backbone):
 
 def conv_bn(in_channels, out_channels, kernel_size, stride=1):
     conv = Conv2D(in_channels, out_channels, kernel_size, stride=stride,
-                     padding=kernel_size // 2, bias_attr=False)
+                  padding=kernel_size // 2, bias_attr=False)
     return conv, nn.BatchNorm2D(out_channels)
 
 
