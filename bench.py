@@ -26,6 +26,7 @@ import paddle.nn as nn
 
 from configs.cli import setup_logging
 from models.device import set_cpu_threads
+from models.mkl import cpu_info
 from models.static import clip_spec, export_static
 
 
@@ -62,14 +63,10 @@ def timed(fn, repeats, warmup):
 
 
 def machine():
-    model = 'unknown'
-    if os.path.isfile('/proc/cpuinfo'):
-        with open('/proc/cpuinfo') as f:
-            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
-        model = names[0] if names else model
     from models.inference import bf16_supported
-    return {'cpu': model, 'cores': os.cpu_count(), 'paddle': paddle.__version__,
-            'python': platform.python_version(), 'bf16': bf16_supported(),
+    return {'cpu': cpu_info()['model'] or 'unknown', 'cores': os.cpu_count(),
+            'paddle': paddle.__version__, 'python': platform.python_version(),
+            'bf16': bf16_supported(), 'mkl_code_path': os.environ.get('MKL_DEBUG_CPU_TYPE', ''),
             'load_average': [round(v, 2) for v in os.getloadavg()]}
 
 

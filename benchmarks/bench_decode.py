@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests.videos import read_index, write_index_video  # noqa: E402
+from models.mkl import cpu_info  # noqa: E402
 from reader import decode  # noqa: E402
 from reader.sampling import sample_indices  # noqa: E402
 
@@ -87,11 +88,7 @@ def decord_get_batch(path, indices):
 
 
 def machine():
-    model = platform.processor() or platform.machine()
-    if os.path.exists('/proc/cpuinfo'):
-        with open('/proc/cpuinfo') as f:
-            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
-        model = names[0] if names else model
+    model = cpu_info()['model'] or platform.processor() or platform.machine()
     return f'{model}, {os.cpu_count()} cores, PyAV {av.__version__}, OpenCV {cv2.__version__}, ' \
            f'decord {getattr(decord, "__version__", "absent")}'
 

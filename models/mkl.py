@@ -1,0 +1,47 @@
+"""The CPU's own instructions for the matrix products of Paddle's CPU build on non-Intel CPUs.
+
+Paddle's CPU kernels (convolutions in training and in the dynamic model, matmul, linear)
+compute their products with Intel's MKL, which picks its code path by the CPU's vendor: on an
+AMD CPU it runs its generic path whatever instructions the CPU has. The MKL that Paddle's CPU
+build carries (2019) still takes the path from MKL_DEBUG_CPU_TYPE: 5 selects the AVX2 path, 7
+the AVX-512 one. On a 2-core AMD EPYC with AVX-512 (Paddle 3.3.1): a 64x576 by 576x50176
+product 111 ms -> 23 ms; the TSM-R50 training step (8x224x224, batch 2) 10.3 s -> 4.1 s; the
+dynamic model's clip 2.0 s -> 0.6 s. Paddle Inference (the exported model) computes with
+oneDNN, which reads the instructions itself, and is unchanged. MKL reads the variable at its
+first product, so models sets it on import, before any; a value the user set is kept.
+"""
+import os
+
+CPUINFO = '/proc/cpuinfo'
+# MKL_DEBUG_CPU_TYPE for each code path, best first, with the instructions it runs.
+CODE_PATHS = (('7', {'avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl'}),
+              ('5', {'avx2', 'fma'}))
+
+
+def cpu_info(path=CPUINFO):
+    """{'vendor', 'model', 'flags'} of the first CPU /proc/cpuinfo lists; empty values where
+    the system has no such file."""
+    fields = {}
+    if os.path.isfile(path):
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                fields.setdefault(key.strip(), value.strip())
+    return {'vendor': fields.get('vendor_id', ''), 'model': fields.get('model name', ''),
+            'flags': set(fields.get('flags', '').split())}
+
+
+def code_path(info):
+    """The MKL_DEBUG_CPU_TYPE value for a CPU of cpu_info(), or None where MKL already picks
+    its best path (Intel) or no path beyond the generic one fits (no AVX2)."""
+    if info['vendor'] in ('', 'GenuineIntel'):
+        return None
+    return next((value for value, needs in CODE_PATHS if needs <= info['flags']), None)
+
+
+def use_best_code_path(environ=os.environ):
+    """Set MKL_DEBUG_CPU_TYPE for this CPU unless it is set already; the value in force."""
+    value = code_path(cpu_info())
+    if value is not None:
+        environ.setdefault('MKL_DEBUG_CPU_TYPE', value)
+    return environ.get('MKL_DEBUG_CPU_TYPE')
