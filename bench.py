@@ -25,7 +25,7 @@ import paddle
 import paddle.nn as nn
 
 from configs.cli import setup_logging
-from models.device import set_cpu_threads
+from models.device import use_cpu
 from models.mkl import cpu_info
 from models.static import clip_spec, export_static
 
@@ -306,7 +306,7 @@ def markdown(result):
 
 
 def bench(cfg, args):
-    set_cpu_threads(args.threads)
+    use_cpu(args.threads)
     seg_num, size = cfg['MODEL']['seg_num'], cfg['DATA']['target_size']
     clip_shape = [seg_num, 3, size, size]
     result = {'machine': machine(), 'model': dict(cfg['MODEL'], target_size=size),

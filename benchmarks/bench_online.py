@@ -23,7 +23,7 @@ import numpy.random  # noqa: F401  before paddle (Paddle 2.6's zlib symbols, see
 import paddle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from models.device import set_cpu_threads, usable_cores  # noqa: E402
+from models.device import use_cpu, usable_cores  # noqa: E402
 from models import TSM  # noqa: E402
 from models.static import export_static  # noqa: E402
 from models.inference import Predictor, make_config  # noqa: E402
@@ -96,7 +96,7 @@ def main(argv=None):
     p.add_argument('--warmup', type=int, default=3)
     args = p.parse_args(argv)
     paddle.set_device('cpu')
-    set_cpu_threads(usable_cores())
+    use_cpu(usable_cores())
     describe_machine()
 
     engine = OnlineTSM(build(args.depth, 'online', SEG_NUM), args.size)

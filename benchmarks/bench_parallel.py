@@ -25,10 +25,10 @@ import numpy as np
 import paddle
 from models import TSM, parallel
 from models.amp import Precision
-from models.device import set_cpu_threads
+from models.device import use_cpu
 import train
 paddle.set_device('cpu')
-set_cpu_threads({threads})
+use_cpu({threads})
 parallel.init()
 paddle.seed(0)
 model = TSM(num_classes=400, seg_num=8, depth={depth})

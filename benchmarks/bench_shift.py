@@ -15,7 +15,7 @@ import time
 import paddle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from models.device import set_cpu_threads, usable_cores  # noqa: E402
+from models.device import use_cpu, usable_cores  # noqa: E402
 from models import TSM, temporal_shift  # noqa: E402
 
 SEG_NUM = 8
@@ -77,7 +77,7 @@ def main():
     parser.add_argument('--shift-ratio', type=float, default=0.125)
     args = parser.parse_args()
     paddle.set_device('cpu')
-    set_cpu_threads(usable_cores())
+    use_cpu(usable_cores())
     print(f'paddle {paddle.__version__}, {os.cpu_count()} CPUs, '
           f'median of {args.repeats} runs, shift_ratio {args.shift_ratio}')
     shifts = bench_shapes(args.repeats, args.shift_ratio)

@@ -33,7 +33,7 @@ import paddle  # noqa: E402
 from bench import machine  # noqa: E402
 from models import TSM  # noqa: E402
 from models.amp import Precision  # noqa: E402
-from models.device import set_cpu_threads  # noqa: E402
+from models.device import use_cpu  # noqa: E402
 from models.inference import Predictor  # noqa: E402
 from models.static import clip_spec, export_static  # noqa: E402
 import train  # noqa: E402
@@ -88,7 +88,7 @@ class TorchSide:
 
 def our_jobs(args, workdir):
     """{job: fn()} of our side: 'train', 'infer' (the exported model), 'infer_dynamic'."""
-    set_cpu_threads(args.threads)
+    use_cpu(args.threads)
     paddle.seed(0)
     model = TSM(num_classes=400, seg_num=args.seg_num, depth=args.depth)
     settings = {'learning_rate': 0.01, 'lr_decay': 0.1, 'lr_decay_epochs': [],

@@ -1,0 +1,34 @@
+"""models/device.py: on the CPU that select_device picks, a freed tensor's memory serves the
+next one without page faults."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHILD = '''
+import resource, sys
+import models, paddle
+from models import device
+if sys.argv[1] == 'select':
+    device.select_device(False)
+paddle.full([16 * 1024 * 1024], 1.0).numpy()  # 64 MiB, freed at once
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    paddle.full([16 * 1024 * 1024], 2.0).numpy()
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+print(faults, paddle.get_device())
+'''
+
+
+def child(mode):
+    out = subprocess.run([sys.executable, '-c', CHILD, mode], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return int(out[0]), out[1]
+
+
+def test_freed_tensor_memory_is_reused_without_page_faults():
+    pages = 10 * 64 * 2 ** 20 // os.sysconf('SC_PAGE_SIZE')  # of the ten 64 MiB tensors
+    faults, _ = child('plain')
+    assert faults > pages  # glibc maps each afresh: the tensors' pages fault in every time
+    faults, place = child('select')
+    assert place == 'cpu' and faults < pages // 4  # a page-in or two of the heap as it settles
