@@ -9,8 +9,11 @@ from models import conv
 from models.conv import Conv2D, as_one_product as PRODUCT
 
 # (batch, in channels, side, out channels, kernel, stride): small maps that take the single
-# product in training, and a 14x14 output that keeps paddle's kernel.
+# product in training, and a 14x14 output that keeps paddle's kernel. Taps that read only
+# padding: 1x1 maps (the centre alone), a 2x2 map at stride 2 (the last two taps), a 5x5
+# kernel on a 2x2 map (the middle three).
 SHAPES = [(6, 5, 8, 7, 3, 2), (4, 6, 3, 5, 3, 1), (5, 4, 1, 6, 3, 1), (3, 8, 4, 5, 1, 2),
+          (3, 4, 2, 5, 3, 2), (2, 3, 2, 4, 5, 1), (3, 6, 1, 4, 7, 2),
           (2, 3, 14, 4, 7, 2), (2, 4, 14, 3, 3, 1)]
 
 
@@ -55,7 +58,8 @@ def test_evaluation_and_other_layouts_keep_paddles_kernel(monkeypatch):
     layer(x)
     for other in (Conv2D(4, 4, 3, padding=1), Conv2D(4, 4, 3, padding=1, groups=2,
                                                       bias_attr=False),
-                  Conv2D(4, 4, 3, padding=2, dilation=2, bias_attr=False)):
+                  Conv2D(4, 4, 3, padding=2, dilation=2, bias_attr=False),
+                  Conv2D(4, 4, 1, padding=1, bias_attr=False)):  # pads wider than the kernel
         other.train()
         other(x)
     assert calls == []
@@ -63,3 +67,34 @@ def test_evaluation_and_other_layouts_keep_paddles_kernel(monkeypatch):
 
 def test_state_dict_names_are_paddles():
     assert list(Conv2D(3, 4, 3, bias_attr=False).state_dict()) == ['weight']
+
+
+@pytest.mark.parametrize('side, kernel, stride, padding, taps', [
+    (1, 3, 1, 1, (1, 1, 0, 0)),   # a 1x1 map: the centre tap alone, no padding
+    (2, 3, 2, 1, (1, 2, 0, 0)),   # one output over the 2x2 map
+    (2, 5, 1, 2, (1, 3, 1, 1)),   # taps 0 and 4 read padding at both outputs
+    (4, 3, 2, 1, (0, 2, 1, 0)),   # every tap live; the last output needs no padding after
+    (8, 3, 1, 1, (0, 2, 1, 1)),
+])
+def test_live_taps(side, kernel, stride, padding, taps):
+    assert tuple(conv.live_taps(side, kernel, stride, padding)) == taps
+
+
+@pytest.mark.parametrize('frozen', ['input', 'filter'])
+def test_a_tensor_without_gradient_gets_none_and_the_other_its_gradient(frozen):
+    """The first layer's input (the frames) needs no gradient, nor a frozen filter: the
+    product still computes the other one's."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal([4, 3, 2, 2], dtype=np.float32)
+    layer = Conv2D(3, 5, 3, stride=2, padding=1, bias_attr=False)
+    layer.train()
+    layer.weight.stop_gradient = frozen == 'filter'
+    frames = paddle.to_tensor(x, stop_gradient=frozen == 'input')
+    layer(frames).sum().backward()
+    want, ref_x, ref_w = reference(x, layer.weight.numpy(), 2, 1)
+    want.sum().backward()
+    ours, theirs = (frames, layer.weight), (ref_x, ref_w)
+    kept, dropped = (1, 0) if frozen == 'input' else (0, 1)
+    assert ours[dropped].grad is None
+    np.testing.assert_allclose(ours[kept].grad.numpy(), theirs[kept].grad.numpy(), rtol=1e-5,
+                               atol=1e-5)
