@@ -47,15 +47,26 @@ def live_taps(side, kernel, stride, padding):
                 max(0, (out - 1) * stride + last - padding - (side - 1)))
 
 
-def _plan(x_shape, w_shape, stride, padding):
-    """(vertical Taps, horizontal Taps, [out_h, out_w]) of a conv2d of x by the filter."""
-    k = w_shape[2]
-    taps = [live_taps(side, k, stride, padding) for side in x_shape[2:]]
-    return taps[0], taps[1], [output_side(side, k, stride, padding) for side in x_shape[2:]]
+# The product of a conv2d: the vertical and horizontal Taps, the [height, width] of the live
+# taps, unfold's paddings (top, left, bottom, right) for them, and the output's [height, width].
+class Plan(collections.namedtuple('Plan', 'down across kernel pads out_size')):
+    @property
+    def pixels(self):
+        return self.out_size[0] * self.out_size[1]
 
 
-def _extent(taps):
-    return taps.last - taps.first + 1
+def plan(x_shape, k, stride, padding):
+    down, across = (live_taps(side, k, stride, padding) for side in x_shape[2:])
+    return Plan(down, across, [down.last - down.first + 1, across.last - across.first + 1],
+                [down.before, across.before, down.after, across.after],
+                [output_side(side, k, stride, padding) for side in x_shape[2:]])
+
+
+def _covers_map(x_shape, kernel, pads):
+    """Whether the live taps cover the map exactly, unpadded (a 1x1 map, ResNet's last stage
+    on small frames): the columns are the map itself, and Paddle 2.6's fold refuses a map
+    of one row."""
+    return list(x_shape[2:]) == kernel and not any(pads)
 
 
 class _OneProduct(PyLayer):
@@ -67,13 +78,15 @@ class _OneProduct(PyLayer):
     def forward(ctx, x, weight, stride, padding):
         n = x.shape[0]
         out_channels = weight.shape[0]
-        down, across, out_size = _plan(x.shape, weight.shape, stride, padding)
+        product = plan(x.shape, weight.shape[2], stride, padding)
+        down, across, kernel, pads, out_size = product
         live = weight[:, :, down.first:down.last + 1, across.first:across.last + 1]
         live = live.reshape([out_channels, -1])
-        kernel = [_extent(down), _extent(across)]
-        pads = [down.before, across.before, down.after, across.after]
-        cols = F.unfold(x, kernel, strides=stride, paddings=pads)  # [N, C*kh*kw, pixels]
-        pixels = out_size[0] * out_size[1]
+        pixels = product.pixels
+        if _covers_map(x.shape, kernel, pads):  # the map is its one column
+            cols = x.reshape([n, -1])
+        else:
+            cols = F.unfold(x, kernel, strides=stride, paddings=pads)  # [N, C*kh*kw, pixels]
         if pixels == 1:  # [N, C*kh*kw] as it comes: no transposes
             cols = cols.reshape([n, -1])
             y = paddle.matmul(cols, live, transpose_y=True)
@@ -81,7 +94,7 @@ class _OneProduct(PyLayer):
             cols = cols.transpose([1, 0, 2]).reshape([live.shape[1], n * pixels])
             y = paddle.matmul(live, cols).reshape([out_channels, n, pixels]).transpose([1, 0, 2])
         ctx.save_for_backward(cols, live)
-        ctx.geometry = (x.shape, weight.shape, stride, down, across, kernel, pads, pixels)
+        ctx.geometry = (x.shape, weight.shape, stride, product)
         # Paddle wants None for an input without gradient (the frames, a frozen filter)
         ctx.wanted = (not x.stop_gradient, not weight.stop_gradient)
         return y.reshape([n, out_channels] + out_size)
@@ -89,39 +102,43 @@ class _OneProduct(PyLayer):
     @staticmethod
     def backward(ctx, grad):
         cols, live = ctx.saved_tensor()
-        x_shape, w_shape, stride, down, across, kernel, pads, pixels = ctx.geometry
+        x_shape, w_shape, stride, product = ctx.geometry
         n, out_channels = x_shape[0], w_shape[0]
+        pixels = product.pixels
         if pixels == 1:
             grad = grad.reshape([n, out_channels])
         else:
             grad = grad.reshape([n, out_channels, pixels]).transpose([1, 0, 2])
             grad = grad.reshape([out_channels, n * pixels])
         want_x, want_weight = ctx.wanted
-        return (_input_grad(grad, live, x_shape, stride, kernel, pads, pixels) if want_x else None,
-                _filter_grad(grad, cols, w_shape, down, across, pixels) if want_weight else None)
+        return (_input_grad(grad, live, x_shape, stride, product) if want_x else None,
+                _filter_grad(grad, cols, w_shape, product) if want_weight else None)
 
 
-def _input_grad(grad, live, x_shape, stride, kernel, pads, pixels):
+def _input_grad(grad, live, x_shape, stride, product):
     """The input's gradient from the output's (laid out as the product made it): the
     columns' gradient folded back onto the map."""
+    pixels, kernel, pads = product.pixels, product.kernel, product.pads
     if pixels == 1:
         grad_cols = paddle.matmul(grad, live).unsqueeze(-1)
     else:
         grad_cols = paddle.matmul(live, grad, transpose_x=True)
         grad_cols = grad_cols.reshape([-1, x_shape[0], pixels]).transpose([1, 0, 2])
+    if _covers_map(x_shape, kernel, pads):
+        return grad_cols.reshape(x_shape)
     return F.fold(grad_cols, x_shape[2:], kernel, strides=stride, paddings=pads)
 
 
-def _filter_grad(grad, cols, w_shape, down, across, pixels):
+def _filter_grad(grad, cols, w_shape, product):
     """The filter's gradient: the live taps' from the saved columns, zero for the others."""
-    if pixels == 1:
+    if product.pixels == 1:
         grad_live = paddle.matmul(grad, cols, transpose_x=True)
     else:
         grad_live = paddle.matmul(grad, cols, transpose_y=True)
-    kernel = [_extent(down), _extent(across)]
-    grad_live = grad_live.reshape(w_shape[:2] + kernel)
-    if kernel == list(w_shape[2:]):
+    grad_live = grad_live.reshape(w_shape[:2] + product.kernel)
+    if product.kernel == list(w_shape[2:]):
         return grad_live
+    down, across = product.down, product.across
     grad_weight = paddle.zeros(w_shape, grad_live.dtype)
     grad_weight[:, :, down.first:down.last + 1, across.first:across.last + 1] = grad_live
     return grad_weight
@@ -155,6 +172,10 @@ class Conv2D(nn.Conv2D):
         # padding below the kernel: some tap reads the map at every output (live_taps)
         if None in (stride, kernel) or _square(self._dilation) != 1 or padding >= kernel:
             return None
+        if 1 in x.shape[2:]:  # Paddle 2.6's fold refuses a map of one row or column
+            p = plan(x.shape, kernel, stride, padding)
+            if not _covers_map(x.shape, p.kernel, p.pads):
+                return None
         out_h, out_w = (output_side(side, kernel, stride, padding) for side in x.shape[2:])
         return (stride, padding) if out_h * out_w <= SMALL_OUTPUT else None
 

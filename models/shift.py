@@ -20,14 +20,22 @@ from paddle.autograd import PyLayer
 SHIFT_MODES = ('bidirectional', 'online', 'none')
 
 
-def _from_next(x):
-    # x: [N, T, c, H, W]; frame t gets frame t+1, the last frame gets zeros.
-    return paddle.concat([x[:, 1:], paddle.zeros_like(x[:, :1])], axis=1)
+def _along_time(fold, seg_num, step):
+    """fold [N*T, c, h, w] with frame t holding frame t + step's values (step 1 or -1), zeros
+    where that frame is outside the clip, computed on [N, T, c*h*w] rows."""
+    _, c, h, w = fold.shape
+    frames = paddle.reshape(_dense(fold), [-1, seg_num, c * h * w])
+    zeros = paddle.zeros_like(frames[:, :1])
+    parts = [frames[:, 1:], zeros] if step == 1 else [zeros, frames[:, :-1]]
+    return paddle.reshape(paddle.concat(parts, axis=1), [-1, c, h, w])
 
 
-def _from_previous(x):
-    # frame t gets frame t-1, the first frame gets zeros.
-    return paddle.concat([paddle.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+def _dense(t):
+    """t laid out densely. In Paddle 3's dynamic mode a slice is a strided view, and the CPU
+    concat copies a strided input element by element: a fold of a ResNet-50 block at 56x56
+    moved along time in 22 ms, 2.5 ms from a dense copy; the block's shift 87 -> 17 ms.
+    Paddle 2.6 and static graphs copy slices already."""
+    return t.contiguous() if paddle.in_dynamic_mode() and hasattr(t, 'contiguous') else t
 
 
 def moved_channels(channels, shift_ratio, mode):
@@ -45,20 +53,21 @@ def shifted_folds(x, seg_num, moved, mode, backwards=False):
     The batch axis is split as [-1, seg_num] (clips never exchange frames, and the batch
     size may be unknown when the graph is exported). `backwards`: each fold moves the other
     way along time (the shift's adjoint, which carries its gradient)."""
-    _, _, h, w = x.shape
-    ahead, behind = (_from_previous, _from_next) if backwards else (_from_next, _from_previous)
-    clips = paddle.reshape(x[:, :moved], [-1, seg_num, moved, h, w])
+    return paddle.concat(_shifted(x, seg_num, moved, mode, backwards), axis=1)
+
+
+def _shifted(x, seg_num, moved, mode, backwards):
+    """The shifted folds of shifted_folds, one tensor each."""
+    ahead = -1 if backwards else 1  # where the first fold takes its values from
     if mode == 'bidirectional':
         fold = moved // 2
-        clips = paddle.concat([ahead(clips[:, :, :fold]), behind(clips[:, :, fold:])], axis=2)
-    else:
-        clips = behind(clips)
-    return paddle.reshape(clips, [-1, moved, h, w])
+        return [_along_time(x[:, :fold], seg_num, ahead),
+                _along_time(x[:, fold:moved], seg_num, -ahead)]
+    return [_along_time(x[:, :moved], seg_num, -ahead)]
 
 
 def _spliced(x, seg_num, moved, mode, backwards=False):
-    return paddle.concat([shifted_folds(x, seg_num, moved, mode, backwards), x[:, moved:]],
-                         axis=1)
+    return paddle.concat(_shifted(x, seg_num, moved, mode, backwards) + [x[:, moved:]], axis=1)
 
 
 class _Shift(PyLayer):
