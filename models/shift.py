@@ -86,8 +86,8 @@ class _Shift(PyLayer):
 def temporal_shift(x, seg_num, shift_ratio=0.125, mode='bidirectional'):
     """Shift channels of x [N*T, C, H, W] along time (T = seg_num).
 
-    fold = int(C * shift_ratio). Only the moved folds go through the 5-D
-    reshape: reshaping the whole tensor made oneDNN reorder all of it.
+    fold = int(C * shift_ratio). Only the moved folds are reshaped along time:
+    reshaping the whole tensor made oneDNN reorder all of it.
     """
     moved = moved_channels(x.shape[1], shift_ratio, mode)
     if moved == 0:
