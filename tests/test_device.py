@@ -11,10 +11,12 @@ import models, paddle
 from models import device
 if sys.argv[1] == 'select':
     device.select_device(False)
-paddle.full([16 * 1024 * 1024], 1.0).numpy()  # 64 MiB, freed at once
+# 64 MiB tensors written whole and freed, one at a time. (Paddle alone: a numpy copy of each
+# one, of another size with its header, leaves holes the next block may not fit.)
+paddle.full([16 * 1024 * 1024], 1.0)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(10):
-    paddle.full([16 * 1024 * 1024], 2.0).numpy()
+    paddle.full([16 * 1024 * 1024], 2.0)
 faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 print(faults, paddle.get_device())
 '''
@@ -29,6 +31,6 @@ def child(mode):
 def test_freed_tensor_memory_is_reused_without_page_faults():
     pages = 10 * 64 * 2 ** 20 // os.sysconf('SC_PAGE_SIZE')  # of the ten 64 MiB tensors
     faults, _ = child('plain')
-    assert faults > pages  # glibc maps each afresh: the tensors' pages fault in every time
+    assert faults >= pages  # glibc maps each afresh: the tensors' pages fault in every time
     faults, place = child('select')
-    assert place == 'cpu' and faults < pages // 4  # a page-in or two of the heap as it settles
+    assert place == 'cpu' and faults < pages // 10  # not one tensor's pages: the heap is reused
