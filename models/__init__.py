@@ -5,6 +5,9 @@ from . import mkl
 from .shift import temporal_shift
 from .tsm import TSM
 
-mkl.use_best_code_path()  # MKL fixes its code path at its first matrix product: before any
+try:
+    mkl.use_best_code_path()  # MKL fixes its code path at its first matrix product: before any
+except ValueError as e:  # a wrong TSM_CODE_PATH, before any script has parsed its flags
+    raise SystemExit(f'error: {e}') from None
 
 __all__ = ['TSM', 'temporal_shift']

@@ -9,6 +9,13 @@ product 111 ms -> 23 ms; the TSM-R50 training step (8x224x224, batch 2) 10.3 s -
 dynamic model's clip 2.0 s -> 0.6 s. Paddle Inference (the exported model) computes with
 oneDNN, which reads the instructions itself, and is unchanged. MKL reads the variable at its
 first product, so models sets it on import, before any; a value the user set is kept.
+
+TSM_CODE_PATH=avx2 (what `bash run.sh demo` sets) runs MKL's and oneDNN's AVX2 paths on every
+CPU with AVX2 instead, Intel's included, so that a seeded run computes the same bits on all of
+them: the AVX-512 paths add in another order, and the demo's figures moved by a few videos.
+On 2-core AMD EPYCs with and without AVX-512 the demo printed the same table this way, and on
+the AVX-512 one it trained in 168 s against 201 s on MKL's AVX-512 path (32x32 frames: small
+products, where the wider instructions do not pay).
 """
 import os
 
@@ -16,6 +23,13 @@ CPUINFO = '/proc/cpuinfo'
 # MKL_DEBUG_CPU_TYPE for each code path, best first, with the instructions it runs.
 CODE_PATHS = (('7', {'avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl'}),
               ('5', {'avx2', 'fma'}))
+AVX2 = CODE_PATHS[1]
+# What TSM_CODE_PATH=avx2 sets: MKL's path by MKL_DEBUG_CPU_TYPE on other vendors' CPUs and by
+# its reproducibility mode (MKL_CBWR) on Intel's, oneDNN's by its ISA cap (DNNL_ for the
+# oneDNN of Paddle 2.6).
+AVX2_ENVIRON = {'MKL_DEBUG_CPU_TYPE': AVX2[0], 'MKL_CBWR': 'AVX2',
+                'ONEDNN_MAX_CPU_ISA': 'AVX2', 'DNNL_MAX_CPU_ISA': 'AVX2'}
+CHOICES = ('best', 'avx2')
 
 
 def cpu_info(path=CPUINFO):
@@ -40,8 +54,16 @@ def code_path(info):
 
 
 def use_best_code_path(environ=os.environ):
-    """Set MKL_DEBUG_CPU_TYPE for this CPU unless it is set already; the value in force."""
-    value = code_path(cpu_info())
+    """Set MKL_DEBUG_CPU_TYPE for this CPU, or the AVX2 paths where TSM_CODE_PATH says avx2
+    and the CPU has AVX2, each variable unless it is set already; MKL_DEBUG_CPU_TYPE in force."""
+    choice = environ.get('TSM_CODE_PATH', 'best')
+    if choice not in CHOICES:
+        raise ValueError(f'TSM_CODE_PATH={choice}: expected one of {", ".join(CHOICES)}')
+    info = cpu_info()
+    if choice == 'avx2' and AVX2[1] <= info['flags']:
+        for key, value in AVX2_ENVIRON.items():
+            environ.setdefault(key, value)
+    value = code_path(info)
     if value is not None:
         environ.setdefault('MKL_DEBUG_CPU_TYPE', value)
     return environ.get('MKL_DEBUG_CPU_TYPE')
