@@ -13,9 +13,9 @@ first product, so models sets it on import, before any; a value the user set is 
 TSM_CODE_PATH=avx2 (what `bash run.sh demo` sets) runs MKL's and oneDNN's AVX2 paths on every
 CPU with AVX2 instead, Intel's included, so that a seeded run computes the same bits on all of
 them: the AVX-512 paths add in another order, and the demo's figures moved by a few videos.
-On 2-core AMD EPYCs with and without AVX-512 the demo printed the same table this way, and on
-the AVX-512 one it trained in 168 s against 201 s on MKL's AVX-512 path (32x32 frames: small
-products, where the wider instructions do not pay).
+On 2-core AMD EPYCs with and without AVX-512 the demo printed the same table this way; on
+the AVX-512 one its training took 168 to 197 s in three runs, 201 s in one on MKL's AVX-512
+path (32x32 frames: small products, where the wider instructions do not pay).
 """
 import os
 
