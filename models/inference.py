@@ -10,6 +10,7 @@ import os
 import numpy as np
 import paddle
 
+from . import mkl
 from .device import cuda_available
 
 PRECISIONS = ('fp32', 'bf16', 'fp16', 'auto')  # auto: bf16 on a CPU that has it, else fp32
@@ -32,10 +33,15 @@ def model_files(path_prefix):
                             f'bash run.sh export TSM CONFIG --weights W --save_dir DIR')
 
 
-def bf16_supported():
+def bf16_cpu():
     """True when this CPU and Paddle build run bfloat16 kernels natively."""
     core = paddle.base.core if hasattr(paddle, 'base') else paddle.fluid.core
     return bool(getattr(core, 'supports_bfloat16', lambda: False)())
+
+
+def bf16_supported():
+    """bf16_cpu(), unless oneDNN is capped below its bfloat16 kernels (TSM_CODE_PATH=avx2)."""
+    return bf16_cpu() and mkl.onednn_runs_bf16()
 
 
 def tensorrt_available():
@@ -53,10 +59,13 @@ def resolve_precision(precision, on_gpu):
 def _check_precision(precision, on_gpu):
     if precision not in PRECISIONS:
         raise ValueError(f'precision: expected one of {PRECISIONS}, got {precision!r}')
-    if precision == 'bf16' and (on_gpu or not bf16_supported()):
+    if precision == 'bf16' and (on_gpu or not bf16_cpu()):
         raise ValueError('precision bf16: needs the CPU (use_gpu=False) with bfloat16 '
                          'instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo); this '
                          'machine or build has none: use fp32')
+    if precision == 'bf16' and not bf16_supported():
+        raise ValueError(f'precision bf16: {mkl.onednn_cap()} caps oneDNN below its bfloat16 '
+                         f'kernels (TSM_CODE_PATH=avx2 sets it): use fp32, or unset it')
     if precision == 'fp16' and not on_gpu:
         raise ValueError('precision fp16: only on the GPU; on the CPU use fp32 or bf16')
 

@@ -30,6 +30,10 @@ AVX2 = CODE_PATHS[1]
 AVX2_ENVIRON = {'MKL_DEBUG_CPU_TYPE': AVX2[0], 'MKL_CBWR': 'AVX2',
                 'ONEDNN_MAX_CPU_ISA': 'AVX2', 'DNNL_MAX_CPU_ISA': 'AVX2'}
 CHOICES = ('best', 'avx2')
+# oneDNN ISA caps under which it has no bfloat16 kernels (Paddle Inference then fails to build
+# a bf16 predictor, with no message): the AVX2 cap above among them.
+NO_BF16_CAPS = ('SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX2_VNNI_2', 'AVX512_CORE',
+                'AVX512_CORE_VNNI')
 
 
 def cpu_info(path=CPUINFO):
@@ -67,3 +71,18 @@ def use_best_code_path(environ=os.environ):
     if value is not None:
         environ.setdefault('MKL_DEBUG_CPU_TYPE', value)
     return environ.get('MKL_DEBUG_CPU_TYPE')
+
+
+def onednn_cap(environ=os.environ):
+    """The oneDNN ISA cap in force as 'NAME=VALUE' (ONEDNN_ before DNNL_MAX_CPU_ISA, as oneDNN
+    reads them), or None when neither is set."""
+    for key in ('ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA'):
+        if environ.get(key):
+            return f'{key}={environ[key]}'
+    return None
+
+
+def onednn_runs_bf16(environ=os.environ):
+    """False when the oneDNN ISA cap leaves no bfloat16 kernels."""
+    cap = onednn_cap(environ)
+    return cap is None or cap.split('=', 1)[1].upper() not in NO_BF16_CAPS

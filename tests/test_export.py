@@ -12,6 +12,7 @@ import pytest
 from models.static import clip_spec, export_static, relative_error
 from models import TSM
 from models.weights import write_weights
+from models import inference
 from models.inference import Predictor, model_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -129,6 +130,31 @@ def test_predictor_rejects_wrong_clip_shape(tmp_path):
         Predictor(str(tmp_path / 'TSM'))(np.zeros([1, 3, 3, 32, 32], np.float32))
     with pytest.raises(ValueError, match='precision'):
         Predictor(str(tmp_path / 'TSM'), precision='int4')
+
+
+@pytest.mark.skipif(not inference.bf16_supported(), reason='needs bfloat16 instructions')
+def test_bf16_is_near_fp32(exported):
+    """bf16 really runs (its logits differ) and stays within bfloat16's 3 digits of fp32."""
+    _, want, prefix = exported
+    got = Predictor(prefix, precision='bf16')(clips(2)).numpy()
+    assert 1e-6 < relative_error(got, want[2]) < 3e-2
+
+
+def test_a_onednn_cap_below_bf16_means_fp32(exported, monkeypatch):
+    """Under TSM_CODE_PATH=avx2 oneDNN has no bf16 kernels: auto takes fp32, and bf16 names
+    the cap instead of failing inside Paddle Inference with no message."""
+    _, _, prefix = exported
+    monkeypatch.setattr(inference, 'bf16_cpu', lambda: True)
+    monkeypatch.delenv('DNNL_MAX_CPU_ISA', raising=False)
+    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'AVX2')
+    assert inference.resolve_precision('auto', on_gpu=False) == 'fp32'
+    with pytest.raises(ValueError, match='ONEDNN_MAX_CPU_ISA=AVX2 caps oneDNN below'):
+        Predictor(prefix, precision='bf16')
+    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'avx512_core_bf16')
+    assert inference.resolve_precision('auto', on_gpu=False) == 'bf16'
+    monkeypatch.delenv('ONEDNN_MAX_CPU_ISA')
+    monkeypatch.setenv('DNNL_MAX_CPU_ISA', 'AVX512_CORE')
+    assert inference.resolve_precision('auto', on_gpu=False) == 'fp32'
 
 
 def test_model_files_names_the_missing_export(tmp_path):
