@@ -1,5 +1,5 @@
-"""models/device.py: on the CPU that select_device picks, a freed tensor's memory serves the
-next one without page faults."""
+"""models/device.py: on the CPU that select_device picks, freed tensors' memory serves the next
+ones, whose pages do not fault in again."""
 import os
 import subprocess
 import sys
@@ -33,4 +33,7 @@ def test_freed_tensor_memory_is_reused_without_page_faults():
     faults, _ = child('plain')
     assert faults >= pages  # glibc maps each afresh: the tensors' pages fault in every time
     faults, place = child('select')
-    assert place == 'cpu' and faults < pages // 10  # not one tensor's pages: the heap is reused
+    # the heap is reused: no faults, or one tensor's pages once, where a small allocation of
+    # Paddle's landed in the freed block and the next tensor took a fresh one (16385 faults
+    # seen in one run of the suite), against every tensor's pages without
+    assert place == 'cpu' and faults < pages // 4
