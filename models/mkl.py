@@ -23,11 +23,11 @@ CPUINFO = '/proc/cpuinfo'
 # MKL_DEBUG_CPU_TYPE for each code path, best first, with the instructions it runs.
 CODE_PATHS = (('7', {'avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl'}),
               ('5', {'avx2', 'fma'}))
-AVX2 = CODE_PATHS[1]
+AVX2_PATH, AVX2_FLAGS = CODE_PATHS[1]
 # What TSM_CODE_PATH=avx2 sets: MKL's path by MKL_DEBUG_CPU_TYPE on other vendors' CPUs and by
 # its reproducibility mode (MKL_CBWR) on Intel's, oneDNN's by its ISA cap (DNNL_ for the
 # oneDNN of Paddle 2.6).
-AVX2_ENVIRON = {'MKL_DEBUG_CPU_TYPE': AVX2[0], 'MKL_CBWR': 'AVX2',
+AVX2_ENVIRON = {'MKL_DEBUG_CPU_TYPE': AVX2_PATH, 'MKL_CBWR': 'AVX2',
                 'ONEDNN_MAX_CPU_ISA': 'AVX2', 'DNNL_MAX_CPU_ISA': 'AVX2'}
 CHOICES = ('best', 'avx2')
 # oneDNN ISA caps under which it has no bfloat16 kernels (Paddle Inference then fails to build
@@ -64,7 +64,7 @@ def use_best_code_path(environ=os.environ):
     if choice not in CHOICES:
         raise ValueError(f'TSM_CODE_PATH={choice}: expected one of {", ".join(CHOICES)}')
     info = cpu_info()
-    if choice == 'avx2' and AVX2[1] <= info['flags']:
+    if choice == 'avx2' and AVX2_FLAGS <= info['flags']:
         for key, value in AVX2_ENVIRON.items():
             environ.setdefault(key, value)
     value = code_path(info)
@@ -74,15 +74,13 @@ def use_best_code_path(environ=os.environ):
 
 
 def onednn_cap(environ=os.environ):
-    """The oneDNN ISA cap in force as 'NAME=VALUE' (ONEDNN_ before DNNL_MAX_CPU_ISA, as oneDNN
-    reads them), or None when neither is set."""
-    for key in ('ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA'):
-        if environ.get(key):
-            return f'{key}={environ[key]}'
-    return None
+    """The oneDNN ISA cap in force as (variable, value), ONEDNN_ before DNNL_MAX_CPU_ISA as
+    oneDNN reads them, or None when neither is set."""
+    return next(((key, environ[key]) for key in ('ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA')
+                 if environ.get(key)), None)
 
 
 def onednn_runs_bf16(environ=os.environ):
     """False when the oneDNN ISA cap leaves no bfloat16 kernels."""
     cap = onednn_cap(environ)
-    return cap is None or cap.split('=', 1)[1].upper() not in NO_BF16_CAPS
+    return cap is None or cap[1].upper() not in NO_BF16_CAPS

@@ -111,7 +111,7 @@ print(c.numpy().tobytes().hex())
 '''
 
 
-@pytest.mark.skipif(not mkl.AVX2[1] <= mkl.cpu_info()['flags'], reason='needs AVX2')
+@pytest.mark.skipif(not mkl.AVX2_FLAGS <= mkl.cpu_info()['flags'], reason='needs AVX2')
 def test_avx2_computes_what_the_libraries_own_settings_compute():
     """Set by models on import, the pin is in force at the first product: the bits equal those
     of the variables set by hand (on an AVX-512 CPU, MKL's default path gives other bits)."""
