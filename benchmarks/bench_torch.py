@@ -40,6 +40,10 @@ import train  # noqa: E402
 
 TIMED = 2  # timed runs per job and round, after one warm-up run
 PAUSE = 1.0  # seconds between jobs: the side that ran last lets its idle threads stop spinning
+# train.py's optimizer settings for a timed step (no schedule: the rate stays put)
+TRAIN_SETTINGS = {'learning_rate': 0.01, 'lr_decay': 0.1, 'lr_decay_epochs': [],
+                  'warmup_epochs': 0, 'momentum': 0.9, 'l2_weight_decay': 1e-4,
+                  'clip_norm': 20.0}
 
 
 def build_parser():
@@ -86,21 +90,30 @@ class TorchSide:
         self.proc.wait()
 
 
+def train_step(args):
+    """fn() running train.py's update (train.train_update, train.build_optimizer's
+    Momentum, L2 decay and clipping) of a 400-class TSM on random clips of args' shape."""
+    paddle.seed(0)
+    model = TSM(num_classes=400, seg_num=args.seg_num, depth=args.depth)
+    optimizer, _ = train.build_optimizer(model, TRAIN_SETTINGS, 100,
+                                         TRAIN_SETTINGS['learning_rate'])
+    rng = np.random.default_rng(0)
+    shape = [args.batch, 1, args.seg_num, 3, args.size, args.size]
+    clips = paddle.to_tensor(rng.standard_normal(shape, dtype=np.float32))
+    labels = paddle.to_tensor(rng.integers(0, 400, args.batch))
+    group = [(clips, labels, paddle.zeros([args.batch], 'int64'))]
+
+    def step():
+        model.train()
+        train.train_update(model, group, optimizer, Precision('off'))
+    return step
+
+
 def our_jobs(args, workdir):
     """{job: fn()} of our side: 'train', 'infer' (the exported model), 'infer_dynamic'."""
     use_cpu(args.threads)
-    paddle.seed(0)
-    model = TSM(num_classes=400, seg_num=args.seg_num, depth=args.depth)
-    settings = {'learning_rate': 0.01, 'lr_decay': 0.1, 'lr_decay_epochs': [],
-                'warmup_epochs': 0, 'momentum': 0.9, 'l2_weight_decay': 1e-4,
-                'clip_norm': 20.0}
-    optimizer, _ = train.build_optimizer(model, settings, 100, 0.01)
-    rng = np.random.default_rng(0)
     shape = [args.seg_num, 3, args.size, args.size]
-    clips = paddle.to_tensor(rng.standard_normal([args.batch, 1] + shape, dtype=np.float32))
-    labels = paddle.to_tensor(rng.integers(0, 400, args.batch))
-    group = [(clips, labels, paddle.zeros([args.batch], 'int64'))]
-    one = rng.standard_normal([1] + shape, dtype=np.float32)
+    one = np.random.default_rng(1).standard_normal([1] + shape, dtype=np.float32)
     prefix = os.path.join(workdir, 'TSM')
     export_static(TSM(num_classes=400, seg_num=args.seg_num, depth=args.depth),
                   clip_spec({'seg_num': args.seg_num}, {'target_size': args.size}), prefix)
@@ -108,15 +121,11 @@ def our_jobs(args, workdir):
     dynamic = TSM(num_classes=400, seg_num=args.seg_num, depth=args.depth)
     dynamic.eval()
 
-    def train_step():
-        model.train()
-        train.train_update(model, group, optimizer, Precision('off'))
-
     @paddle.no_grad()
     def infer_dynamic():
         dynamic(paddle.to_tensor(one)).numpy()
 
-    return {'train': train_step, 'infer': lambda: predictor(one).numpy(),
+    return {'train': train_step(args), 'infer': lambda: predictor(one).numpy(),
             'infer_dynamic': infer_dynamic}
 
 
