@@ -40,6 +40,7 @@ from models.device import use_cpu  # noqa: E402
 import train  # noqa: E402
 
 VARIANTS = ('eager', 'static', 'static_onednn')
+SHAPE = ('depth', 'seg_num', 'size', 'batch')  # the arguments that make the step
 WARMUP = 2
 
 
@@ -90,7 +91,7 @@ def child(args):
         step = train_step(args) if args.variant == 'eager' else static_step(
             args, args.variant == 'static_onednn')
         times = []
-        for k in range(WARMUP + args.steps):
+        for _ in range(WARMUP + args.steps):
             start = time.perf_counter()
             step()
             times.append(time.perf_counter() - start)
@@ -108,8 +109,7 @@ def run_variant(args, variant):
         result_file = os.path.join(workdir, 'result.json')
         command = [sys.executable, os.path.abspath(__file__), '--variant', variant,
                    '--result_file', result_file] + [
-            f'--{name}={getattr(args, name)}' for name in
-            ('depth', 'seg_num', 'size', 'batch', 'steps', 'threads')]
+            f'--{name}={getattr(args, name)}' for name in SHAPE + ('steps', 'threads')]
         env = dict(os.environ, ONEDNN_VERBOSE='1', DNNL_VERBOSE='1')  # 2.6's oneDNN: DNNL_
         proc = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
         if not os.path.exists(result_file):  # the process died
@@ -134,8 +134,7 @@ def main():
     m = machine()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
-        json.dump({'machine': m, 'model': {name: getattr(args, name) for name in
-                                           ('depth', 'seg_num', 'size', 'batch')},
+        json.dump({'machine': m, 'model': {name: getattr(args, name) for name in SHAPE},
                    'variants': results}, f, indent=1)
     print(f"TSM-R{args.depth}, {args.batch} clips of {args.seg_num}x{args.size}x{args.size}, "
           f"{args.threads} threads, {m['cpu']}, Paddle {m['paddle']}; medians of "
