@@ -75,22 +75,28 @@ class Predictions:
                      ' (interrupted: the videos done so far)' if interrupted else '')
 
 
-def record(sink, path, probs, names, k):
+def record(sink, path, probs, names, k, frames=None):
+    """Add the top-k of `path` to `sink` and print it; `frames` ({'decoded', 'in_file'}) is
+    recorded, and said when the clip was sampled from fewer frames than the file holds."""
     best = top_k(probs, names, k)
-    sink.add({'video': path, 'top_k': best})
-    print(f'{path}: ' + ', '.join(f"{c['name']} {c['prob']:.3f}" for c in best), flush=True)
+    sink.add({'video': path, 'top_k': best, **({'frames': frames} if frames else {})})
+    partial = (f" (from the {frames['decoded']} of {frames['in_file']} frames that decode)"
+               if frames and frames['decoded'] < frames['in_file'] else '')
+    print(f'{path}: ' + ', '.join(f"{c['name']} {c['prob']:.3f}" for c in best) + partial,
+          flush=True)
 
 
 @paddle.no_grad()
 def predict_one(model, path, cfg, names, sink):
+    frames = {}
     try:
-        clip = load_clip(path, cfg, 'infer')
+        clip = load_clip(path, cfg, 'infer', frames)
     except DecodeError as e:
         logging.error('skipped %s: %s', path, e)
         sink.add({'video': path, 'error': str(e)})
         return
     probs = view_scores(model, paddle.to_tensor(clip[None]), view_average(cfg, 'infer'))
-    record(sink, path, probs.numpy()[0], names, cfg['INFER']['topk'])
+    record(sink, path, probs.numpy()[0], names, cfg['INFER']['topk'], frames)
 
 
 @paddle.no_grad()
@@ -243,8 +249,17 @@ def predict_online(args, cfg, names):
     return 0
 
 
+def check_annotate(args):
+    """--annotate never names the input: the video would be overwritten by its own copy."""
+    if (args.annotate and args.video_path and os.path.exists(args.annotate)
+            and os.path.samefile(args.annotate, args.video_path)):
+        raise cli.UsageError(f'--annotate {args.annotate} is the input video; give a new path '
+                             f'for the annotated copy')
+
+
 def main(argv=None):
     args, cfg = cli.start('predict', argv)
+    check_annotate(args)
     infer = cfg['INFER']
     names = read_label_names(infer['label_file'], cfg['MODEL']['num_classes'])
     if args.online:

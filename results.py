@@ -8,9 +8,11 @@ of a long video. The tables are plain functions of scores and labels, so they ar
 hand-made cases; the plots only draw them. matplotlib draws off-screen (the Agg backend).
 """
 import csv
+import fractions
 import itertools
 import os
 
+import av
 import cv2
 import matplotlib
 matplotlib.use('Agg')  # no display: plots go to files
@@ -184,27 +186,60 @@ def write_segments(path, segments_, names):
 
 
 def annotate(frames, segments_, names, path):
-    """Write `frames`, (RGB uint8 frame, seconds) in order, as an mp4 video at `path` with
-    the label of the segment each frame falls in drawn on it ('-' outside any); the frame
-    rate is the one of the first two frames."""
+    """Write `frames`, (RGB uint8 frame, seconds) in order, as a video at `path` with the
+    label of the segment each frame falls in drawn on it ('-' outside any). Each frame keeps
+    its time, so a video of variable frame rate plays at its own pace; H.264 where the
+    installed PyAV encodes it, which browsers play. Written under a temporary name and
+    renamed when whole: an interrupted run leaves no half video at `path`."""
     frames = iter(frames)
-    first = list(itertools.islice(frames, 2))
-    if not first:
+    first = next(frames, None)
+    if first is None:
         return
-    fps = 1 / (first[1][1] - first[0][1]) if len(first) == 2 and first[1][1] > first[0][1] \
-        else 25.0
-    height, width = first[0][0].shape[:2]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
-    if not writer.isOpened():
-        raise OSError(f'OpenCV cannot write {path}')
-    scale = max(height / 400, 0.35)
+    stem, ext = os.path.splitext(path)
+    tmp = f'{stem}.tmp-{os.getpid()}{ext}'  # the extension chooses the container
     try:
-        for frame, t in itertools.chain(first, frames):
-            label = next((names[s['label']] for s in segments_
-                          if s['start'] <= t < s['end']), '-')
-            bgr = np.ascontiguousarray(frame[:, :, ::-1])
-            cv2.putText(bgr, label, (8, int(24 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                        (255, 255, 255), max(int(2 * scale), 1), cv2.LINE_AA)
-            writer.write(bgr)
+        with av.open(tmp, 'w') as container:
+            stream = _video_stream(container, first[0].shape)
+            last = -1
+            for frame, t in itertools.chain([first], frames):
+                label = next((names[s['label']] for s in segments_
+                              if s['start'] <= t < s['end']), '-')
+                picture = av.VideoFrame.from_ndarray(_labelled(frame, label, stream),
+                                                     format='rgb24')
+                last = picture.pts = max(round(t * _TICKS), last + 1)
+                picture.time_base = stream.codec_context.time_base
+                container.mux(stream.encode(picture))
+            container.mux(stream.encode())
+        os.replace(tmp, path)
     finally:
-        writer.release()
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+_TICKS = 1000  # frame times of an annotated video in milliseconds
+
+
+def _video_stream(container, shape):
+    """An H.264 stream (MPEG-4 part 2 where PyAV has no H.264 encoder) for frames of `shape`,
+    its sides rounded up to even numbers as 4:2:0 colour needs."""
+    codec = 'libx264' if 'libx264' in av.codecs_available else 'mpeg4'
+    stream = container.add_stream(codec, rate=25)
+    stream.height, stream.width = (side + side % 2 for side in shape[:2])
+    stream.pix_fmt = 'yuv420p'
+    stream.codec_context.time_base = fractions.Fraction(1, _TICKS)
+    return stream
+
+
+def _labelled(frame, label, stream):
+    """The frame, padded to the stream's size, with `label` in white on a dark outline, so
+    it reads on light and dark frames alike."""
+    height, width = frame.shape[:2]
+    image = np.pad(frame, ((0, stream.height - height), (0, stream.width - width), (0, 0)),
+                   mode='edge')
+    scale = max(height / 400, 0.35)
+    thick = max(int(2 * scale), 1)
+    origin = (8, int(24 * scale) + 4)
+    for colour, width_ in (((0, 0, 0), thick + 2), ((255, 255, 255), thick)):
+        cv2.putText(image, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, width_,
+                    cv2.LINE_AA)
+    return image

@@ -38,8 +38,22 @@ setup() {
     paddle=${PADDLE_PACKAGE:-$paddle}  # e.g. PADDLE_PACKAGE=paddlepaddle==2.6.2 to test 2.6
     $py -m pip install -q --upgrade pip
     $py -m pip install -q "$paddle" $(grep -v '^paddlepaddle' requirements.txt | grep -v '^#')
-    [ "${1:-}" = test ] && $py -m pip install -q -r requirements-test.txt
+    if [ "${1:-}" = test ]; then
+        $py -m pip install -q -r requirements-test.txt
+        test_tools
+    fi
     return 0
+}
+
+# The ffmpeg command-line tools: the reference the reader's frames are tested against
+# (tests/test_conformance.py). Debian's package where apt-get can install it.
+test_tools() {
+    command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
+    else
+        echo "run.sh: the tests need the ffmpeg command-line tools: install the ffmpeg package" >&2
+    fi
 }
 
 # The built-in demo: classes that differ only in time order, learnt by TSM and its online

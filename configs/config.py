@@ -37,6 +37,8 @@ DEFAULTS = {
         'max_retries': 3,         # decode attempts per training item, a new sample each,
                                   # before it is dropped; the other modes try once
         'max_failure_ratio': 0.05,  # dropped items / items seen above this stops the run
+        'min_decoded_fraction': 0.5,  # a video of which a smaller fraction of the frames it
+                                  # holds decodes is refused, not scored from what is left
         'weights_dir': '',        # download cache of named/URL weights; '' = $TSM_WEIGHTS_HOME
                                   # if set, else ~/.paddle/weights
     },
@@ -218,6 +220,7 @@ RULES = [
     ('DATA', 'num_workers', lambda v: v >= 0, 'an int >= 0'),
     ('DATA', 'max_retries', lambda v: v >= 1, 'an int >= 1'),
     ('DATA', 'max_failure_ratio', lambda v: 0 <= v <= 1, 'a fraction in [0, 1]'),
+    ('DATA', 'min_decoded_fraction', lambda v: 0 <= v <= 1, 'a fraction in [0, 1]'),
     ('TRAIN', 'batch_size', lambda v: v >= 1, 'an int >= 1'),
     ('TRAIN', 'accum_steps', lambda v: v >= 1, 'an int >= 1'),
     ('TRAIN', 'epoch', lambda v: v >= 1, 'an int >= 1'),

@@ -5,7 +5,7 @@
                                   [--quality Q] [--shard K/N]
     python data/extract_frames.py --videos LIST --out OUT --merge
 
---videos is a folder (every .mp4 .avi .mkv .webm below it) or a list file of `path label`
+--videos is a folder (every video below it, of reader.decode.VIDEO_EXTENSIONS) or a list file of `path label`
 lines (reader.listfile; relative paths resolve against --data_root, '' = the list's folder).
 Each video becomes OUT/<its path relative to the folder or root, without the extension>/
 img_00001.jpg ... img_<n>.jpg: every frame, decoded in order by reader.decode (never by
@@ -41,11 +41,10 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.device import usable_cores  # noqa: E402
-from reader.decode import DecodeError, open_video  # noqa: E402
+from reader.decode import VIDEO_EXTENSIONS, DecodeError, open_video  # noqa: E402
 from reader.listfile import ListFileError, read_list  # noqa: E402
 from reader.transforms import RESIZE_LIBRARIES, resize_short  # noqa: E402
 
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm')
 FRAME_NAME = 'img_{:05d}.jpg'  # 1-based, the naming of the TSN/TSM extraction scripts
 
 def build_parser():

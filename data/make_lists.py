@@ -14,8 +14,8 @@ ROOT is the folder that holds the videos. Written into OUT:
 - left_out.txt: one line per video the layout names that is not in the lists, and why.
 
 Layouts, and the order of their labels:
-- folders: ROOT/<class>/<video> (.mp4 .avi .mkv .webm, anywhere below the class folder, hidden
-  files skipped). The classes are the class folders sorted by name. --val_fraction puts
+- folders: ROOT/<class>/<video> (reader.decode.VIDEO_EXTENSIONS, anywhere below the class
+  folder, hidden files skipped). The classes are the class folders sorted by name. --val_fraction puts
   round(n x fraction) of a class's n readable videos in val, but at least 1 and at most n-1
   when n >= 2 (a lone video goes to train): every class with two videos is in both splits.
   The draw is seeded by (--seed, class name), so adding a class leaves the other classes'
@@ -62,9 +62,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.device import usable_cores  # noqa: E402
-from reader.decode import DecodeError, open_video  # noqa: E402
+from reader.decode import VIDEO_EXTENSIONS, DecodeError, open_video  # noqa: E402
 
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm')
 SPLITS = ('train', 'val')
 SHOWN = 20  # report lines printed per kind; left_out.txt has them all
 

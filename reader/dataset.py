@@ -33,13 +33,22 @@ def clip_shape(cfg, mode):
     return (num_clips * num_crops, cfg['MODEL']['seg_num'], 3, size, size)
 
 
-def read_clip(path, cfg, mode, rng=None):
+def read_clip(path, cfg, mode, rng=None, frames=None):
     """float32 [V, T, 3, H, W] for the video at `path`; DecodeError if it cannot be read.
 
     `rng` (a numpy Generator) drives the frame sampling and the augmentation in 'train'.
+    A dict `frames` receives 'decoded' and 'in_file': how many frames the clip was sampled
+    from, of how many the file holds.
     """
     with open_video(path) as video:
-        return _clip_of(video, cfg, mode, rng)
+        clip = _clip_of(video, cfg, mode, rng)
+        if frames is not None:
+            frames.update(decoded=video.num_frames, in_file=_in_file(video))
+        return clip
+
+
+def _in_file(video):
+    return max(getattr(video, 'frames_in_file', 0), video.num_frames)
 
 
 def _sampled_frames(video, cfg, mode, rng=None):
@@ -47,15 +56,28 @@ def _sampled_frames(video, cfg, mode, rng=None):
 
     When decoding finds fewer frames than the file holds (its last packets do not decode),
     `video.num_frames` drops to the count that does, and the views are sampled again within
-    it, once; any other failure would recur on the same frames.
+    it, once; any other failure would recur on the same frames. A video of which less than
+    DATA.min_decoded_fraction of its frames decodes is refused: a clip of what is left
+    would not stand for the video.
     """
     num_frames = video.num_frames
+    _check_decoded(video, cfg)
     try:
         return video.read(_sample(video.num_frames, cfg, mode, rng))
     except DecodeError:
         if not 0 < video.num_frames < num_frames:
             raise
+    _check_decoded(video, cfg)
     return video.read(_sample(video.num_frames, cfg, mode, rng))
+
+
+def _check_decoded(video, cfg):
+    least, in_file = cfg['DATA']['min_decoded_fraction'], _in_file(video)
+    if video.num_frames < least * in_file:
+        raise DecodeError(video.path, f'only {video.num_frames} of the {in_file} frames it '
+                                      f'holds decode ({video.num_frames / in_file:.0%}), below '
+                                      f'DATA.min_decoded_fraction {least}: refused rather '
+                                      f'than judged from a part of it')
 
 
 def _sample(num_frames, cfg, mode, rng):
@@ -85,11 +107,12 @@ def _clip_of(video, cfg, mode, rng=None):
     return np.concatenate(views)
 
 
-def load_clip(path, cfg, mode='test'):
-    """The views of one video for prediction, float32 [V, T, 3, H, W]; DecodeError propagates."""
+def load_clip(path, cfg, mode='test', frames=None):
+    """The views of one video for prediction, float32 [V, T, 3, H, W]; DecodeError propagates;
+    `frames` as for read_clip."""
     if mode == 'train':
         raise ValueError("load_clip is for evaluation modes, not 'train'")
-    return read_clip(path, cfg, mode)
+    return read_clip(path, cfg, mode, frames=frames)
 
 
 class VideoDataset(paddle.io.Dataset):

@@ -25,6 +25,7 @@ A frame that is not exact stops the read with DecodeError; the frames before it 
 the file holds, `num_frames` becomes their count (logged once per file), and a caller may
 sample again within it. No frame is ever substituted.
 """
+import itertools
 import logging
 import os
 
@@ -36,6 +37,9 @@ from .errors import DecodeError, check_indices
 from .frames import FrameFolder
 
 logger = logging.getLogger(__name__)
+
+# what a folder of videos is searched for: phones write .mov, recorders and joined files .ts
+VIDEO_EXTENSIONS = ('.mp4', '.mov', '.m4v', '.avi', '.mkv', '.webm', '.ts')
 
 _warned = set()  # (path, kind) already logged by this process
 
@@ -72,10 +76,19 @@ class Video:
             raise DecodeError(path, 'file does not exist' if not os.path.exists(path)
                               else 'not a regular file')
         self.path, self.num_threads = path, num_threads
-        shown, timestamped, cut, problem = packets.index(path)
-        self._pts = packets.sorted_pts(shown) if timestamped else None
+        index = packets.index(path)
+        shown, problem = index.shown, index.problem
+        self._feed, self.frames_in_file = index.feed, index.in_file
+        self._times = packets.sorted_stamps(shown)
+        # Where every packet has pts == dts the timestamps are in decode order and say
+        # nothing of the order frames are shown in: a muxer that wrote no composition
+        # offsets for B-frames. The decoder's output order is then the only order there is.
+        ordered = packets.reordered(shown) or not index.reorders
+        checked = packets.sorted_pts(shown) if index.timestamped else None
+        self._pts = checked if ordered else None
+        self._pts_set = None if ordered or checked is None else frozenset(checked)
         self._num_frames = len(shown)
-        if cut and self._pts is not None:
+        if index.cut and self._pts is not None:
             self._num_frames = packets.before_missing(shown, self._pts)
             if self._num_frames < len(shown):
                 problem += (f'; the last {len(shown) - self._num_frames} in time are not read, '
@@ -110,14 +123,14 @@ class Video:
         return self._frames(sorted(set(check_indices(self.path, indices, self.num_frames))))
 
     def frame_times(self):
-        """Seconds of each frame from the first: its timestamp where the container stores
-        them, else index / the stream's average frame rate."""
+        """Seconds of each frame from the first: the packets' timestamps where the container
+        stores them (sorted: presentation order), else index / the stream's average rate."""
         container, stream = packets.open_container(self.path)
         with container:
             base, rate = stream.time_base, stream.average_rate or stream.guessed_rate
-        if self._pts is not None and base:
-            pts = np.asarray(self._pts[:self.num_frames], np.float64)
-            return (pts - pts[0]) * float(base)
+        if self._times is not None and base:
+            times = np.asarray(self._times[:self.num_frames], np.float64)
+            return (times - times[0]) * float(base)
         if not rate:
             raise DecodeError(self.path, 'the stream states no frame rate and no timestamps')
         return np.arange(self.num_frames) / float(rate)
@@ -129,10 +142,12 @@ class Video:
         if target is None:
             return
         decoded = self._decoded()
+        size = None
         try:
             for index, frame in enumerate(decoded):
+                size = size or (frame.width, frame.height)
                 if index == target:
-                    yield index, frame.to_ndarray(format='rgb24')
+                    yield index, self._shown(frame, index, size)
                     target = next(pending, None)
                     if target is None:
                         return
@@ -141,28 +156,50 @@ class Video:
         finally:
             decoded.close()
 
+    def _shown(self, frame, index, size):
+        """The RGB frame as players show it: at the first frame's size (a stream whose size
+        changes is shown in one window) and turned as its display matrix says."""
+        if (frame.width, frame.height) == size:
+            rgb = frame.to_ndarray(format='rgb24')
+        else:
+            _warn_once(self.path, 'size', f'the frame size changes from {size[0]}x{size[1]} '
+                                          f'to {frame.width}x{frame.height} at frame {index}; '
+                                          f'such frames are scaled to the first size')
+            # bicubic, as the ffmpeg tool scales them to the size its output started with
+            rgb = frame.to_ndarray(width=size[0], height=size[1], format='rgb24',
+                                   interpolation='BICUBIC')
+        turns = _quarter_turns(frame.rotation)
+        return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+
     def _decoded(self):
         """Every shown frame in presentation order, each checked; _Stop at the first frame
         that is not exact, or when the decoder has no more."""
         container, stream = packets.open_container(self.path)
+        unseen = set(self._pts_set or ())
         with container:
             stream.codec_context.thread_count = self.num_threads
             stream.codec_context.thread_type = 'AUTO'  # FFmpeg picks frame or slice threads
             index = 0
             try:
-                for frame in _decode(container, stream):
-                    self._check(frame, index)
+                for frame in _decode(container, stream, self._feed):
+                    self._check(frame, index, unseen)
                     yield frame
                     index += 1
             except av.error.FFmpegError as e:
                 raise _Stop(index, f'the decoder fails ({packets.first_line(e)})') from None
         raise _Stop(index, 'the decoder outputs no more frames')
 
-    def _check(self, frame, index):
+    def _check(self, frame, index, unseen):
         """_Stop unless `frame` is exactly frame `index`: the decoder concealed no damage in
-        it, and it carries the index-th smallest timestamp of the shown packets."""
+        it, and it carries the index-th smallest timestamp of the shown packets (or, where
+        the timestamps are in decode order, one of theirs that no earlier frame carried)."""
         if frame.is_corrupt:
             raise _Stop(index, 'the decoder flags the frame as damaged (concealed errors)')
+        if self._pts_set is not None:
+            if frame.pts not in unseen:
+                raise _Stop(index, f'a frame with a timestamp no packet has or an earlier frame '
+                                   f'had (pts {frame.pts}): the decoder invented a frame')
+            unseen.discard(frame.pts)
         if self._pts is None:
             return
         expected = self._pts[index] if index < len(self._pts) else None
@@ -191,12 +228,19 @@ class Video:
         self.close()
 
 
-def _decode(container, stream):
-    """Every frame the decoder outputs for the packets present, cut-short ones left out."""
-    for packet in packets.with_data(container, stream, []):
-        if not packet.is_corrupt:
-            yield from stream.decode(packet)
+def _decode(container, stream, feed):
+    """Every frame the decoder outputs for the first `feed` packets with data (those before
+    the ones the end of the file cuts short)."""
+    for packet in itertools.islice(packets.with_data(container, stream, []), feed):
+        yield from stream.decode(packet)
     yield from stream.decode(None)  # the frames still held for reordering
+
+
+def _quarter_turns(degrees):
+    """Counter-clockwise quarter turns (np.rot90's k) for a display matrix's rotation; as the
+    ffmpeg tool does, a rotation that is not a multiple of 90 degrees is not applied."""
+    turns = round(degrees / 90)
+    return turns % 4 if abs(degrees - 90 * turns) < 1 else 0
 
 
 def open_video(path, num_threads=1):

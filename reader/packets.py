@@ -6,6 +6,7 @@ missing at the end and whether the container's announced count disagrees with th
 reader.decode counts and checks the decoded frames against it.
 """
 import bisect
+import collections
 
 import av
 
@@ -14,6 +15,12 @@ from .errors import DecodeError
 # Containers whose packets carry their own presentation timestamps (mp4/mov, mkv/webm), so
 # the decoded frames can be checked against them; elsewhere only their count is checked.
 _TIMESTAMPED_FORMATS = ('mov', 'mp4', 'matroska', 'webm')
+
+
+# shown: (pts, dts) of the shown frames in decode order; feed: packets with data to decode;
+# reorders: the codec may show frames in another order than it stores them (B-frames);
+# in_file: the frames the file claims to hold, for saying how much of it decodes
+Index = collections.namedtuple('Index', 'shown feed timestamped reorders cut in_file problem')
 
 
 def open_container(path):
@@ -42,26 +49,38 @@ def with_data(container, stream, errors):
 
 
 def index(path):
-    """([(pts, dts)] of the shown frames in decode order, whether the container stores
-    presentation timestamps, whether data is missing at the end, what to log or None).
+    """An Index of `path`: the shown frames' (pts, dts) in decode order, how many packets
+    with data to feed the decoder, whether the container stores presentation timestamps,
+    whether data is missing at the end, and what to log or None.
 
-    Packets cut short by the end of the file (flagged corrupt) are not counted: decoding
-    one yields an error or a damaged frame. Discarded ones are complete but never shown.
+    Packets cut short by the end of the file (flagged corrupt, with no complete packet after
+    them) are neither fed nor counted: decoding one yields an error or a damaged frame. A
+    packet flagged corrupt before a complete one (MPEG-TS flags a continuity break, as where
+    two files were joined) is fed like any other, as players do; the decoder's own check of
+    the frame says whether it is damaged. Discarded packets are complete but never shown.
     """
     container, stream = open_container(path)
     with container:
-        announced, complete, shown, errors, cut_packet = stream.frames, 0, [], [], False
+        announced, errors, packets = stream.frames, [], []
         for packet in with_data(container, stream, errors):
-            if packet.is_corrupt:
-                cut_packet = True
-                continue
-            complete += 1
-            if not packet.is_discard:
-                shown.append((packet.pts, packet.dts))
+            packets.append((packet.pts, packet.dts, packet.is_corrupt, packet.is_discard))
         timestamped = any(name in _TIMESTAMPED_FORMATS
                           for name in container.format.name.split(','))
-    cut = announced > complete or bool(errors) or cut_packet
-    return shown, timestamped, cut, _index_problem(announced, complete, errors, cut_packet)
+        reorders = bool(stream.codec_context.has_b_frames)
+        slots = 'avi' in container.format.name.split(',')
+    feed = len(packets)
+    while feed and packets[feed - 1][2]:
+        feed -= 1
+    cut_packet = feed < len(packets)
+    shown = [(pts, dts) for pts, dts, _, discard in packets[:feed] if not discard]
+    if slots and feed and None not in (packets[0][1], packets[feed - 1][1]):
+        # an .avi announces a slot per frame time and skips a frame held on screen (variable
+        # frame rate) as an empty chunk, which FFmpeg does not return: the slots up to the
+        # last packet present are no missing frames
+        announced -= max(packets[feed - 1][1] - packets[0][1] + 1 - feed, 0)
+    cut = announced > feed or bool(errors) or cut_packet
+    return Index(shown, feed, timestamped, reorders, cut, max(announced, feed),
+                 _index_problem(announced, feed, errors, cut_packet))
 
 
 def _index_problem(announced, complete, errors, cut_packet):
@@ -81,10 +100,28 @@ def _index_problem(announced, complete, errors, cut_packet):
 def sorted_pts(shown):
     """The shown frames' timestamps in presentation order, or None when some is unknown or
     two are equal (nothing to check the decoded frames against)."""
-    if any(pts is None for pts, _ in shown):
+    return _sorted_unique([pts for pts, _ in shown])
+
+
+def sorted_stamps(shown):
+    """The shown frames' times in the stream's time base, in order: their pts, else their
+    dts (what a container without presentation times stores), or None when neither is known
+    and distinct for every frame. An .avi with irregular frame times keeps them this way: its
+    skipped frames are empty chunks whose place in the index is the time."""
+    return sorted_pts(shown) or _sorted_unique([dts for _, dts in shown])
+
+
+def reordered(shown):
+    """Whether the timestamps tell presentation from decode order (some pts differs from its
+    dts): a muxer that wrote none for B-frames stored pts == dts, in decode order."""
+    return any(pts != dts for pts, dts in shown)
+
+
+def _sorted_unique(stamps):
+    if any(t is None for t in stamps):
         return None
-    pts = sorted(pts for pts, _ in shown)
-    return pts if len(set(pts)) == len(pts) else None
+    stamps = sorted(stamps)
+    return stamps if len(set(stamps)) == len(stamps) else None
 
 
 def before_missing(shown, pts):

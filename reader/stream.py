@@ -1,16 +1,21 @@
 """Frames one at a time from a video file, a camera or a stream URL, for online inference.
 
-Unlike reader.decode, which decodes a file up to the frames a clip samples and knows its frame
-count, a stream is read frame by frame and never held in memory: a camera has no end and no
-frame count.
+A stream is read frame by frame and never held in memory: a camera has no end and no frame
+count. A file is read by reader.decode, as clips are, so the online model sees the frames
+the clip models see (turned as the file's display matrix says, at the times its packets
+give); cameras and URLs are read by OpenCV.
 """
+import logging
 import os
 import time
 
 import cv2
 import numpy as np
 
+from reader.decode import DecodeError, open_video
 from reader.transforms import test_transform
+
+logger = logging.getLogger(__name__)
 
 
 class StreamError(OSError):
@@ -38,18 +43,17 @@ def stream_frames(source):
     """Yield (frame_index, time_seconds, RGB uint8 [H, W, 3]) in order until the source ends.
 
     `source` is a video path, a camera index (int or digit string) or a URL. A file's
-    times are frame_index / fps, its nominal constant frame rate; a camera's or a URL's
-    are seconds since the first frame was read, since a live source's rate is not fixed.
+    times are its frames' timestamps from the first; a camera's or a URL's are seconds since
+    the first frame was read, since a live source's rate is not fixed.
     """
     source = parse_source(source)
+    if isinstance(source, str) and '://' not in source:
+        yield from _file_frames(source)
+        return
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         raise StreamError(source, 'OpenCV cannot open this source')
     try:
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        live = not isinstance(source, str) or '://' in source
-        if not live and not fps > 0:
-            raise StreamError(source, f'the file reports no frame rate (fps {fps})')
         start = None
         index = 0
         while True:
@@ -58,11 +62,25 @@ def stream_frames(source):
                 return
             now = time.monotonic()
             start = now if start is None else start
-            seconds = now - start if live else index / fps
-            yield index, seconds, np.ascontiguousarray(bgr[:, :, ::-1])
+            yield index, now - start, np.ascontiguousarray(bgr[:, :, ::-1])
             index += 1
     finally:
         capture.release()
+
+
+def _file_frames(path):
+    """A file's frames as reader.decode reads them. Where decoding stops early the stream
+    ends there, as a camera's may: reader.decode has logged how many frames decode."""
+    with open_video(path) as video:
+        times = video.frame_times()
+        try:
+            for index, frame in enumerate(video.iter_frames()):
+                yield index, float(times[index]), frame
+        except DecodeError:
+            if video.num_frames == 0:
+                raise
+            logger.warning('%s: the stream ends after frame %d, the last that decodes',
+                           path, video.num_frames - 1)
 
 
 def frame_transform(frame, data_cfg):

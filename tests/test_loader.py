@@ -38,7 +38,8 @@ def transform(frames, *args):
 reader.dataset.test_transform = transform
 cfg = {'MODEL': {'num_classes': 2, 'seg_num': 4},
        'DATA': {'data_root': '', 'short_size': 32, 'target_size': 32, 'dense_sample': False, 'resize': 'cv2',
-                'mean': [0.0] * 3, 'std': [1.0] * 3, 'num_workers': workers, 'max_retries': 2},
+                'mean': [0.0] * 3, 'std': [1.0] * 3, 'num_workers': workers, 'max_retries': 2,
+                'min_decoded_fraction': 0.5},
        'VALID': {'filelist': listfile, 'batch_size': 2}}
 for batch in make_loader(cfg, 'valid'):
     if hold:
@@ -91,7 +92,7 @@ def test_the_loop_gets_the_worker_exception_and_where_it_was_raised(tmp_path, mo
         return {'MODEL': {'num_classes': 2, 'seg_num': 4},
                 'DATA': {'data_root': '', 'short_size': 32, 'target_size': 32,
                          'dense_sample': False, 'resize': 'cv2', 'mean': [0.0] * 3, 'std': [1.0] * 3,
-                         'num_workers': 2, 'max_retries': 2},
+                         'num_workers': 2, 'max_retries': 2, 'min_decoded_fraction': 0.5},
                 'VALID': {'filelist': listfile, 'batch_size': 2}}
 
     with pytest.raises(ValueError, match='^no transform for frames of 40 rows$') as info:

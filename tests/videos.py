@@ -181,7 +181,7 @@ def write_trimmed_start_video(path, source):
         packet.pts -= packet.duration
         packet.dts -= packet.duration
         return packet
-    return _remux(source, path, earlier)
+    return remux(source, path, earlier)
 
 
 def write_damaged_video(path, source, positions, damage):
@@ -194,7 +194,7 @@ def write_damaged_video(path, source, positions, damage):
         for name in ('pts', 'dts', 'duration', 'time_base', 'is_keyframe'):
             setattr(replaced, name, getattr(packet, name))
         return replaced
-    return _remux(source, path, damaged)
+    return remux(source, path, damaged)
 
 
 def hide_vp8_frame(payload):
@@ -203,7 +203,7 @@ def hide_vp8_frame(payload):
     return bytes([payload[0] & ~0x10]) + payload[1:]
 
 
-def _remux(source, path, edit):
+def remux(source, path, edit):
     """Copy the video packets of `source` into `path` without decoding, each replaced by
     edit(packet, position in decode order, packet count)."""
     with av.open(source) as src:
