@@ -508,6 +508,11 @@ def check_args(parser, args):
         parser.error(f'ROOT {args.root} is not a folder')
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f'--out {args.out} exists and is not a folder')
+    above = os.path.abspath(args.out)  # checked now, not after every video was opened
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above) or not os.access(above, os.W_OK | os.X_OK):
+        parser.error(f'--out {args.out}: no folder can be made in {above}')
     if getattr(args, 'splits', None) is not None and not os.path.isdir(args.splits):
         parser.error(f'--splits {args.splits} is not a folder')
     if args.workers < 1:

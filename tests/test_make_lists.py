@@ -434,3 +434,11 @@ def test_a_class_folder_labels_txt_cannot_hold_stops(tmp_path, capsys, folder, r
     out = tmp_path / 'out'
     status, _, err = run(capsys, 'folders', root, '--out', out)
     assert status == 2 and f'class {folder!r}: {reason}' in err[-1] and not out.exists()
+
+
+def test_an_out_folder_that_cannot_be_made_stops_at_once(tmp_path, capsys):
+    root = make_tree(tmp_path / 'root', good=['a/v0.mp4'])
+    out = tmp_path / 'root' / 'a' / 'v0.mp4' / 'lists'  # below a file
+    status, _, err = run(capsys, 'folders', root, '--out', out)
+    assert status == 2
+    assert err[-1].endswith(f"--out {out}: no folder can be made in {tmp_path / 'root/a/v0.mp4'}")
