@@ -173,6 +173,13 @@ def load_yaml(stream, source):
         loader.dispose()
 
 
+def _yaml_problem(e):
+    """YAMLError `e` in one line: ' at line L, column C: what'."""
+    mark = getattr(e, 'problem_mark', None)
+    where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''
+    return f'{where}: {getattr(e, "problem", None) or str(e).splitlines()[0]}'
+
+
 def schema():
     return {'MODEL': model_defaults(), **copy.deepcopy(DEFAULTS)}
 
@@ -232,8 +239,8 @@ def parse_override(text):
     try:
         value = load_yaml(raw, f'override {shown(text)}') if raw.strip() else ''
     except yaml.YAMLError as e:
-        raise ConfigError(f'override {shown(text)}: the value is not valid YAML '
-                          f'({str(e).splitlines()[0]})') from None
+        raise ConfigError(f'override {shown(text)}: the value is not valid YAML'
+                          f'{_yaml_problem(e)}') from None
     return {section: {key: value}}
 
 
@@ -247,7 +254,7 @@ def load_config(path, overrides=()):
     except OSError as e:
         raise ConfigError(f'cannot read config {path}: {e.strerror}') from None
     except yaml.YAMLError as e:
-        raise ConfigError(f'config {path} is not valid YAML: {e}') from None
+        raise ConfigError(f'config {path} is not valid YAML{_yaml_problem(e)}') from None
     _merge(cfg, from_file, path)
     for item in overrides:
         if isinstance(item, str):

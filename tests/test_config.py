@@ -200,3 +200,11 @@ def test_a_long_value_is_shown_cut_short(tmp_path, text):
     with pytest.raises(ConfigError) as e:
         load_config(path)
     assert path in str(e.value) and 'xxxxx' in str(e.value) and len(str(e.value)) < 400
+
+
+def test_yaml_that_does_not_parse_is_one_line_with_its_line(tmp_path):
+    path = write(tmp_path, 'TRAIN:\n  epoch: [1, 2\n  lr: 3\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value) == (f"config {path} is not valid YAML at line 3, column 5: expected "
+                            f"',' or ']', but got ':'")
