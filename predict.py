@@ -130,7 +130,8 @@ def window_plan(args, times, seg_num):
                              f'frame, shorter than any window; predict it without --window')
     count = windows.count(windows.duration_of(times), args.window, stride)
     if count > len(times):
-        raise cli.UsageError(f'--stride {stride}: {count} windows of {args.window} s, more '
+        flag = '--stride' if args.stride else '--stride (by default half of --window)'
+        raise cli.UsageError(f'{flag} {stride}: {count} windows of {args.window} s, more '
                              f'than the {len(times)} frames of {args.video_path} (the '
                              f'limit: one window a frame)')
     return windows.plan(times, args.window, stride, seg_num)

@@ -87,6 +87,8 @@ def run_predict(tmp_path, monkeypatch, capsys):
     (['--window', '0'], '--window 0.0: expected a positive number of seconds'),
     (['--window', '1', '--stride', 'nan'], '--stride nan: expected a positive number'),
     (['--window', '1', '--stride', '0'], '--stride 0.0: expected a positive number'),
+    (['--window', '0.001'], '--stride (by default half of --window) 0.0005: 3999 windows of '
+                            '0.001 s, more than the 50 frames of'),
     (['--window', '1', '--stride', '0.001'],
      '--stride 0.001: 1001 windows of 1.0 s, more than the 50 frames of'),
 ])
