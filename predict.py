@@ -10,6 +10,7 @@ Ctrl-C, marked "interrupted").
 """
 import json
 import logging
+import math
 import os
 
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
@@ -117,18 +118,41 @@ def predict_list(model, loader, cfg, names, sink):
             record(sink, str(path), p, names, cfg['INFER']['topk'])
 
 
+def check_window_flags(args):
+    """--window and --stride: finite positive seconds, over one --video_path."""
+    for flag, value in (('--window', args.window), ('--stride', args.stride)):
+        if value is not None and not 0 < value < math.inf:
+            raise cli.UsageError(f'{flag} {value}: expected a positive number of seconds')
+    if not args.video_path:
+        raise cli.UsageError('--window needs --video_path (one long video)')
+
+
+def window_plan(args, times, seg_num):
+    """reader.windows.plan of --window and --stride over frames at `times`, checked first:
+    a UsageError for a video of one frame, or a stride starting more windows than frames."""
+    stride = args.stride or args.window / 2
+    if len(times) < 2:
+        raise cli.UsageError(f'--window {args.window}: {args.video_path} has {len(times)} '
+                             f'frame, shorter than any window; predict it without --window')
+    count = windows.count(windows.duration_of(times), args.window, stride)
+    if count > len(times):
+        flag = '--stride' if args.stride else '--stride (by default half of --window)'
+        raise cli.UsageError(f'{flag} {stride}: {count} windows of {args.window} s, more '
+                             f'than the {len(times)} frames of {args.video_path} (the '
+                             f'limit: one window a frame)')
+    return windows.plan(times, args.window, stride, seg_num)
+
+
 @paddle.no_grad()
 def predict_windows(args, cfg, names):
     """--window: the windows of one long video (reader.windows, decoded once), each window's
     top-k, the windows merged into segments; JSON, CSV, a timeline PNG, --annotate. A
     window is one clip of our own pipeline (DATA's sizes), whatever INFER.protocol says."""
-    if not args.video_path or args.window <= 0 or (args.stride is not None and args.stride <= 0):
-        raise cli.UsageError('--window needs --video_path and positive --window and --stride')
+    check_window_flags(args)
     infer = cfg['INFER']
     video = open_video(args.video_path)
     times = video.frame_times()
-    plan = windows.plan(times, args.window, args.stride or args.window / 2,
-                        cfg['MODEL']['seg_num'])
+    plan = window_plan(args, times, cfg['MODEL']['seg_num'])
     ours = dict(cfg, INFER=dict(infer, protocol=OURS))
     model = model_for(ours, 'INFER', args.use_gpu, args.dynamic)  # after the video is checked
     records, batch = [], []

@@ -9,6 +9,7 @@ loaded: a value that would fail an hour into a run fails before the first step.
 """
 import copy
 import inspect
+import reprlib
 
 import yaml
 
@@ -108,6 +109,10 @@ DEFAULTS = {
 }
 
 SECTIONS = ('MODEL',) + tuple(DEFAULTS)
+# YAML nodes a config may hold once its aliases are expanded: the schema has about a hundred,
+# and a few nested aliases (a "billion laughs") would otherwise expand to billions.
+MAX_NODES = 10_000
+SHOWN = 80  # characters of a value shown in a message
 
 
 class ConfigError(ValueError):
@@ -119,6 +124,62 @@ def model_defaults():
     params = inspect.signature(TSM.__init__).parameters
     return {name: p.default for name, p in params.items()
             if name != 'self' and p.default is not inspect.Parameter.empty}
+
+
+def shown(value):
+    """`value`'s repr cut to about SHOWN characters, built without writing the whole repr."""
+    brief = reprlib.Repr()
+    brief.maxlevel, brief.maxstring, brief.maxother = 3, SHOWN, SHOWN
+    text = brief.repr(value)
+    return text if len(text) <= SHOWN else text[:SHOWN - 3] + '...'
+
+
+def _expanded_nodes(root):
+    """The nodes of YAML node `root` counted as if each alias were a copy of its anchor,
+    capped at MAX_NODES + 1 (each distinct node is visited once); None when an alias sits
+    inside its own anchor."""
+    counts, open_nodes, stack = {}, set(), [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        children = ([] if isinstance(node, yaml.ScalarNode) else
+                    [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                    else node.value)
+        if finished:
+            open_nodes.discard(id(node))
+            counts[id(node)] = min(1 + sum(counts[id(c)] for c in children), MAX_NODES + 1)
+        elif id(node) in open_nodes:
+            return None
+        elif id(node) not in counts:
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in children)
+    return counts[id(root)]
+
+
+def load_yaml(stream, source):
+    """yaml.safe_load of `stream`, refusing a document whose aliases expand beyond MAX_NODES
+    nodes or into themselves (ConfigError naming `source`) before anything is built."""
+    loader = yaml.SafeLoader(stream)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        count = _expanded_nodes(node)
+        if count is None or count > MAX_NODES:
+            raise ConfigError(f'{source}: ' + (
+                'a YAML alias (*name) inside its own anchor (&name)' if count is None else
+                f'more than {MAX_NODES} YAML values once its aliases (*name) are expanded '
+                f'(a config has about a hundred)'))
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(e):
+    """YAMLError `e` in one line: ' at line L, column C: what'."""
+    mark = getattr(e, 'problem_mark', None)
+    where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''
+    return f'{where}: {getattr(e, "problem", None) or str(e).splitlines()[0]}'
 
 
 def schema():
@@ -148,19 +209,21 @@ def _checked(value, default, where):
         hint = (' (YAML reads 1e-4 as a string: write 1.0e-4)'
                 if isinstance(default, float) and isinstance(value, str) else '')
         raise ConfigError(f'{where}: expected {type(default).__name__} like {default!r}, '
-                          f'got {type(value).__name__} {value!r}{hint}')
+                          f'got {type(value).__name__} {shown(value)}{hint}')
     return value
 
 
 def _merge(cfg, updates, source):
     if not isinstance(updates, dict):
-        raise ConfigError(f'{source}: expected sections {", ".join(SECTIONS)}, got {updates!r}')
+        raise ConfigError(f'{source}: expected sections {", ".join(SECTIONS)}, got '
+                          f'{shown(updates)}')
     for section, values in updates.items():
         if section not in cfg:
             raise ConfigError(f'{source}: unknown section {section!r}; '
                               f'known: {", ".join(SECTIONS)}')
         if not isinstance(values, dict):
-            raise ConfigError(f'{source}: section {section} must be a mapping, got {values!r}')
+            raise ConfigError(f'{source}: section {section} must be a mapping, got '
+                              f'{shown(values)}')
         for key, value in values.items():
             if key not in cfg[section]:
                 raise ConfigError(f'{source}: unknown key {section}.{key}; known keys of '
@@ -173,12 +236,13 @@ def parse_override(text):
     path, sep, raw = text.partition('=')
     section, dot, key = path.strip().partition('.')
     if not sep or not dot or not key:
-        raise ConfigError(f'override {text!r}: expected SECTION.key=value, e.g. TRAIN.epoch=5')
+        raise ConfigError(f'override {shown(text)}: expected SECTION.key=value, '
+                          f'e.g. TRAIN.epoch=5')
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ''
+        value = load_yaml(raw, f'override {shown(text)}') if raw.strip() else ''
     except yaml.YAMLError as e:
-        raise ConfigError(f'override {text!r}: the value is not valid YAML '
-                          f'({str(e).splitlines()[0]})') from None
+        raise ConfigError(f'override {shown(text)}: the value is not valid YAML'
+                          f'{_yaml_problem(e)}') from None
     return {section: {key: value}}
 
 
@@ -188,15 +252,15 @@ def load_config(path, overrides=()):
     cfg = schema()
     try:
         with open(path) as f:
-            from_file = yaml.safe_load(f) or {}
+            from_file = load_yaml(f, path) or {}
     except OSError as e:
         raise ConfigError(f'cannot read config {path}: {e.strerror}') from None
     except yaml.YAMLError as e:
-        raise ConfigError(f'config {path} is not valid YAML: {e}') from None
+        raise ConfigError(f'config {path} is not valid YAML{_yaml_problem(e)}') from None
     _merge(cfg, from_file, path)
     for item in overrides:
         if isinstance(item, str):
-            _merge(cfg, parse_override(item), f'override {item!r}')
+            _merge(cfg, parse_override(item), f'override {shown(item)}')
         else:
             _merge(cfg, item, 'command-line flag')
     check_values(cfg, path)
@@ -261,7 +325,8 @@ def check_values(cfg, source):
     for section, key, test, expected in RULES:
         value = cfg[section][key]
         if not test(value):
-            raise ConfigError(f'{source}: {section}.{key}: expected {expected}, got {value!r}')
+            raise ConfigError(f'{source}: {section}.{key}: expected {expected}, '
+                              f'got {shown(value)}')
     try:
         check_args(**cfg['MODEL'])
     except ValueError as e:  # the model's own message names the argument

@@ -20,13 +20,15 @@ Layouts, and the order of their labels:
   when n >= 2 (a lone video goes to train): every class with two videos is in both splits.
   The draw is seeded by (--seed, class name), so adding a class leaves the other classes'
   splits as they were. --split_files names each split's videos instead, one `<class>/<video>`
-  a line relative to ROOT; a trailing integer (as in UCF's lists) is ignored, the folder is
-  the class, and a class named there without a folder still gets its label.
+  a line relative to ROOT (comments as in list files: `# ` first); a trailing integer (as in
+  UCF's lists) is ignored, the folder is the class, and a class named there without a folder
+  still gets its label.
 - ucf101: ROOT/<class>/<video>.avi and the official split folder: the classes in the order of
   classInd.txt (its 1-based indices become labels 0..N-1), trainlist0N.txt / testlist0N.txt
   for split N; a label written in trainlist must be the class's in classInd.txt.
 - hmdb51: ROOT/<class>/<video>.avi and the official folder of <class>_test_splitN.txt files,
-  `<video> <mark>` lines: 1 train, 2 test (here val), 0 neither (counted as unused). The
+  `<video> <mark>` lines: 1 train, 2 test (here val), 0 neither (counted as unused), no
+  comments (videos such as `#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi` start with `#`). The
   classes are those of the split files, sorted by name.
 - kinetics: the annotation CSVs (columns label, youtube_id, time_start, time_end, in any
   order, more allowed). The labels are every label name of both CSVs, sorted: for
@@ -39,13 +41,16 @@ Reports (stderr) and exit status:
   class without videos, nor validation measure it;
 - `missing: PATH (FILE:LINE)`: named by a split file or CSV but absent; `unreadable: PATH:
   REASON`: reader.decode cannot open it, or it has no frame (--no_check skips opening every
-  video). Both are left out of the lists; the first 20 of each are printed, all go to
-  left_out.txt, and the exit status is then 1 (the lists are still written), unless
-  --allow_missing, for datasets that always miss some (YouTube removes Kinetics videos).
-A split file or CSV that does not fit its layout stops the command with a message naming the
-file and line, exit status 2, before anything is written. Each file is written under a
-temporary name and renamed, so a reader never sees half a file. The same inputs and seed give
-the same files.
+  video); `unlistable: 'PATH': REASON`: a list line cannot carry its name (a line break, a
+  space at its start or end: reader.listfile.unlistable_reason). All are left out of the
+  lists; the first 20 of each are printed, all go to left_out.txt, and the exit status is
+  then 1 (the lists are still written), unless --allow_missing, for datasets that always miss
+  some (YouTube removes Kinetics videos).
+A split file or CSV that does not fit its layout, names a path out of ROOT (`..`) or a video
+in both train and val, or a class name labels.txt cannot carry, stops the command with a
+message naming the file and line (or the class), exit status 2, before anything is
+written. Each file is written under a temporary name and renamed, so a reader never sees half
+a file. The same inputs and seed give the same files.
 """
 import argparse
 import collections
@@ -63,6 +68,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.device import usable_cores  # noqa: E402
 from reader.decode import VIDEO_EXTENSIONS, DecodeError, open_video  # noqa: E402
+from reader.listfile import is_comment, unlistable_reason  # noqa: E402
 
 SPLITS = ('train', 'val')
 SHOWN = 20  # report lines printed per kind; left_out.txt has them all
@@ -88,8 +94,10 @@ class LayoutError(ValueError):
     """A split file, class index or CSV that does not fit its layout (names file and line)."""
 
 
-def read_lines(path):
-    """[(line number, stripped text)] of a split file, without blank and `#` lines."""
+def read_lines(path, comments=True):
+    """[(line number, stripped text)] of a split file, without blank lines, nor comments
+    (reader.listfile's) unless `comments` is False: the official UCF-101 and HMDB-51 files
+    have none, and HMDB-51 names videos `#20_...`."""
     try:
         with open(path, 'rb') as f:
             data = f.read()
@@ -101,7 +109,7 @@ def read_lines(path):
             text = raw.decode('utf-8-sig' if number == 1 else 'utf-8').strip()
         except UnicodeDecodeError:
             raise LayoutError(f'{path}:{number}: not UTF-8: {raw!r}') from None
-        if text and not text.startswith('#'):
+        if text and not (comments and is_comment(text)):
             lines.append((number, text))
     return lines
 
@@ -170,7 +178,7 @@ def layout_folders(args):
 def read_class_index(path):
     """UCF-101 classInd.txt (`1 ApplyEyeMakeup` ...): the class names, label i on line i+1."""
     classes = []
-    for number, text in read_lines(path):
+    for number, text in read_lines(path, comments=False):
         index, _, name = text.partition(' ')
         if not index.isdigit() or int(index) != len(classes) + 1 or not name.strip():
             raise LayoutError(f'{path}:{number}: expected "{len(classes) + 1} <class name>", '
@@ -189,7 +197,7 @@ def layout_ucf101(args):
     for split, stem in zip(SPLITS, ('trainlist', 'testlist')):
         path = os.path.join(args.splits, f'{stem}{args.split:02d}.txt')
         named[split] = []
-        for number, text in read_lines(path):
+        for number, text in read_lines(path, comments=False):
             where = f'{path}:{number}'
             video, given = split_number(text)
             name = class_of(video, where)
@@ -212,7 +220,7 @@ def layout_hmdb51(args):
     named, unused = {split: [] for split in SPLITS}, 0
     for label, (name, file) in enumerate(zip(classes, files)):
         path = os.path.join(args.splits, file)
-        for number, text in read_lines(path):
+        for number, text in read_lines(path, comments=False):
             video, mark = split_number(text)
             if mark not in (0, 1, 2):
                 raise LayoutError(f'{path}:{number}: expected "<video> <0, 1 or 2>", '
@@ -286,6 +294,28 @@ def layout_kinetics(args):
     return classes, named, 0
 
 
+def check_named(named):
+    """LayoutError naming the file and line of a video whose path leaves ROOT (a `..`, an
+    absolute path) or that is named in both train and val."""
+    first = {}
+    for split, videos in named.items():
+        for video in videos:
+            if os.path.isabs(video.path) or '..' in video.path.replace('\\', '/').split('/'):
+                raise LayoutError(f'{video.where}: {video.path!r} is not a path inside ROOT')
+            other, where = first.setdefault(os.path.normpath(video.path), (split, video.where))
+            if other != split:
+                raise LayoutError(f'{video.where}: {video.path} is in {split} and also in '
+                                  f'{other} ({where})')
+
+
+def check_classes(classes):
+    """LayoutError naming a class that labels.txt, one stripped name a line, cannot carry."""
+    for name in classes:
+        reason = unlistable_reason(name) if name else 'an empty name'
+        if reason:
+            raise LayoutError(f'class {name!r}: {reason}; labels.txt cannot hold it, rename it')
+
+
 def unreadable_reason(path):
     """None when reader.decode opens `path` and finds a frame, else why not."""
     try:
@@ -319,16 +349,21 @@ def open_all(paths, workers):
 
 
 def left_out(root, videos, check, workers):
-    """{path: report line} of the videos absent from ROOT or (check) that do not open."""
-    lines, present = {}, []
+    """{path: report line} of the videos a list cannot name, absent from ROOT or (check)
+    that do not open."""
+    lines, present = {}, {}
     for video in videos:
         if video.path in lines or video.path in present:
             continue  # named twice (in both splits, say): one check, one report line
-        if os.path.isfile(os.path.join(root, video.path)):
-            present.append(video.path)
+        reason = unlistable_reason(video.path)
+        if reason:
+            lines[video.path] = f'unlistable: {video.path!r}: {reason}'
+        elif os.path.isfile(os.path.join(root, video.path)):
+            present[video.path] = True
         else:
             lines[video.path] = f'missing: {video.path} ({video.where or "on disk"})'
     if check:
+        present = list(present)
         reasons = open_all([os.path.join(root, path) for path in present], workers)
         for path, reason in zip(present, reasons):
             if reason is not None:
@@ -396,7 +431,7 @@ def warn_empty_classes(classes, splits):
 def print_left_out(problems, left_out_file):
     """The first SHOWN report lines of each kind; {kind: count}."""
     counts = {}
-    for kind in ('missing', 'unreadable'):
+    for kind in ('missing', 'unreadable', 'unlistable'):
         lines = [problems[p] for p in sorted(problems) if problems[p].startswith(kind + ':')]
         counts[kind] = len(lines)
         for line in lines[:SHOWN]:
@@ -415,6 +450,7 @@ def report(args, classes, splits, problems, unused, written):
                     f'{len({v.label for v in splits[split]})} classes' for split in SPLITS)
           + f'; {len(classes)} classes in all')
     print(f'left out: {counts["missing"]} missing, {counts["unreadable"]} unreadable'
+          + (f', {counts["unlistable"]} unlistable' if counts['unlistable'] else '')
           + ('' if args.check else ' (videos not opened: --no_check)')
           + (f'; {unused} marked 0 (in neither split)' if unused else ''))
     print('wrote ' + ', '.join(written.values()))
@@ -471,6 +507,11 @@ def check_args(parser, args):
         parser.error(f'ROOT {args.root} is not a folder')
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f'--out {args.out} exists and is not a folder')
+    above = os.path.abspath(args.out)  # checked now, not after every video was opened
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above) or not os.access(above, os.W_OK | os.X_OK):
+        parser.error(f'--out {args.out}: no folder can be made in {above}')
     if getattr(args, 'splits', None) is not None and not os.path.isdir(args.splits):
         parser.error(f'--splits {args.splits} is not a folder')
     if args.workers < 1:
@@ -487,6 +528,8 @@ def main(argv=None):
     check_args(parser, args)
     try:
         classes, named, unused = LAYOUTS[args.layout](args)
+        check_classes(classes)
+        check_named(named)
     except LayoutError as e:
         parser.error(str(e))
     try:

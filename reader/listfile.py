@@ -1,8 +1,11 @@
 """List files: one video a line, `path label`, as in the Kinetics-400 lists.
 
 The label is the last whitespace-separated token, so paths may contain spaces. Blank lines and
-lines starting with `#` are skipped. Relative paths resolve against `data_root`, or against the
-list file's own folder when `data_root` is '' (so a list can sit next to its videos).
+comments, a `#` followed by a space or alone on its line, are skipped: a path may start with `#`
+(HMDB-51 names videos `#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi`). Relative paths resolve against
+`data_root`, or against the list file's own folder when `data_root` is '' (so a list can sit
+next to its videos). A line is stripped and split at line breaks, so a path with a line break,
+with a space at its start or end, or read as a comment cannot be written (unlistable_reason).
 """
 import codecs
 import os
@@ -10,6 +13,27 @@ import os
 
 class ListFileError(ValueError):
     """A list file that cannot be read or a line that does not fit `path label`."""
+
+
+def is_comment(text):
+    """Whether the stripped line `text` is a comment: `#` followed by a space, or alone."""
+    return text == '#' or (text[:1] == '#' and text[1:2].isspace())
+
+
+def unlistable_reason(path):
+    """Why a `path label` line cannot carry `path` (read back as another path, or as other
+    lines), or None when it can."""
+    if '\n' in path or '\r' in path:
+        return 'a line break in its name'
+    if path != path.strip():
+        return 'a space at the start or end of its name'
+    if is_comment(path):
+        return "'# ' at its start: read as a comment"
+    try:
+        path.encode('utf-8')
+    except UnicodeEncodeError:
+        return 'a name that is not UTF-8'
+    return None
 
 
 def _parse_label(token):
@@ -71,7 +95,7 @@ def read_list(path, data_root='', require_label=True, num_classes=None):
     entries = []
     for number, line in enumerate(lines, start=1):
         text = line.strip()
-        if not text or text.startswith('#'):
+        if not text or is_comment(text):
             continue
         try:
             video, label = _parse_line(text, require_label)

@@ -8,6 +8,7 @@ built as soon as its last frame is read, and frames no later window needs are dr
 memory held is that of the windows overlapping the current time, whatever the length.
 """
 import collections
+import math
 
 import numpy as np
 
@@ -15,26 +16,51 @@ from .sampling import sample_indices
 from .stream import frame_transform
 
 Window = collections.namedtuple('Window', 'start end frames')  # seconds, frame indices
+EPS = 1e-9  # seconds: times this close count as equal
+
+
+def duration_of(times):
+    """Seconds of a video whose frames are at `times`: the last frame lasts as the first."""
+    return float(times[-1]) + float(times[1] - times[0])
+
+
+def _starts(duration, window, stride):
+    """(regular starts 0, stride, ... while a whole window fits, whether a tail window is
+    added); the count is inf past 1e18, where no video has as many frames."""
+    regular = (max(duration - window, 0.0) + EPS) / stride
+    regular = math.ceil(regular) if regular < 1e18 else math.inf
+    return regular, (regular - 1) * stride + window < duration - EPS
+
+
+def count(duration, window, stride):
+    """How many windows `plan` starts over `duration` seconds, found without making them."""
+    regular, tail = _starts(duration, window, stride)
+    return regular + int(tail)
 
 
 def plan(times, window, stride, seg_num):
     """[Window] over frames at `times` (seconds, ascending): starts 0, stride, 2 stride ...
     while a whole window fits, then one ending at the last frame when the tail would be
-    left out; a video shorter than a window is one window."""
-    if window <= 0 or stride <= 0:
+    left out; a video shorter than a window is one window. ValueError for a stride that
+    would start more windows than there are frames, and for fewer than two frames (no span).
+    """
+    if not (0 < window < math.inf and 0 < stride < math.inf):
         raise ValueError(f'window and stride must be positive seconds, got {window}, {stride}')
-    duration = float(times[-1]) + (float(times[1] - times[0]) if len(times) > 1 else 0.0)
-    starts = list(np.arange(0.0, max(duration - window, 0.0) + 1e-9, stride))
-    if starts[-1] + window < duration - 1e-9:
-        starts.append(duration - window)
-    windows = []
-    for start in starts:
-        end = min(start + window, duration)
-        inside = np.flatnonzero((times >= start - 1e-9) & (times < end - 1e-9))
-        if len(inside):
-            picked = inside[sample_indices(len(inside), seg_num, 'test')]
-            windows.append(Window(round(float(start), 6), round(float(end), 6), picked))
-    return windows
+    if len(times) < 2:
+        raise ValueError(f'{len(times)} frame: no span to cut into windows')
+    duration = duration_of(times)
+    regular, tail = _starts(duration, window, stride)
+    if regular + tail > len(times):
+        raise ValueError(f'{regular + tail} windows of {window} s every {stride} s, more '
+                         f'than the {len(times)} frames')
+    starts = np.append(np.arange(regular) * stride, [duration - window] * tail)
+    ends = np.minimum(starts + window, duration)
+    # a window's frames are those at times in [start, end), found by bisection
+    firsts = np.searchsorted(times, starts - EPS)
+    stops = np.searchsorted(times, ends - EPS)
+    return [Window(round(float(start), 6), round(float(end), 6),
+                   first + sample_indices(stop - first, seg_num, 'test'))
+            for start, end, first, stop in zip(starts, ends, firsts, stops) if stop > first]
 
 
 def clips(video, windows, data):

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from configs.cli import parse
@@ -160,3 +162,49 @@ def test_unknown_model_and_bad_override_exit_with_the_name(capsys):
     with pytest.raises(SystemExit):
         parse('train', ['-o', 'TRAIN.nope=1'])
     assert 'TRAIN.nope' in capsys.readouterr().err
+
+
+def alias_bomb(levels=9):
+    """A "billion laughs": each level a list of nine aliases of the level before, 9**9 strings
+    in about 300 bytes."""
+    names = 'abcdefghi'[:levels]
+    lines = ['- &a [' + ','.join(['lol'] * 9) + ']']
+    lines += [f'- &{name} [' + ','.join([f'*{before}'] * 9) + ']'
+              for before, name in zip(names, names[1:])]
+    return '\n'.join(lines) + '\n'
+
+
+def test_an_alias_bomb_is_refused_at_once_naming_the_file(tmp_path):
+    path = write(tmp_path, alias_bomb())
+    assert len(alias_bomb()) == 315
+    began = time.perf_counter()
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert time.perf_counter() - began < 2
+    message = str(e.value)
+    assert message.startswith(path) and 'aliases' in message and '\n' not in message
+    assert len(message) < 200
+    with pytest.raises(ConfigError, match='inside its own anchor'):
+        load_config(write(tmp_path, 'DATA:\n  mean: &m [0.5, *m, 0.5]\n'))
+    with pytest.raises(ConfigError, match='aliases'):
+        load_config('configs/tsm.yaml', [f'DATA.mean={alias_bomb(7)}'])
+    # a few aliases stay usable
+    cfg = load_config(write(tmp_path, 'VALID:\n  batch_size: &b 4\nTEST:\n  batch_size: *b\n'))
+    assert cfg['VALID']['batch_size'] == cfg['TEST']['batch_size'] == 4
+
+
+@pytest.mark.parametrize('text', ['DATA:\n  flip: "%s"\n', 'DATA:\n  scales: [0.5, "%s"]\n',
+                                  'TRAIN:\n  amp: "%s"\n', '["%s"]\n'])
+def test_a_long_value_is_shown_cut_short(tmp_path, text):
+    path = write(tmp_path, text % ('x' * 100_000))
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert path in str(e.value) and 'xxxxx' in str(e.value) and len(str(e.value)) < 400
+
+
+def test_yaml_that_does_not_parse_is_one_line_with_its_line(tmp_path):
+    path = write(tmp_path, 'TRAIN:\n  epoch: [1, 2\n  lr: 3\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value) == (f"config {path} is not valid YAML at line 3, column 5: expected "
+                            f"',' or ']', but got ':'")

@@ -295,3 +295,26 @@ def test_command_line_writes_our_weights_folder(tmp_path, clip):
     model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
     load_for_inference(model, dst)
     assert_close(logits(model, clip), ref)
+
+
+@pytest.mark.parametrize('flags, words', [
+    (['--depth', '7'], '--depth: expected one of [18, 34, 50, 101, 152], got 7'),
+    (['--num_classes', '0'], '--num_classes: expected an int >= 1, got 0'),
+    (['--shift_ratio', 'nan'], '--shift_ratio: expected a value in (0, 0.5], got nan'),
+])
+def test_command_line_bad_flag_is_one_line(tmp_path, capsys, flags, words):
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / 'w.pdparams'), str(tmp_path / 'out'), *flags])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.splitlines()[-1].endswith(words)
+    assert 'Traceback' not in err
+
+
+def test_command_line_unreadable_file_is_one_line(tmp_path, capsys):
+    (tmp_path / 'text.pdparams').write_text('not weights\n')
+    for name, words in (('none.pdparams', 'no such weight file'),
+                        ('text.pdparams', 'not a Paddle weight file')):
+        assert main([str(tmp_path / name), str(tmp_path / 'out'), '--depth', '18']) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f'ERROR {tmp_path / name}: {words}') and err.count('\n') == 1
+    assert not (tmp_path / 'out').exists()

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from reader.listfile import ListFileError, read_list
+from reader.listfile import ListFileError, read_list, unlistable_reason
 
 
 def write(tmp_path, text, name='train.list'):
@@ -86,3 +86,27 @@ def test_missing_list_file(tmp_path):
     with pytest.raises(ListFileError, match='cannot read list file .*nope.list'):
         read_list(missing)
     assert issubclass(ListFileError, ValueError)
+
+
+def test_a_path_may_start_with_a_hash_a_comment_has_a_space(tmp_path):
+    path = write(tmp_path, '# a comment\n#\n#\tanother\n#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi 3\n'
+                           'clap/#21_x.avi 3\n')
+    assert read_list(path) == [(str(tmp_path / '#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi'), 3),
+                               (str(tmp_path / 'clap/#21_x.avi'), 3)]
+
+
+@pytest.mark.parametrize('name, reason', [
+    ('a/x\n9.mp4', 'line break'), ('a/x\r.mp4', 'line break'), (' a/x.mp4', 'start or end'),
+    ('a/x.mp4\t', 'start or end'), ('# a/x.mp4', 'comment'), ('a/\udcff.mp4', 'not UTF-8')])
+def test_names_a_list_line_cannot_carry(tmp_path, name, reason):
+    assert reason in unlistable_reason(name)
+    # what such a line would be read back as: not the name
+    path = tmp_path / 'x.list'
+    path.write_bytes(f'{name} 1\n'.encode('utf-8', 'surrogateescape'))
+    try:
+        read = read_list(str(path), data_root='/r')
+    except ListFileError:
+        read = None
+    assert read != [(f'/r/{name}', 1)]
+    assert unlistable_reason('#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi') is None
+    assert unlistable_reason('a b/c d.mp4') is None

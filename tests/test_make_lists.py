@@ -358,3 +358,87 @@ def test_kinetics_csv_without_labels_stops_naming_the_column(tmp_path, capsys):
 def test_kinetics_400_order_is_the_sorted_names():
     names = open(os.path.join(REPO, 'data', 'kinetics400_labels.txt')).read().splitlines()
     assert len(names) == 400 and names == sorted(names)
+
+
+# --- names and splits a list cannot hold -----------------------------------------------------
+
+def test_hmdb51_videos_starting_with_a_hash_are_kept(tmp_path, capsys):
+    name = '#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi'  # as in HMDB-51's own clap split files
+    root = make_tree(tmp_path / 'hmdb51', good=[f'clap/{name}', 'clap/c1.avi'])
+    splits = tmp_path / 'splits'
+    os.makedirs(splits)
+    write_text(splits / 'clap_test_split1.txt', [f'{name} 1 ', 'c1.avi 2 '], '\r\n')
+    out = str(tmp_path / 'out')
+    status, _, err = run(capsys, 'hmdb51', root, '--splits', splits, '--out', out)
+    assert status == 0 and err == []
+    files = outputs(out)
+    assert files['train.list'] == [f'clap/{name} 0'] and files['val.list'] == ['clap/c1.avi 0']
+    check_readable(root, out)
+
+
+def hmdb_run(tmp_path, capsys, lines):
+    root = make_tree(tmp_path / 'hmdb51', good=['clap/c1.avi'])
+    splits = tmp_path / 'splits'
+    os.makedirs(splits)
+    write_text(splits / 'clap_test_split1.txt', lines)
+    out = tmp_path / 'out'
+    status, _, err = run(capsys, 'hmdb51', root, '--splits', splits, '--out', out)
+    assert status == 2 and not out.exists()  # stopped before anything was written
+    return str(splits / 'clap_test_split1.txt'), err[-1]
+
+
+def test_a_video_in_train_and_val_stops_naming_both_lines(tmp_path, capsys):
+    path, error = hmdb_run(tmp_path, capsys, ['c1.avi 1', 'c2.avi 0', 'c1.avi 2'])
+    assert f'{path}:3: clap/c1.avi is in val and also in train ({path}:1)' in error
+
+
+def test_a_path_out_of_root_stops_naming_the_line(tmp_path, capsys):
+    path, error = hmdb_run(tmp_path, capsys, ['c1.avi 1', '../../secret.avi 2'])
+    assert f"{path}:2: 'clap/../../secret.avi' is not a path inside ROOT" in error
+
+
+@pytest.mark.parametrize('train, val, words', [
+    (['a/v0.mp4', 'a/../../x.mp4'], [], ":2: 'a/../../x.mp4' is not a path inside ROOT"),
+    (['a/v0.mp4'], ['b/v0.mp4', 'a/./v0.mp4'], ':2: a/./v0.mp4 is in val and also in train'),
+])
+def test_split_files_out_of_root_or_in_both_splits_stop(tmp_path, capsys, train, val, words):
+    root = make_tree(tmp_path / 'root', good=['a/v0.mp4', 'b/v0.mp4'])
+    train = write_text(tmp_path / 'train.txt', train)
+    val = write_text(tmp_path / 'val.txt', val)
+    out = tmp_path / 'out'
+    status, _, err = run(capsys, 'folders', root, '--out', out, '--split_files', train, val)
+    assert status == 2 and words in err[-1] and not out.exists()
+
+
+def test_video_names_a_list_cannot_hold_are_left_out_and_named(tmp_path, capsys):
+    root = make_tree(tmp_path / 'root', good=['a/v0.mp4', 'a/v1.mp4', 'a/x\nb/v9.mp4 0.mp4',
+                                              'b/v0.mp4', 'b/v1.mp4'])
+    write_index_video(os.path.join(os.fsencode(root), b'b', b'caf\xe9.mp4'), 2)  # latin-1
+    out = str(tmp_path / 'out')
+    status, stdout, err = run(capsys, 'folders', root, '--out', out, '--val_fraction', '0.5')
+    assert status == 1
+    named = ["unlistable: 'a/x\\nb/v9.mp4 0.mp4': a line break in its name",
+             "unlistable: 'b/caf\\udce9.mp4': a name that is not UTF-8"]
+    assert err == named and outputs(out)['left_out.txt'] == named
+    assert stdout[:2] == ['train: 2 videos of 2 classes; val: 2 videos of 2 classes; 2 classes '
+                          'in all', 'left out: 0 missing, 0 unreadable, 2 unlistable']
+    check_readable(root, out)
+    lines = outputs(out)['train.list'] + outputs(out)['val.list']
+    assert sorted(lines) == ['a/v0.mp4 0', 'a/v1.mp4 0', 'b/v0.mp4 1', 'b/v1.mp4 1']
+
+
+@pytest.mark.parametrize('folder, reason', [(' jump', 'a space at the start or end'),
+                                            ('jump\n', 'a line break')])
+def test_a_class_folder_labels_txt_cannot_hold_stops(tmp_path, capsys, folder, reason):
+    root = make_tree(tmp_path / 'root', good=[f'{folder}/v0.mp4', 'run/v0.mp4'])
+    out = tmp_path / 'out'
+    status, _, err = run(capsys, 'folders', root, '--out', out)
+    assert status == 2 and f'class {folder!r}: {reason}' in err[-1] and not out.exists()
+
+
+def test_an_out_folder_that_cannot_be_made_stops_at_once(tmp_path, capsys):
+    root = make_tree(tmp_path / 'root', good=['a/v0.mp4'])
+    out = tmp_path / 'root' / 'a' / 'v0.mp4' / 'lists'  # below a file
+    status, _, err = run(capsys, 'folders', root, '--out', out)
+    assert status == 2
+    assert err[-1].endswith(f"--out {out}: no folder can be made in {tmp_path / 'root/a/v0.mp4'}")

@@ -2,6 +2,9 @@
 
     python -m models.weights.convert SRC DST [--depth 50 --num_classes 400 --seg_num 8]
 
+A bad flag exits with status 2, a file that cannot be read or converted with status 1, each
+with one message.
+
 Names are mapped by models/weights/names.py. PaddleVideo and the old Paddle zoo shift
 with paddle's temporal_shift, whose first fold of channels comes from frame t-1 and the
 second from t+1; our shift (and the original PyTorch one) takes the first fold from t+1
@@ -20,6 +23,7 @@ training starts from them (fine-tuning may change them on purpose).
 """
 import argparse
 import logging
+import sys
 
 import numpy as np
 
@@ -166,14 +170,22 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s',
                         force=True)  # paddle installs its own root handler at import
-    model = TSM(num_classes=args.num_classes, seg_num=args.seg_num, depth=args.depth,
-                shift_ratio=args.shift_ratio, shift_every=args.shift_every,
-                backbone=args.backbone)
-    state = convert_file(args.src, model, args.format, {'seg_num': args.seg_num})
-    model.set_state_dict(state)
-    write_weights(args.dst, model, {'converted_from': args.src})
+    try:
+        model = TSM(num_classes=args.num_classes, seg_num=args.seg_num, depth=args.depth,
+                    shift_ratio=args.shift_ratio, shift_every=args.shift_every,
+                    backbone=args.backbone)
+    except ValueError as e:  # the model's own check, which names the argument
+        parser.error(f'--{e}')
+    try:
+        state = convert_file(args.src, model, args.format, {'seg_num': args.seg_num})
+        model.set_state_dict(state)
+        write_weights(args.dst, model, {'converted_from': args.src})
+    except (WeightsError, OSError) as e:  # a file's problem, named in one message
+        log.error('%s', e)
+        return 1
     log.info('wrote %s (%d parameters)', args.dst, len(state))
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())
