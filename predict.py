@@ -195,7 +195,8 @@ def write_timeline(args, cfg, names, detail, merged, duration, frames):
                    'segments': merged}, f, indent=1)
     results.write_segments(os.path.join(out, 'TSM_segments.csv'), merged, names)
     if not args.no_plots:
-        results.timeline(merged, duration, names, os.path.join(out, 'TSM_timeline.png'))
+        results.timeline(merged, duration, names, os.path.join(out, 'TSM_timeline.png'),
+                         title=str(args.video_path))
     for s in merged:
         print(f"segment {s['start']:.2f}-{s['end']:.2f}s: {names[s['label']]} "
               f"{s['score']:.3f}", flush=True)

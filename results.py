@@ -17,6 +17,7 @@ import cv2
 import matplotlib
 matplotlib.use('Agg')  # no display: plots go to files
 import matplotlib.pyplot as plt  # noqa: E402  after the backend is chosen
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 MOST_CONFUSED = 20  # pairs listed beside the confusion matrix
@@ -38,22 +39,40 @@ def _save(figure, path):
     os.replace(tmp, path)
 
 
-def train_curves(rows, path):
-    """PNG of the training log rows: loss, train and validation top-1, learning rate."""
+def train_curves(rows, path, title=''):
+    """PNG of the training log rows: loss, train and validation top-1, learning rate per
+    epoch; `title` names the run."""
+    _save(curves_figure(rows, title), path)
+
+
+def curves_figure(rows, title=''):
     epochs = [r['epoch'] for r in rows]
-    figure, (loss, top1, lr) = plt.subplots(1, 3, figsize=(13, 3.6))
-    loss.plot(epochs, [r['train_loss'] for r in rows], 'o-')
-    loss.set(title='training loss', xlabel='epoch')
-    top1.plot(epochs, [r['train_top1'] for r in rows], 'o-', label='train')
     validated = [r for r in rows if 'valid_top1' in r]
+    figure, (loss, top1, lr) = plt.subplots(1, 3, figsize=(13, 3.6))
+    loss.plot(epochs, [r['train_loss'] for r in rows], 'o-', label='train')
+    with_loss = [r for r in validated if 'valid_loss' in r]
+    if with_loss:
+        loss.plot([r['epoch'] for r in with_loss], [r['valid_loss'] for r in with_loss], 's-',
+                  label='validation')
+        loss.legend()
+    loss.set(title='loss', xlabel='epoch', ylabel='cross-entropy')
+    top1.plot(epochs, [r['train_top1'] for r in rows], 'o-', label='train')
     top1.plot([r['epoch'] for r in validated], [r['valid_top1'] for r in validated], 's-',
               label='validation')
-    top1.set(title='top-1', xlabel='epoch', ylim=(0, 1))
+    top1.set(title='top-1', xlabel='epoch', ylabel='top-1 accuracy', ylim=(0, 1))
     top1.legend()
     lr.plot(epochs, [r['lr'] for r in rows], 'o-')
-    lr.set(title='learning rate at the epoch start', xlabel='epoch')
-    figure.tight_layout()
-    _save(figure, path)
+    lr.set(title='learning rate at the epoch start', xlabel='epoch', ylabel='learning rate')
+    for axis in (loss, top1, lr):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
+    _title(figure, title)
+    return figure
+
+
+def _title(figure, title):
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()  # leaves room for the suptitle
 
 
 def confusion_matrix(predicted, labels, num_classes):
@@ -80,9 +99,10 @@ def most_confused(counts, limit=MOST_CONFUSED):
     return [(t, p, int(off[t, p])) for t, p in order[:limit]]
 
 
-def write_evaluation(folder, scores, labels, videos, names, plots=True):
-    """per_class.csv, confusion.csv, top5.csv (and per_class.png, confusion.png) in folder:
-    scores [M, K] of the M scored videos, their labels and paths, the class names."""
+def write_evaluation(folder, scores, labels, videos, names, plots=True, title=''):
+    """per_class.csv, confusion.csv, top5.csv (and per_class.png, confusion.png, titled
+    `title`) in folder: scores [M, K] of the M scored videos, their labels and paths, the
+    class names."""
     predicted = scores.argmax(axis=1)
     counts = confusion_matrix(predicted, labels, len(names))
     classes = per_class(counts)
@@ -99,59 +119,114 @@ def write_evaluation(folder, scores, labels, videos, names, plots=True):
                 + [f'{scores[m, i]:.4f}' for i in t]
                 for m, (v, y, t) in enumerate(zip(videos, labels, top))])
     if plots:
-        _per_class_plot(classes, names, os.path.join(folder, 'per_class.png'))
-        _confusion_plot(counts, names, os.path.join(folder, 'confusion.png'))
+        _save(per_class_figure(classes, names, title), os.path.join(folder, 'per_class.png'))
+        _save(confusion_figure(counts, names, title), os.path.join(folder, 'confusion.png'))
 
 
-def _per_class_plot(classes, names, path):
+def per_class_figure(classes, names, title=''):
+    """Accuracy per class, worst first, each bar with its value and its videos."""
     height = max(3.0, 0.16 * len(classes) + 1)
     figure, axis = plt.subplots(figsize=(7, height))
-    axis.barh(range(len(classes)), [a for _, _, _, a in classes])
+    small = len(classes) >= 60
+    bars = axis.barh(range(len(classes)), [a for _, _, _, a in classes])
     axis.set_yticks(range(len(classes)))
-    axis.set_yticklabels([names[c] for c, _, _, _ in classes],
-                         fontsize=8 if len(classes) < 60 else 3)
-    axis.set(xlim=(0, 1), xlabel='accuracy', title='per-class accuracy, worst first')
+    axis.set_yticklabels([f'{names[c]} ({n})' for c, n, _, _ in classes],
+                         fontsize=3 if small else 9)
+    axis.bar_label(bars, [f'{a:.2f} ({k}/{n})' for _, n, k, a in classes], padding=2,
+                   fontsize=3 if small else 8)
+    axis.set(xlim=(0, 1.18), xlabel='accuracy (right / videos of the class)',
+             title='per-class accuracy, worst first')
     axis.invert_yaxis()
-    figure.tight_layout()
-    _save(figure, path)
+    _title(figure, title)
+    return figure
 
 
-def _confusion_plot(counts, names, path):
+CELL_VALUES = 12  # classes up to which the confusion matrix shows each cell's count
+
+
+def confusion_figure(counts, names, title=''):
+    """The confusion matrix normalised per true class, with a colour bar (and each cell's
+    count when the cells are large enough), beside the most-confused pairs by name."""
+    confused = most_confused(counts)
     figure, (matrix, pairs) = plt.subplots(1, 2, figsize=(14, 6.5),
                                            gridspec_kw={'width_ratios': [1, 1]})
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    matrix.imshow(rates, cmap='viridis', interpolation='nearest')
+    image = matrix.imshow(rates, cmap='viridis', interpolation='nearest', vmin=0, vmax=1)
+    figure.colorbar(image, ax=matrix, fraction=0.046, pad=0.04,
+                    label='fraction of the true class')
     matrix.set(title='confusion (rows: true class, normalised)', xlabel='predicted',
                ylabel='true')
     if len(names) <= 30:  # beyond that the names would not be readable; the pairs are
         matrix.set_xticks(range(len(names)))
         matrix.set_yticks(range(len(names)))
-        matrix.set_xticklabels(names, rotation=90, fontsize=7)
-        matrix.set_yticklabels(names, fontsize=7)
-    confused = most_confused(counts)
-    pairs.barh(range(len(confused)), [n for _, _, n in confused])
-    pairs.set_yticks(range(len(confused)))
-    pairs.set_yticklabels([f'{names[t]} -> {names[p]}' for t, p, _ in confused], fontsize=8)
-    pairs.invert_yaxis()
-    pairs.set(title=f'most confused pairs (true -> predicted), top {MOST_CONFUSED}',
-              xlabel='videos')
-    figure.tight_layout()
-    _save(figure, path)
+        matrix.set_xticklabels(names, rotation=90, fontsize=9)
+        matrix.set_yticklabels(names, fontsize=9)
+    if len(names) <= CELL_VALUES:
+        for (t, p), n in np.ndenumerate(counts):
+            matrix.text(p, t, str(n), ha='center', va='center', fontsize=9,
+                        color='black' if rates[t, p] > 0.5 else 'white')
+    if confused:
+        pairs.barh(range(len(confused)), [n for _, _, n in confused])
+        pairs.set_yticks(range(len(confused)))
+        pairs.set_yticklabels([f'{names[t]} -> {names[p]}' for t, p, _ in confused],
+                              fontsize=8)
+        pairs.invert_yaxis()
+        pairs.set(title=f'most confused pairs (true -> predicted), top {MOST_CONFUSED}',
+                  xlabel='videos')
+        pairs.xaxis.set_major_locator(MaxNLocator(integer=True))
+    else:
+        pairs.axis('off')
+        pairs.text(0.5, 0.5, 'no video is confused with another class', ha='center',
+                   va='center', fontsize=12, transform=pairs.transAxes)
+    _title(figure, title)
+    return figure
 
 
-def timeline(segments, duration, names, path):
-    """PNG: time across, one row per class that has a segment, a bar per segment."""
+def timeline(segments, duration, names, path, title=''):
+    """PNG of a long video's segments: time across, one row per class that has one and a
+    row for the time no class reaches the threshold; `title` names the video."""
+    _save(timeline_figure(segments, duration, names, title), path)
+
+
+NO_ACTION = (0.75, 0.75, 0.75)  # the colour of time no class reaches the threshold in
+
+
+def class_colour(label):
+    """One colour per class, the same in every plot of a run."""
+    return plt.get_cmap('tab20')(label % 20)
+
+
+def timeline_figure(segments, duration, names, title=''):
     shown = sorted({s['label'] for s in segments})
     rows = {label: k for k, label in enumerate(shown)}
-    figure, axis = plt.subplots(figsize=(12, 1.2 + 0.35 * max(len(shown), 1)))
+    gaps = _uncovered(segments, duration)
+    figure, axis = plt.subplots(figsize=(12, 1.4 + 0.35 * (len(shown) + 1)))
     for s in segments:
-        axis.barh(rows[s['label']], s['end'] - s['start'], left=s['start'], height=0.6)
-    axis.set_yticks(range(len(shown)))
-    axis.set_yticklabels([names[label] for label in shown], fontsize=8)
-    axis.set(xlim=(0, duration), xlabel='seconds', title='predicted actions')
+        width = s['end'] - s['start']
+        axis.barh(rows[s['label']], width, left=s['start'], height=0.6,
+                  color=class_colour(s['label']))
+        if width > duration / 40:  # room for the score inside the bar
+            axis.text(s['start'] + width / 2, rows[s['label']], f"{s['score']:.2f}",
+                      ha='center', va='center', fontsize=7)
+    for start, end in gaps:
+        axis.barh(len(shown), end - start, left=start, height=0.6, color=NO_ACTION)
+    axis.set_yticks(range(len(shown) + 1))
+    axis.set_yticklabels([names[label] for label in shown] + ['no action'], fontsize=8)
+    axis.set(xlim=(0, duration), xlabel='seconds',
+             title='predicted actions (mean score of each segment)')
     axis.invert_yaxis()
-    figure.tight_layout()
-    _save(figure, path)
+    _title(figure, title)
+    return figure
+
+
+def _uncovered(segments, duration):
+    """[(start, end)] of [0, duration] that no segment covers."""
+    gaps, at = [], 0.0
+    for s in sorted(segments, key=lambda s: s['start']):
+        if s['start'] > at + 1e-9:
+            gaps.append((at, s['start']))
+        at = max(at, s['end'])
+    return gaps + ([(at, duration)] if duration > at + 1e-9 else [])
 
 
 def tiles(centres, duration):
@@ -187,7 +262,7 @@ def write_segments(path, segments_, names):
 
 def annotate(frames, segments_, names, path):
     """Write `frames`, (RGB uint8 frame, seconds) in order, as a video at `path` with the
-    label of the segment each frame falls in drawn on it ('-' outside any). Each frame keeps
+    label and score of the segment each frame falls in drawn on it ('-' outside any). Each frame keeps
     its time, so a video of variable frame rate plays at its own pace; H.264 where the
     installed PyAV encodes it, which browsers play. Written under a temporary name and
     renamed when whole: an interrupted run leaves no half video at `path`."""
@@ -202,7 +277,7 @@ def annotate(frames, segments_, names, path):
             stream = _video_stream(container, first[0].shape)
             last = -1
             for frame, t in itertools.chain([first], frames):
-                label = next((names[s['label']] for s in segments_
+                label = next((f"{names[s['label']]} {s['score']:.2f}" for s in segments_
                               if s['start'] <= t < s['end']), '-')
                 picture = av.VideoFrame.from_ndarray(_labelled(frame, label, stream),
                                                      format='rgb24')

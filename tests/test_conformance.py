@@ -165,7 +165,7 @@ def test_annotated_video_has_every_frame_at_its_time(corpus, tmp_path, name):
         times = video.frame_times()
         frames = list(zip(video.iter_frames(), times))
     out = str(tmp_path / 'labelled.mp4')
-    results.annotate(iter(frames), [{'start': 0.0, 'end': 1.0, 'label': 0}], ['first'], out)
+    results.annotate(iter(frames), [{'start': 0.0, 'end': 1.0, 'label': 0, 'score': 0.9}], ['first'], out)
     np.testing.assert_allclose(real_videos.ffprobe_times(out), times, atol=1.5e-3)
     with av.open(out) as written:
         stream = written.streams.video[0]

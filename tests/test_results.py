@@ -150,3 +150,56 @@ def test_long_video_segments_recover_the_parts(tmp_path, monkeypatch, capsys):
         assert sum(1 for _ in labelled.decode(video=0)) == 9 * 25
     assert 'segment 0.00-' in capsys.readouterr().out
     assert os.path.getsize(tmp_path / 'labelled.mp4') > 0
+
+
+def test_curves_are_titled_labelled_and_counted_in_whole_epochs():
+    rows = [{'epoch': e, 'train_loss': 2 - e / 4, 'train_top1': e / 5, 'lr': 0.01,
+             **({'valid_top1': e / 6, 'valid_loss': 2.1 - e / 4} if e % 2 else {})}
+            for e in range(1, 4)]
+    figure = results.curves_figure(rows, 'tsm_demo: output/tsm_demo')
+    assert figure._suptitle.get_text() == 'tsm_demo: output/tsm_demo'
+    loss, top1, lr = figure.axes
+    assert [a.get_ylabel() for a in figure.axes] == ['cross-entropy', 'top-1 accuracy',
+                                                     'learning rate']
+    assert [line.get_label() for line in loss.lines] == ['train', 'validation']
+    assert loss.lines[1].get_xdata().tolist() == [1, 3]
+    for axis in figure.axes:
+        ticks = [t for t in axis.get_xticks() if axis.get_xlim()[0] <= t <= axis.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_confusion_shows_a_colour_bar_and_cell_counts_and_no_empty_panel():
+    counts = np.array([[3, 1, 0], [0, 2, 0], [1, 0, 4]])
+    figure = results.confusion_figure(counts, ['walk', 'run', 'jump'], 'run A')
+    matrix, pairs, bar = figure.axes
+    assert bar.get_ylabel() == 'fraction of the true class'
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): int(t.get_text())
+             for t in matrix.texts}
+    assert cells == {(t, p): int(counts[t, p]) for t in range(3) for p in range(3)}
+    assert [t.get_text() for t in pairs.get_yticklabels()] == ['walk -> run', 'jump -> walk']
+    figure = results.confusion_figure(np.diag([3, 2, 4]), ['walk', 'run', 'jump'])
+    pairs = figure.axes[1]
+    assert not pairs.axison
+    assert [t.get_text() for t in pairs.texts] == ['no video is confused with another class']
+
+
+def test_per_class_bars_carry_their_accuracy_and_videos():
+    counts = np.array([[4, 1], [4, 1]])  # class 1: 1 right of 5
+    figure = results.per_class_figure(results.per_class(counts), ['walk', 'run'])
+    (axis,) = figure.axes
+    assert [t.get_text() for t in axis.get_yticklabels()] == ['run (5)', 'walk (5)']
+    assert [t.get_text() for t in axis.texts] == ['0.20 (1/5)', '0.80 (4/5)']
+
+
+def test_timeline_colours_each_class_alike_and_shows_scores_and_no_action():
+    segments = [{'start': 0.0, 'end': 2.0, 'label': 1, 'score': 0.9},
+                {'start': 2.0, 'end': 3.0, 'label': 0, 'score': 0.7},
+                {'start': 4.0, 'end': 6.0, 'label': 1, 'score': 0.8}]
+    figure = results.timeline_figure(segments, 8.0, ['walk', 'run'], 'long.mp4')
+    (axis,) = figure.axes
+    assert figure._suptitle.get_text() == 'long.mp4'
+    assert [t.get_text() for t in axis.get_yticklabels()] == ['walk', 'run', 'no action']
+    bars = {(p.get_x(), p.get_y() + p.get_height() / 2): p.get_facecolor() for p in axis.patches}
+    assert bars[(0.0, 1)] == bars[(4.0, 1)] != bars[(2.0, 0)]
+    assert {x for x, row in bars if row == 2} == {3.0, 6.0}  # 3-4 s and 6-8 s
+    assert [t.get_text() for t in axis.texts] == ['0.90', '0.70', '0.80']
