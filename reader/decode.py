@@ -1,5 +1,10 @@
 """Read exactly the requested frames of a video file with PyAV: `open_video(path) -> Video`.
 
+Frame i is the i-th frame the decoder outputs, as the ffmpeg tool and players show it: turned
+as the display matrix says, at the first frame's size where the size changes mid-stream, at
+the time its packets give (docs/reading-videos.md; tests/test_conformance.py compares every
+frame with ffmpeg's on real and quirky files).
+
 Frames are found by decoding forward from the first frame and keeping the requested ones;
 nothing is found by seeking. On videos whose frame i carries i in its pixels (tests/videos.py)
 the seek-based access of decord 0.6 (`get_batch`, `skip_frames` across a keyframe) and of
@@ -18,8 +23,11 @@ PyAV, unlike decord and OpenCV, shows what exactness needs:
   present: an mp4 cut short keeps an index announcing every frame. That is logged once per
   file, and decord and OpenCV read such a file as a shorter video without a word.
 - a timestamp per packet and per frame: the i-th decoded frame must carry the i-th smallest
-  packet timestamp, so a decoder that drops or invents a frame is caught. Not in .avi, whose
-  packets carry no presentation time (FFmpeg's guess is out of order for H.264 B-frames).
+  packet timestamp, so a decoder that drops or invents a frame is caught. Where every pts
+  equals its dts and the codec reorders frames, the timestamps are in decode order: each
+  frame must carry one no earlier frame carried. Not in .avi, whose packets carry no
+  presentation time (FFmpeg's guess is out of order for H.264 B-frames); its frame times
+  are the packets' decode times, sorted.
 - the decoder's end of stream, its errors, and the frames it flags as concealed damage.
 A frame that is not exact stops the read with DecodeError; the frames before it are what
 the file holds, `num_frames` becomes their count (logged once per file), and a caller may
