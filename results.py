@@ -10,6 +10,7 @@ hand-made cases; the plots only draw them. matplotlib draws off-screen (the Agg 
 import csv
 import fractions
 import itertools
+import json
 import os
 
 import av
@@ -318,3 +319,53 @@ def _labelled(frame, label, stream):
         cv2.putText(image, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, width_,
                     cv2.LINE_AA)
     return image
+
+
+def demo_report(evaluations, folder):
+    """The demo's comparison: `evaluations` [(model name, its TSM_eval.json dict)], the last
+    an online model with running accuracies. Writes demo_summary.json and demo_comparison.png
+    in `folder`; returns the table as text."""
+    os.makedirs(folder, exist_ok=True)
+    online = evaluations[-1][1]
+    summary = {'models': [{'model': name, 'top1': r['top1'],
+                           'mean_class_acc': r['mean_class_acc']} for name, r in evaluations],
+               'online_running_top1': online['running_top1'],
+               'online_frames_to_right': online['frames_to_right']}
+    tmp = os.path.join(folder, f'.demo_summary.json.tmp-{os.getpid()}')
+    with open(tmp, 'w') as f:
+        json.dump(summary, f, indent=1)
+    os.replace(tmp, os.path.join(folder, 'demo_summary.json'))
+    _save(demo_figure(summary), os.path.join(folder, 'demo_comparison.png'))
+    lines = ['demo validation accuracy (6 classes that differ only in time order)',
+             'model            top1    mean_class_acc']
+    lines += [f"{m['model']:15}  {m['top1']:.3f}   {m['mean_class_acc']:.3f}"
+              for m in summary['models']]
+    running = summary['online_running_top1']
+    lines.append(f'{evaluations[-1][0]}, running prediction after 1..{len(running)} frames: '
+                 + ' '.join(f'{a:.3f}' for a in running))
+    lines.append(f"frames until the running prediction is right for good: "
+                 f"{summary['online_frames_to_right']:.2f}")
+    return '\n'.join(lines)
+
+
+def demo_figure(summary):
+    """Top-1 of each demo model beside the online model's accuracy after 1..T frames."""
+    figure, (bars, running) = plt.subplots(1, 2, figsize=(11, 3.8))
+    models = summary['models']
+    drawn = bars.bar(range(len(models)), [m['top1'] for m in models],
+                     color=[class_colour(k) for k in range(len(models))])
+    bars.bar_label(drawn, [f"{m['top1']:.3f}" for m in models], padding=2)
+    bars.set_xticks(range(len(models)))
+    bars.set_xticklabels([m['model'] for m in models])
+    bars.axhline(1 / 6, color='grey', linestyle='--', label='chance (6 classes)')
+    bars.set(ylim=(0, 1.1), ylabel='validation top-1', title='the same frames, with and '
+                                                           'without the temporal shift')
+    bars.legend(loc='upper right')
+    accuracy = summary['online_running_top1']
+    running.plot(range(1, len(accuracy) + 1), accuracy, 'o-',
+                 color=class_colour(len(models) - 1))
+    running.set(ylim=(0, 1.05), xlabel='frames seen', ylabel='top-1 of the running prediction',
+                title=f"{models[-1]['model']}: accuracy as frames arrive")
+    running.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _title(figure, 'demo: classes that differ only in time order')
+    return figure

@@ -72,17 +72,12 @@ demo() {
     $py predict.py --online --config configs/tsm_online_demo.yaml --video_path "$video" --every 2
     $py - <<'PY'
 import json
-rows = [(label, json.load(open(f'output/{name}_demo/eval/TSM_eval.json')))
-        for name, label in (('tsm', 'TSM'), ('tsn', 'TSN (no shift)'),
-                            ('tsm_online', 'TSM online'))]
-print('\ndemo validation accuracy (6 classes that differ only in time order)')
-print('model            top1    mean_class_acc')
-for label, r in rows:
-    print(f"{label:15}  {r['top1']:.3f}   {r['mean_class_acc']:.3f}")
-online = rows[2][1]
-print('TSM online, running prediction after 1..%d frames: %s' % (
-    len(online['running_top1']), ' '.join(f'{a:.3f}' for a in online['running_top1'])))
-print(f"frames until the running prediction is right for good: {online['frames_to_right']:.2f}")
+import results
+runs = (('tsm', 'TSM'), ('tsn', 'TSN (no shift)'), ('tsm_online', 'TSM online'))
+print('\n' + results.demo_report(
+    [(label, json.load(open(f'output/{name}_demo/eval/TSM_eval.json'))) for name, label in runs],
+    'output'))
+print('table and plot: output/demo_summary.json, output/demo_comparison.png')
 PY
 }
 

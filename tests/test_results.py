@@ -203,3 +203,24 @@ def test_timeline_colours_each_class_alike_and_shows_scores_and_no_action():
     assert bars[(0.0, 1)] == bars[(4.0, 1)] != bars[(2.0, 0)]
     assert {x for x, row in bars if row == 2} == {3.0, 6.0}  # 3-4 s and 6-8 s
     assert [t.get_text() for t in axis.texts] == ['0.90', '0.70', '0.80']
+
+
+def test_demo_report_saves_the_table_and_a_comparison_plot(tmp_path):
+    evaluations = [('TSM', {'top1': 0.856, 'mean_class_acc': 0.85}),
+                   ('TSN (no shift)', {'top1': 0.361, 'mean_class_acc': 0.36}),
+                   ('TSM online', {'top1': 0.85, 'mean_class_acc': 0.84,
+                                   'running_top1': [0.411, 0.5, 0.789, 0.85],
+                                   'frames_to_right': 2.01})]
+    text = results.demo_report(evaluations, str(tmp_path))
+    assert text.splitlines()[2:] == [
+        'TSM              0.856   0.850', 'TSN (no shift)   0.361   0.360',
+        'TSM online       0.850   0.840',
+        'TSM online, running prediction after 1..4 frames: 0.411 0.500 0.789 0.850',
+        'frames until the running prediction is right for good: 2.01']
+    saved = json.load(open(tmp_path / 'demo_summary.json'))
+    assert [m['top1'] for m in saved['models']] == [0.856, 0.361, 0.85]
+    assert saved['online_running_top1'] == [0.411, 0.5, 0.789, 0.85]
+    assert cv2.imread(str(tmp_path / 'demo_comparison.png')) is not None
+    bars, running = results.demo_figure(saved).axes
+    assert [t.get_text() for t in bars.texts] == ['0.856', '0.361', '0.850']
+    assert running.lines[0].get_ydata().tolist() == [0.411, 0.5, 0.789, 0.85]
