@@ -4,9 +4,10 @@ Each script accepts its own flags only (an eval.py --resume is an error, not sil
 ignored). They keep the flags of the old Paddle video zoo, so existing commands keep working;
 each flag is a shorthand for a config override, and `-o SECTION.key=value` reaches every
 other key. `run` calls a script's main and turns the errors a user can cause (a config key, a
-list line, a weight file, a download, a checkpoint) into one message and exit status 1;
-a traceback is left only for what is not one of those, a bug of ours. A flag argparse does not
-accept is argparse's usage error, status 2.
+list line, a weight file, a download, a checkpoint, an output that cannot be written, a run
+that diverged) into one message and exit status 1; a traceback is left only for what is not
+one of those, a bug of ours. A flag argparse does not accept is argparse's usage error,
+status 2.
 """
 import argparse
 import ast
@@ -22,7 +23,9 @@ import paddle
 from configs.config import ConfigError, load_config
 from models import parallel
 from models.device import select_device
+from models.finite import NonFiniteError
 from models.weights import DownloadError, WeightsError
+from outputs import OutputError
 from reader import ListFileError, TooManyFailures
 from reader.decode import DecodeError
 from reader.stream import StreamError
@@ -31,7 +34,7 @@ MODEL_NAMES = ('TSM',)
 # The config section a script's flags override.
 SECTIONS = {'train': 'TRAIN', 'eval': 'TEST', 'predict': 'INFER', 'export': 'INFER'}
 USER_ERRORS = (ConfigError, ListFileError, WeightsError, DownloadError, TooManyFailures,
-               StreamError, DecodeError)
+               StreamError, DecodeError, OutputError, NonFiniteError)
 
 
 class UsageError(Exception):
