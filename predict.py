@@ -172,7 +172,8 @@ def write_timeline(args, cfg, names, detail, merged, duration, frames):
     (a second decoding pass: annotation writes every frame)."""
     out = cfg['INFER']['save_dir']
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, 'TSM_timeline.json'), 'w') as f:
+    path = os.path.join(out, 'TSM_timeline.json')
+    with outputs.writing(path), open(path, 'w') as f:
         json.dump({'source': args.video_path, 'window': args.window, 'stride': args.stride,
                    'threshold': args.threshold, 'duration': duration, **detail,
                    'segments': merged}, f, indent=1, allow_nan=False)
@@ -241,7 +242,7 @@ def predict_online(args, cfg, names):
         logging.info('stopped after %d frames', len(records))
     os.makedirs(infer['save_dir'], exist_ok=True)
     out = os.path.join(infer['save_dir'], 'TSM_online.json')
-    with open(out, 'w') as f:
+    with outputs.writing(out), open(out, 'w') as f:
         json.dump({'weights': infer['weights'], 'source': args.video_path,
                    'frames': records}, f, indent=2, allow_nan=False)
     logging.info('%d frame predictions written to %s', len(records), out)

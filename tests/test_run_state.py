@@ -391,3 +391,9 @@ def test_a_full_disk_during_predict_is_one_line_and_keeps_the_predictions(tmp_pa
     whole = json.loads((out / 'TSM_predict.json').read_text())
     assert whole['interrupted'] is True
     assert [p['video'] for p in whole['predictions']] == videos[:1]
+    os.symlink('/dev/full', out / 'TSM_timeline.json')
+    assert run('predict', predict.main, '--config', config, '--video_path', videos[0],
+               '--window', '0.5', '--dynamic', '--no_plots') == 1
+    errors = logged_error(capsys)
+    assert len(errors) == 1
+    assert f'{out / "TSM_timeline.json"}: cannot write (No space left on device)' in errors[0]
