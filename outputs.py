@@ -8,8 +8,11 @@ second, not after an hour of work. A write that fails later (a disk filling up) 
 """
 import contextlib
 import fcntl
+import logging
 import os
 import socket
+
+log = logging.getLogger(__name__)
 
 LOCK_FILE = '.lock'
 
@@ -70,6 +73,9 @@ def locked(folder, what):
             holder = f.read().strip() or 'a process that has not written its pid yet'
             raise OutputError(f'{what} {folder}: in use by another run ({holder}); wait for '
                               f'it to end or give this run another folder') from None
+        except OSError as e:  # a file system without locks: the run goes on, unguarded
+            log.warning('%s %s: cannot be locked (%s): a second run on it would not be '
+                        'stopped', what, folder, e.strerror)
         f.seek(0)
         f.truncate()
         f.write(f'pid {os.getpid()} on {socket.gethostname()}\n')

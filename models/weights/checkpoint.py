@@ -14,8 +14,9 @@ compares with the model's, and for training checkpoints the epoch, the best vali
 and its epoch, and the whole training log up to that epoch ('log'), so the log and the
 checkpoint of an epoch are published together. TSM_best is a second folder, so a kill may
 come between the two: `sync_best` copies the best epoch's weights into it where it holds
-others, and `prune` keeps that epoch's checkpoint until it does. model.pdparams is a plain Paddle state dict that any Paddle
-tool loads; the optimizer file keys its accumulators by our parameter names.
+others, and `prune` keeps that epoch's checkpoint until it does. model.pdparams is a plain
+Paddle state dict that any Paddle tool loads; the optimizer file keys its accumulators by
+our parameter names.
 """
 import json
 import logging
