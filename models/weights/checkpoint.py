@@ -224,8 +224,9 @@ def sync_best(save_dir, epoch):
             shutil.copyfile(os.path.join(source, name), os.path.join(tmp, name))
             _flushed(os.path.join(tmp, name))
     _write_folder(best, fill)
-    log.warning('%s: set to the weights of %s, which the log calls best (an interrupted run '
-                'had not written them there)', best, source)
+    log.warning('%s: set to the weights of %s, the epoch the log calls best (it held '
+                'others: a run interrupted before writing it, or resumed from an earlier '
+                'epoch)', best, source)
 
 
 def repair_best(save_dir):
