@@ -13,9 +13,11 @@ import paddle
 import paddle.nn.functional as F
 from tqdm import tqdm
 
+import outputs
 import results
 from models import TSM, parallel
 from models.device import usable_cores
+from models.finite import check_scores
 from models.inference import Predictor, check_matches, model_files
 from models.weights import load_for_inference
 from models.weights.exported import exported_model
@@ -118,9 +120,10 @@ def evaluate(model, loader, num_classes, progress=True, average='softmax', detai
     if not merged['labels']:
         raise TooManyFailures('no video of the list could be decoded; see the warnings above')
     labels = np.concatenate(merged['labels'])
-    result = metrics(np.concatenate(merged['scores']), labels, num_classes)
+    scores = check_scores(np.concatenate(merged['scores']), 'evaluation')
+    result = metrics(scores, labels, num_classes)
     if details is not None:
-        details.update(scores=np.concatenate(merged['scores']), labels=labels,
+        details.update(scores=scores, labels=labels,
                        items=np.concatenate(merged['items']))
     if online:
         result.update(running_metrics(np.concatenate(merged['frames']), labels))
@@ -198,6 +201,8 @@ def main(argv=None):
     args, cfg = cli.start('eval', argv)
     test = cfg['TEST']
     parallel.init()  # under paddle.distributed.launch each process scores a share
+    if parallel.is_main():  # the writing rank; before any video or weights are read
+        outputs.writable_folder(test['save_dir'], 'TEST.save_dir')
     # the list is checked before any weights are fetched
     loader = make_loader(cfg, 'test', rank=parallel.rank(), world_size=parallel.world_size())
     model = model_for(cfg, 'TEST', args.use_gpu, args.dynamic)
@@ -212,7 +217,7 @@ def main(argv=None):
         out = os.path.join(test['save_dir'], 'TSM_eval.json')
         with open(out, 'w') as f:
             json.dump({'filelist': test['filelist'], **model_source(test, model), **result},
-                      f, indent=2)
+                      f, indent=2, allow_nan=False)
         videos = [loader.items.entries[i][0] for i in details['items']]
         results.write_evaluation(test['save_dir'], details['scores'], details['labels'],
                                  videos, class_names(cfg), plots=not args.no_plots)

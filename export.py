@@ -15,6 +15,7 @@ import os
 
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 
+import outputs
 from models import TSM
 from models.inference import model_files
 from models.online import export_online_step
@@ -68,6 +69,7 @@ def export(cfg, weights, save_dir, onnx=False, opset=13):
 
 def main(argv=None):
     args, cfg = cli.start('export', argv)
+    outputs.writable_folder(args.export_dir, '--save_dir')  # before the weights are fetched
     export(cfg, cfg['INFER']['weights'], args.export_dir, args.onnx, args.opset)
     return 0
 

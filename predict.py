@@ -8,6 +8,7 @@ Each prediction is appended to SAVE_DIR/TSM_predict.jsonl as it is made, so an i
 run keeps what it predicted; SAVE_DIR/TSM_predict.json gathers them at the end (also after
 Ctrl-C, marked "interrupted").
 """
+import contextlib
 import json
 import logging
 import math
@@ -18,9 +19,11 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
+import outputs
 import results
 from eval import model_for, model_source, view_scores
 from models import TSM
+from models.finite import check_scores
 from models.online import OnlineTSM
 from models.weights import load_for_inference
 from reader import FAILED_LABEL, load_clip, make_loader
@@ -62,16 +65,25 @@ class Predictions:
 
     def add(self, record):
         (self.failed if 'error' in record else self.results).append(record)
-        self.lines.write(json.dumps(record) + '\n')
-        self.lines.flush()
+        with outputs.writing(self.out + '.jsonl'):  # a full disk: named, the lines so far kept
+            self.lines.write(json.dumps(record, allow_nan=False) + '\n')
+            self.lines.flush()
 
     def close(self, interrupted=False):
-        self.lines.close()
+        with contextlib.suppress(OSError):  # the lines are flushed: only a failed add's is lost
+            self.lines.close()
         whole = {**self.header, 'predictions': self.results,
                  'failed': [r['video'] for r in self.failed], 'interrupted': interrupted}
-        with open(self.out + '.json.tmp', 'w') as f:
-            json.dump(whole, f, indent=2)
-        os.replace(self.out + '.json.tmp', self.out + '.json')
+        try:
+            with outputs.writing(self.out + '.json'):
+                with open(self.out + '.json.tmp', 'w') as f:
+                    json.dump(whole, f, indent=2, allow_nan=False)
+                os.replace(self.out + '.json.tmp', self.out + '.json')
+        except outputs.OutputError as e:
+            if not interrupted:
+                raise
+            logging.warning('%s; %s.jsonl holds the predictions made', e, self.out)
+            return
         logging.info('%d predictions written to %s.json%s', len(self.results), self.out,
                      ' (interrupted: the videos done so far)' if interrupted else '')
 
@@ -79,7 +91,7 @@ class Predictions:
 def record(sink, path, probs, names, k, frames=None):
     """Add the top-k of `path` to `sink` and print it; `frames` ({'decoded', 'in_file'}) is
     recorded, and said when the clip was sampled from fewer frames than the file holds."""
-    best = top_k(probs, names, k)
+    best = top_k(check_scores(probs, path), names, k)
     sink.add({'video': path, 'top_k': best, **({'frames': frames} if frames else {})})
     partial = (f" (from the {frames['decoded']} of {frames['in_file']} frames that decode)"
                if frames and frames['decoded'] < frames['in_file'] else '')
@@ -159,8 +171,9 @@ def predict_windows(args, cfg, names):
 
     def flush():
         clips = np.concatenate([c for _, c in batch])[:, None]  # [windows, 1 view, T, ...]
-        probs = view_scores(model, paddle.to_tensor(clips))
-        for (w, _), p in zip(batch, probs.numpy()):
+        probs = check_scores(view_scores(model, paddle.to_tensor(clips)).numpy(),
+                             args.video_path)
+        for (w, _), p in zip(batch, probs):
             records.append({'start': w.start, 'end': w.end,
                             'top_k': top_k(p, names, infer['topk'])})
             best = records[-1]['top_k'][0]
@@ -189,10 +202,11 @@ def write_timeline(args, cfg, names, detail, merged, duration, frames):
     (a second decoding pass: annotation writes every frame)."""
     out = cfg['INFER']['save_dir']
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, 'TSM_timeline.json'), 'w') as f:
+    path = os.path.join(out, 'TSM_timeline.json')
+    with outputs.writing(path), open(path, 'w') as f:
         json.dump({'source': args.video_path, 'window': args.window, 'stride': args.stride,
                    'threshold': args.threshold, 'duration': duration, **detail,
-                   'segments': merged}, f, indent=1)
+                   'segments': merged}, f, indent=1, allow_nan=False)
     results.write_segments(os.path.join(out, 'TSM_segments.csv'), merged, names)
     if not args.no_plots:
         results.timeline(merged, duration, names, os.path.join(out, 'TSM_timeline.png'),
@@ -208,7 +222,8 @@ def write_timeline(args, cfg, names, detail, merged, duration, frames):
 
 def frame_record(index, seconds, logits, running, names):
     """One line of the online JSON: this frame's top-1 and the running prediction's."""
-    probs = paddle.nn.functional.softmax(paddle.concat([logits, running]), axis=-1).numpy()
+    probs = check_scores(paddle.nn.functional.softmax(paddle.concat([logits, running]),
+                                                      axis=-1).numpy(), f'frame {index}')
     best, run = int(probs[0].argmax()), int(probs[1].argmax())
     return {'frame': index, 'time': round(seconds, 4),
             'label': best, 'name': names[best], 'score': round(float(probs[0, best]), 6),
@@ -258,9 +273,9 @@ def predict_online(args, cfg, names):
         logging.info('stopped after %d frames', len(records))
     os.makedirs(infer['save_dir'], exist_ok=True)
     out = os.path.join(infer['save_dir'], 'TSM_online.json')
-    with open(out, 'w') as f:
+    with outputs.writing(out), open(out, 'w') as f:
         json.dump({'weights': infer['weights'], 'source': args.video_path,
-                   'frames': records}, f, indent=2)
+                   'frames': records}, f, indent=2, allow_nan=False)
     logging.info('%d frame predictions written to %s', len(records), out)
     if records:  # the frames' running labels as a timeline, as --window gives for clips
         times = [r['time'] for r in records]
@@ -274,18 +289,23 @@ def predict_online(args, cfg, names):
     return 0
 
 
-def check_annotate(args):
-    """--annotate never names the input: the video would be overwritten by its own copy."""
-    if (args.annotate and args.video_path and os.path.exists(args.annotate)
+def check_outputs(args, infer):
+    """Where predict writes, checked before any model is loaded or video decoded; --annotate
+    never names the input, which its own copy would overwrite."""
+    outputs.writable_folder(infer['save_dir'], 'INFER.save_dir')
+    if not args.annotate:
+        return
+    if (args.video_path and os.path.exists(args.annotate)
             and os.path.samefile(args.annotate, args.video_path)):
         raise cli.UsageError(f'--annotate {args.annotate} is the input video; give a new path '
                              f'for the annotated copy')
+    outputs.writable_file(args.annotate, '--annotate')
 
 
 def main(argv=None):
     args, cfg = cli.start('predict', argv)
-    check_annotate(args)
     infer = cfg['INFER']
+    check_outputs(args, infer)
     names = read_label_names(infer['label_file'], cfg['MODEL']['num_classes'])
     if args.online:
         return predict_online(args, cfg, names)

@@ -12,12 +12,18 @@ states for TRAIN.lr_reference_batch clips.
 After every epoch its checkpoint folder save_dir/TSM_epochN is published whole (weights,
 optimizer, the run state and the training log so far), then train_log.csv / .json are
 rewritten from it; TSM_best holds the weights of the best validation top-1. A run killed at
-any moment resumes from the last published epoch with `--resume latest`.
+any moment resumes from the last published epoch with `--resume latest`; the start of a run
+sets TSM_best to the weights the newest checkpoint's log calls best, if a kill came between
+the two. One run at a time holds save_dir (outputs.locked). A loss or weights that stop
+being finite stop the run before anything of that epoch is saved.
 """
 import bisect
+import collections
+import contextlib
 import csv
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -27,13 +33,19 @@ import paddle
 import paddle.nn.functional as F
 from tqdm import tqdm
 
+import outputs
 import results
 from eval import evaluate, report
 from models import TSM, parallel, weights
 from models.amp import Precision
 from models.device import cuda_available
+from models.finite import NonFiniteError, all_finite, non_finite_parameter
 from reader import check_failures, make_loader
 from reader.listfile import read_label_names
+
+
+class Best(collections.namedtuple('Best', 'top1 epoch')):
+    """The best validation top-1 so far and its epoch (None, None before any)."""
 
 
 def global_batch(train, world):
@@ -114,7 +126,10 @@ def train_one_epoch(model, loader, optimizer, lr, precision, epoch, train):
                disable=None if parallel.is_main() else True)
     for step in bar:
         group = [next(batches) for _ in range(min(accum, len(loader) - step * accum))]
-        sums = [a + b for a, b in zip(sums, train_update(model, group, optimizer, precision))]
+        update = train_update(model, group, optimizer, precision)
+        check_update(model, update[0], f'epoch {epoch} step {step + 1}/{steps}', optimizer,
+                     train)
+        sums = [a + b for a, b in zip(sums, update)]
         lr.step()
         seen = max(sums[2], 1)
         speed = sums[2] / (time.time() - start)
@@ -130,6 +145,26 @@ def train_one_epoch(model, loader, optimizer, lr, precision, epoch, train):
             'seconds': round(time.time() - start, 2)}
 
 
+def diverged(what, optimizer, train):
+    """The error that stops a diverged run, naming `what` went non-finite and the likely
+    causes; nothing of the epoch has been saved."""
+    return NonFiniteError(
+        f'{what}: the run diverged; likely a learning rate too high (TRAIN.learning_rate '
+        f'{train["learning_rate"]:g}, {optimizer.get_lr():.3g} at this step) or clips holding '
+        f'NaN or infinity; nothing of this epoch is saved, the checkpoints of the earlier '
+        f'epochs are kept')
+
+
+def check_update(model, loss, where, optimizer, train):
+    """Stop at the first update whose loss is not finite, or whose weights are not: a loss
+    can stay finite (clipped logits) while the update leaves NaN weights behind."""
+    if not math.isfinite(loss):
+        raise diverged(f'{where}: the training loss is {loss}', optimizer, train)
+    if not all_finite(model):
+        raise diverged(f'{where}: {non_finite_parameter(model)} is NaN or infinite after the '
+                       f'update (loss {loss:.4g})', optimizer, train)
+
+
 def _replace(path, write):
     """Write `path` through a temporary file renamed into place: never half a file."""
     tmp = f'{path}.tmp-{os.getpid()}'
@@ -140,7 +175,8 @@ def _replace(path, write):
 
 def write_logs(save_dir, rows):
     """train_log.json and train_log.csv, every epoch's row, rewritten whole."""
-    _replace(os.path.join(save_dir, 'train_log.json'), lambda f: json.dump(rows, f, indent=1))
+    _replace(os.path.join(save_dir, 'train_log.json'),
+             lambda f: json.dump(rows, f, indent=1, allow_nan=False))
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k != 'epoch', k))
 
     def write_csv(f):
@@ -150,24 +186,26 @@ def write_logs(save_dir, rows):
     _replace(os.path.join(save_dir, 'train_log.csv'), write_csv)
 
 
-def check_save_dir(save_dir, model):
-    """Create save_dir and write a probe there now, not at the first checkpoint an epoch
-    later; warn when the disk has less room than three checkpoints need."""
-    probe = os.path.join(save_dir, f'.write-probe-{os.getpid()}')
-    try:
-        os.makedirs(save_dir, exist_ok=True)
-        with open(probe, 'w') as f:
-            f.write('probe')
-        os.remove(probe)
-    except OSError as e:
-        raise cli.UsageError(f'TRAIN.save_dir {save_dir}: cannot write there ({e.strerror})')
+@contextlib.contextmanager
+def held_save_dir(save_dir):
+    """save_dir created and probed now, not at the first checkpoint an epoch later, then
+    held by this run for as long as the context lasts (a second run on it stops at once);
+    what an interrupted run left is cleaned, and TSM_best set from the newest log."""
+    outputs.writable_folder(save_dir, 'TRAIN.save_dir')
+    with outputs.locked(save_dir, 'TRAIN.save_dir'):
+        weights.clean_stale(save_dir)
+        weights.repair_best(save_dir)
+        yield
+
+
+def check_room(save_dir, model):
+    """Warn when save_dir's disk has less room than three checkpoints need."""
     # weights + the same again of momentum in an epoch checkpoint, weights again in TSM_best
     size = sum(int(v.numel()) * 4 for v in model.state_dict().values()) * 3
     free = shutil.disk_usage(save_dir).free
     if free < 3 * size:
         logging.warning('TRAIN.save_dir %s: %.1f GB free, less than the %.1f GB of three '
                         'checkpoints', save_dir, free / 1e9, 3 * size / 1e9)
-    weights.clean_stale(save_dir)
 
 
 def resume_from(args, train):
@@ -178,11 +216,11 @@ def resume_from(args, train):
 
 
 def start_state(args, cfg, model, optimizer, lr, steps_per_epoch):
-    """(first epoch, best validation top-1, log rows so far): from --resume, else after
-    loading the pretrain weights."""
+    """(first epoch, Best so far, log rows so far): from --resume, else after loading the
+    pretrain weights."""
     if not args.resume:
         weights.load_for_training(model, cfg['TRAIN']['pretrain'], cfg['DATA']['weights_dir'])
-        return 0, None, []
+        return 0, Best(None, None), []
     folder = resume_from(args, cfg['TRAIN'])
     state = weights.resume(folder, model, optimizer)
     first = state['epoch'] + 1
@@ -190,7 +228,7 @@ def start_state(args, cfg, model, optimizer, lr, steps_per_epoch):
     # number of clips than one of the run that wrote the checkpoint: set it by epoch.
     lr.step(first * steps_per_epoch)
     logging.info('resumed from %s after epoch %d', folder, state['epoch'])
-    return first, state.get('best_top1'), state.get('log', [])
+    return first, Best(state.get('best_top1'), weights.best_epoch(state)), state.get('log', [])
 
 
 def check_settings(cfg):
@@ -215,16 +253,24 @@ def build(cfg):
 
 def main(argv=None):
     args, cfg = cli.start('train', argv)
-    train = cfg['TRAIN']
     check_settings(cfg)
     parallel.init()
+    with contextlib.ExitStack() as held:
+        if parallel.is_main():  # the writing rank alone holds save_dir
+            held.enter_context(held_save_dir(cfg['TRAIN']['save_dir']))
+        return run(args, cfg)
+
+
+def run(args, cfg):
+    """The training run of main, save_dir held."""
+    train = cfg['TRAIN']
     world, main_rank = parallel.world_size(), parallel.is_main()
     seed = 0 if args.fix_random_seed else None
     if seed is not None:
         cli.fix_seed(seed)
     model = build(cfg)
     if main_rank:
-        check_save_dir(train['save_dir'], model)
+        check_room(train['save_dir'], model)
     scalars = visualdl_writer(train['visualdl_dir']) if main_rank else None
     precision = Precision(train['amp'])
     share = {'rank': parallel.rank(), 'world_size': world}
@@ -262,11 +308,11 @@ def main(argv=None):
             report(result)
             row.update({f'valid_{k}': v for k, v in result.items()})
         # The best is chosen by validation alone: a training top-1 is no measure of it.
-        is_best = validated and (best is None or row['valid_top1'] > best)
-        best = row['valid_top1'] if is_best else best
+        if validated and (best.top1 is None or row['valid_top1'] > best.top1):
+            best = Best(row['valid_top1'], epoch)
         rows = [r for r in rows if r['epoch'] < epoch] + [row]
         if main_rank:
-            publish(train['save_dir'], epoch, model, optimizer, rows, best, is_best,
+            publish(train['save_dir'], epoch, model, optimizer, rows, best,
                     train['keep_checkpoints'])
             if not args.no_plots:
                 results.train_curves(rows, os.path.join(train['save_dir'], 'train_curves.png'))
@@ -296,15 +342,20 @@ def visualdl_writer(folder):
     return scalars
 
 
-def publish(save_dir, epoch, model, optimizer, rows, best, is_best, keep):
-    """The epoch's checkpoint (with the log so far), TSM_best when it is the best, the logs
-    rewritten from the checkpoint's rows, then the old checkpoints beyond `keep` removed."""
-    state = {'epoch': epoch, 'best_top1': best, 'log': rows}
+def publish(save_dir, epoch, model, optimizer, rows, best, keep):
+    """The epoch's checkpoint (with the log so far), the logs rewritten from its rows,
+    TSM_best when it is the best, then the old checkpoints beyond `keep` removed. A kill
+    between two of these leaves TSM_best behind the logs at worst, which the next start
+    repairs from the checkpoint of the best epoch: that one is never removed before
+    TSM_best holds its weights."""
+    state = {'epoch': epoch, 'best_top1': best.top1, 'best_epoch': best.epoch, 'log': rows}
     weights.write_checkpoint(weights.epoch_dir(save_dir, epoch), model, optimizer, state)
-    if is_best:
-        weights.write_weights(os.path.join(save_dir, weights.BEST), model, state)
     write_logs(save_dir, rows)
-    weights.prune(save_dir, keep)
+    if best.epoch == epoch:
+        weights.write_weights(os.path.join(save_dir, weights.BEST), model, state)
+    # resumed from an earlier epoch, TSM_best may hold a later one of the first run
+    weights.sync_best(save_dir, best.epoch)
+    weights.prune(save_dir, keep, best.epoch)
 
 
 if __name__ == '__main__':

@@ -4,8 +4,10 @@ Each script accepts its own flags only (an eval.py --resume is an error, not sil
 ignored). They keep the flags of the old Paddle video zoo, so existing commands keep working;
 each flag is a shorthand for a config override, and `-o SECTION.key=value` reaches every
 other key. `run` calls a script's main and turns the errors a user can cause (a config key, a
-list line, a weight file, a download, a checkpoint) into one message and exit status 1;
-a traceback is left only for what is not one of those, a bug of ours.
+list line, a weight file, a download, a checkpoint, an output that cannot be written, a run
+that diverged) into one message and exit status 1; a traceback is left only for what is not
+one of those, a bug of ours. A flag argparse does not accept is argparse's usage error,
+status 2.
 """
 import argparse
 import ast
@@ -21,7 +23,9 @@ import paddle
 from configs.config import ConfigError, load_config
 from models import parallel
 from models.device import select_device
+from models.finite import NonFiniteError
 from models.weights import DownloadError, WeightsError
+from outputs import OutputError
 from reader import ListFileError, TooManyFailures
 from reader.decode import DecodeError
 from reader.stream import StreamError
@@ -30,7 +34,7 @@ MODEL_NAMES = ('TSM',)
 # The config section a script's flags override.
 SECTIONS = {'train': 'TRAIN', 'eval': 'TEST', 'predict': 'INFER', 'export': 'INFER'}
 USER_ERRORS = (ConfigError, ListFileError, WeightsError, DownloadError, TooManyFailures,
-               StreamError, DecodeError)
+               StreamError, DecodeError, OutputError, NonFiniteError)
 
 
 class UsageError(Exception):
@@ -134,16 +138,14 @@ def _flag_overrides(args, section):
 
 
 def parse(script, argv=None):
-    """(args, cfg) for `script` in SECTIONS; exits with a message naming a bad flag or key."""
+    """(args, cfg) for `script` in SECTIONS. A flag argparse does not accept exits with its
+    usage message (status 2); a config key or value that does not fit raises ConfigError,
+    which `run` turns into one line and status 1, as every other user error."""
     parser = build_parser(script)
     args = parser.parse_args(argv)
     if args.model_name.upper() not in MODEL_NAMES:
         parser.error(f'--model_name {args.model_name!r}: known models: {", ".join(MODEL_NAMES)}')
-    try:
-        cfg = load_config(args.config, _flag_overrides(args, SECTIONS[script]) + args.override)
-    except ConfigError as e:
-        parser.error(str(e))
-    return args, cfg
+    return args, load_config(args.config, _flag_overrides(args, SECTIONS[script]) + args.override)
 
 
 def setup_logging():
@@ -154,8 +156,8 @@ def setup_logging():
 
 def start(script, argv=None):
     """The start of every script: flags and config, logging, device. Returns (args, cfg)."""
+    setup_logging()  # first: a config error is logged as one line as the others are
     args, cfg = parse(script, argv)
-    setup_logging()
     if parallel.rank() != 0:  # one voice: the other ranks say only what goes wrong
         logging.getLogger().setLevel(logging.WARNING)
     select_device(getattr(args, 'use_gpu', False))  # export builds its graph on the CPU

@@ -9,6 +9,7 @@ loaded: a value that would fail an hour into a run fails before the first step.
 """
 import copy
 import inspect
+import math
 import reprlib
 
 import yaml
@@ -197,6 +198,8 @@ def _checked(value, default, where):
     elif isinstance(default, float):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
+        if ok and not math.isfinite(value):  # YAML's .inf and .nan are floats too
+            raise ConfigError(f'{where}: expected a finite number, got {value!r}')
     elif isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(default, list):
@@ -251,10 +254,14 @@ def load_config(path, overrides=()):
     a 'SECTION.key=value' string (value read as YAML) or a {SECTION: {key: value}} dict."""
     cfg = schema()
     try:
-        with open(path) as f:
-            from_file = load_yaml(f, path) or {}
+        with open(path, 'rb') as f:
+            text = f.read().decode('utf-8')
+        from_file = load_yaml(text, path) or {}
     except OSError as e:
         raise ConfigError(f'cannot read config {path}: {e.strerror}') from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f'config {path} is not UTF-8 text (byte {e.start} is '
+                          f'{e.object[e.start]:#04x}): save it as UTF-8') from None
     except yaml.YAMLError as e:
         raise ConfigError(f'config {path} is not valid YAML{_yaml_problem(e)}') from None
     _merge(cfg, from_file, path)
@@ -268,13 +275,18 @@ def load_config(path, overrides=()):
     return cfg
 
 
+# Frames are resized to short_size before cropping: a side beyond 4K video's is a typo,
+# and costs gigabytes of memory per clip before anything fails.
+MAX_SIDE = 4096
+
+
 def _ascending(values):
     return all(v >= 0 for v in values) and list(values) == sorted(set(values))
 
 
 # (section, key, test, what is expected): value checks of single keys.
 RULES = [
-    ('DATA', 'short_size', lambda v: v >= 1, 'an int >= 1'),
+    ('DATA', 'short_size', lambda v: 1 <= v <= MAX_SIDE, f'an int in [1, {MAX_SIDE}]'),
     ('DATA', 'target_size', lambda v: v >= 1, 'an int >= 1'),
     ('DATA', 'scales', lambda v: v and all(0 < x <= 1 for x in v),
      'a non-empty list of fractions in (0, 1]'),

@@ -158,6 +158,80 @@ def test_kill_during_a_checkpoint_leaves_no_partial_one(tmp_path, part):
     assert sorted(os.listdir(tmp_path)) == ['TSM_epoch2']
 
 
+KILL_DURING_PUBLISH = '''
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import train  # first: it loads numpy.random before paddle (Paddle 2.6)
+import paddle
+from models import TSM
+from models.weights import checkpoint
+paddle.seed(0)
+model = TSM(num_classes=3, seg_num=2, depth=18)
+opt = paddle.optimizer.Momentum(learning_rate=0.1, parameters=model.parameters())
+rows = [{{'epoch': 0, 'valid_top1': 0.5}}]
+train.publish({save!r}, 0, model, opt, rows, train.Best(0.5, 0), 1)
+for p in model.parameters():  # epoch 1's weights, the better ones
+    p.set_value(p + 1)
+paddle.save(model.state_dict(), {want!r})
+
+def killing(call, argument):
+    def killed(*args):
+        call(*args)
+        if {marker!r} in args[argument]:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return killed
+if {where!r} in ('rename', 'replace'):
+    setattr(os, {where!r}, killing(getattr(os, {where!r}), 1))
+else:
+    checkpoint._flushed = killing(checkpoint._flushed, 0)
+rows.append({{'epoch': 1, 'valid_top1': 0.75}})
+train.publish({save!r}, 1, model, opt, rows, train.Best(0.75, 1), 1)
+'''
+
+
+@pytest.mark.parametrize('where, marker', [
+    ('rename', '/TSM_epoch1'),    # the epoch published, its log row and TSM_best not
+    ('replace', '/train_log.csv'),  # the logs rewritten, TSM_best not
+    ('flush', '.TSM_best.tmp'),   # TSM_best half written
+    ('rename', '.TSM_best.old'),  # the old TSM_best moved aside, the new one not in place
+])
+def test_a_kill_while_publishing_leaves_best_what_the_log_calls_best(tmp_path, where, marker):
+    """keep_checkpoints 1: the next epoch removes TSM_epoch1, which a kill may have left the
+    only copy of the best weights; the start of the next run puts them into TSM_best."""
+    import train
+    save, want = str(tmp_path / 'run'), str(tmp_path / 'epoch1.pdparams')
+    code = KILL_DURING_PUBLISH.format(root=ROOT, save=save, want=want, where=where,
+                                      marker=marker)
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with train.held_save_dir(save):  # the start of the next run
+        state = read_state(weights.latest(save))
+        assert state['epoch'] == 1
+        train.publish(save, 2, tiny(num_classes=3), None, state['log'] + [{'epoch': 2}],
+                      train.Best(state['best_top1'], weights.best_epoch(state)), 1)
+    log = json.loads(open(os.path.join(save, 'train_log.json')).read())
+    best = max((r for r in log if 'valid_top1' in r), key=lambda r: r['valid_top1'])
+    assert best['epoch'] == 1 and read_state(os.path.join(save, BEST))['epoch'] == 1
+    held = paddle.load(os.path.join(save, BEST, 'model.pdparams'))
+    for name, value in paddle.load(want).items():
+        np.testing.assert_array_equal(held[name].numpy(), value.numpy(), err_msg=name)
+    assert sorted(n for n in os.listdir(save) if n.startswith('TSM')) == [BEST, 'TSM_epoch2']
+
+
+def test_prune_keeps_the_best_epoch_until_best_holds_it(tmp_path):
+    model = tiny()
+    for epoch in range(3):
+        write_checkpoint(weights.epoch_dir(str(tmp_path), epoch), model, None,
+                         {'epoch': epoch})
+    write_weights(str(tmp_path / BEST), model, {'epoch': 0})
+    weights.prune(str(tmp_path), 1, best=1)
+    assert sorted(os.listdir(tmp_path)) == [BEST, 'TSM_epoch1', 'TSM_epoch2']
+    weights.sync_best(str(tmp_path), 1)
+    assert read_state(str(tmp_path / BEST))['epoch'] == 1
+    weights.prune(str(tmp_path), 1, best=1)
+    assert sorted(os.listdir(tmp_path)) == [BEST, 'TSM_epoch2']
+
+
 def test_clean_stale_puts_back_a_folder_moved_aside(tmp_path, caplog):
     write_weights(str(tmp_path / BEST), tiny(), {'epoch': 1})
     # a kill between moving the old TSM_best aside and renaming the new one into place

@@ -2,6 +2,7 @@ import time
 
 import pytest
 
+from configs import cli
 from configs.cli import parse
 from configs.config import ConfigError, load_config
 
@@ -71,6 +72,10 @@ def test_bad_keys_and_types_name_the_key(tmp_path, text, words):
     ('INFER:\n  precision: int8\n', ['INFER.precision', 'fp32']),
     ('MODEL:\n  depth: 42\n', ['MODEL.depth', '42']),
     ('MODEL:\n  shift_ratio: 0.75\n', ['MODEL.shift_ratio', '0.75']),
+    ('DATA:\n  short_size: 100000\n', ['DATA.short_size', '[1, 4096]', 'got 100000']),
+    ('TRAIN:\n  learning_rate: .inf\n', ['TRAIN.learning_rate', 'finite', 'inf']),
+    ('TRAIN:\n  clip_norm: .nan\n', ['TRAIN.clip_norm', 'finite', 'nan']),
+    ('DATA:\n  mean: [0.5, -.inf, 0.5]\n', ['DATA.mean[1]', 'finite']),
 ])
 def test_values_that_cannot_work_name_the_key_at_load(tmp_path, text, words):
     path = write(tmp_path, text)
@@ -159,9 +164,8 @@ def test_unknown_model_and_bad_override_exit_with_the_name(capsys):
     with pytest.raises(SystemExit):
         parse('train', ['--model_name', 'I3D'])
     assert "'I3D'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(ConfigError, match='TRAIN.nope'):
         parse('train', ['-o', 'TRAIN.nope=1'])
-    assert 'TRAIN.nope' in capsys.readouterr().err
 
 
 def alias_bomb(levels=9):
@@ -208,3 +212,27 @@ def test_yaml_that_does_not_parse_is_one_line_with_its_line(tmp_path):
         load_config(path)
     assert str(e.value) == (f"config {path} is not valid YAML at line 3, column 5: expected "
                             f"',' or ']', but got ':'")
+
+
+def start_only(argv):
+    cli.start('train', argv)
+    return 0
+
+
+@pytest.mark.parametrize('content, words', [
+    (b'TRAIN:\n  epochs: 3\n', ['unknown key TRAIN.epochs']),
+    (b'TRAIN:\n  save_dir: caf\xe9\n', ['is not UTF-8 text (byte 22 is 0xe9)']),
+    (b'TRAIN: [\n', ['is not valid YAML']),
+])
+def test_config_errors_exit_1_in_one_line(tmp_path, capsys, content, words):
+    """As the README says of every user error: one line naming the file, exit status 1."""
+    path = tmp_path / 'c.yaml'
+    path.write_bytes(content)
+    with pytest.raises(SystemExit) as exit_:
+        cli.run('train', start_only, ['--config', str(path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and 'Traceback' not in err
+    errors = [line for line in err.splitlines() if line.strip()]
+    assert len(errors) == 1 and str(path) in errors[0]
+    for word in words:
+        assert word in errors[0]

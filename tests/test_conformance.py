@@ -181,7 +181,8 @@ def test_annotate_never_writes_over_its_input(corpus, tmp_path):
         dst.write(data)
     for same in (video, str(tmp_path / '.' / 'input.mp4')):
         with pytest.raises(cli.UsageError, match='is the input video'):
-            predict.main(['--video_path', video, '--window', '1', '--annotate', same])
+            predict.main(['--video_path', video, '--window', '1', '--annotate', same,
+                          '-o', f'INFER.save_dir={tmp_path / "out"}'])
     with open(video, 'rb') as f:
         assert f.read() == data
 

@@ -54,7 +54,7 @@ def test_train_eval_predict(demo):
                  'TSM_epoch1/state.json', 'TSM_best/model.pdparams', 'train_log.csv',
                  'train_log.json'):
         assert (root / 'run' / name).exists(), name
-    assert sorted(os.listdir(root / 'run')) == ['TSM_best', 'TSM_epoch0', 'TSM_epoch1',
+    assert sorted(os.listdir(root / 'run')) == ['.lock', 'TSM_best', 'TSM_epoch0', 'TSM_epoch1',
                                                 'train_curves.png', 'train_log.csv',
                                                 'train_log.json']
     log = json.loads((root / 'run/train_log.json').read_text())

@@ -332,9 +332,9 @@ def test_predict_online_stride_and_window(tmp_path, capsys):
     for t, r in enumerate(records):
         assert r['running_label'] == running[t].argmax()
         assert r['running_score'] == pytest.approx(running[t].max(), abs=2e-6)
-    with pytest.raises(SystemExit):  # at config load, before any model is built
+    with pytest.raises(cli.ConfigError,  # at config load, before any model is built
+                       match='INFER.online_stride: expected an int >= 1, got 0'):
         run_predict(tmp_path, video, '-o', 'INFER.online_stride=0')
-    assert 'INFER.online_stride: expected an int >= 1, got 0' in capsys.readouterr().err
 
 
 def test_predict_online_writes_a_timeline_and_an_annotated_video(tmp_path, capsys):

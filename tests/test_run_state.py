@@ -10,6 +10,9 @@ import pytest
 import yaml
 
 import eval as evaluation  # the script eval.py, not the builtin
+import export
+import numpy as np
+import paddle
 import predict
 import train
 from configs import cli
@@ -70,6 +73,41 @@ def test_unwritable_save_dir_stops_before_the_first_step(tmp_path, data, capsys,
     assert steps == []
     errors = logged_error(capsys)
     assert len(errors) == 1 and f'TRAIN.save_dir {blocker / "run"}: cannot write' in errors[0]
+
+
+HOLD_FOLDER = '''
+import os, sys, time
+sys.path.insert(0, {root!r})
+import outputs
+os.makedirs({folder!r}, exist_ok=True)
+with outputs.locked({folder!r}, 'TRAIN.save_dir'):
+    print('held', flush=True)
+    time.sleep(120)
+'''
+
+
+def test_a_second_run_on_a_save_dir_stops_at_start_naming_the_first(tmp_path, data, capsys,
+                                                                      monkeypatch):
+    config = write_config(tmp_path, data, TRAIN={'epoch': 1})
+    save = tmp_path / 'run'
+    holder = subprocess.Popen([sys.executable, '-c', HOLD_FOLDER.format(root=ROOT,
+                                                                         folder=str(save))],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == 'held\n'
+        train_one_epoch, steps = train.train_one_epoch, []
+        monkeypatch.setattr(train, 'train_one_epoch', lambda *a: steps.append(a))
+        assert run('train', train.main, '--config', config) == 1
+        assert steps == []
+        errors = logged_error(capsys)
+        assert len(errors) == 1 and (f'TRAIN.save_dir {save}: in use by another run (pid '
+                                     f'{holder.pid} on {socket.gethostname()})' in errors[0])
+    finally:
+        holder.kill()  # SIGKILL: nothing of the holder's runs, the OS drops its lock
+        holder.wait()
+    monkeypatch.setattr(train, 'train_one_epoch', train_one_epoch)
+    assert run('train', train.main, '--config', config) == 0
+    assert weights.latest(str(save)) == str(save / 'TSM_epoch0')
 
 
 def test_best_is_chosen_by_validation_alone(tmp_path, data, monkeypatch):
@@ -221,3 +259,141 @@ def test_class_count_is_checked_against_the_label_file_at_start(tmp_path, data, 
     assert steps == []
     assert (f'INFER.label_file {labels} has 3 names but MODEL.num_classes is 6'
             in logged_error(capsys)[0])
+
+
+def model_weights(folder):
+    return {k: v.numpy() for k, v in paddle.load(str(folder / 'model.pdparams')).items()}
+
+
+def test_a_diverged_run_stops_at_the_first_non_finite_loss(tmp_path, data, capsys):
+    config = write_config(tmp_path, data, TRAIN={'epoch': 1})
+    assert run('train', train.main, '--config', config) == 0
+    save = tmp_path / 'run'
+    saved = {name: model_weights(save / name) for name in ('TSM_epoch0', weights.BEST)}
+    capsys.readouterr()
+    assert run('train', train.main, '--config', config, '--resume', 'latest', '--epoch', '3',
+               '--learning_rate', '1.0e+30') == 1
+    errors = logged_error(capsys)
+    assert len(errors) == 1, errors
+    # the clipped loss of the second step is finite, the weights it leaves are not
+    assert 'epoch 1 step 2/2: conv1.weight is NaN or infinite after the update (loss ' \
+        in errors[0]
+    assert 'the run diverged; likely a learning rate too high (TRAIN.learning_rate 1e+30' \
+        in errors[0]
+    # nothing of the diverged epoch is saved; the last finite checkpoint and best are kept
+    assert sorted(n for n in os.listdir(save) if n.startswith('TSM')) == [weights.BEST,
+                                                                          'TSM_epoch0']
+    assert [r['epoch'] for r in json.loads((save / 'train_log.json').read_text())] == [0]
+    for name, arrays in saved.items():
+        for key, value in model_weights(save / name).items():
+            assert np.isfinite(value).all() and np.array_equal(value, arrays[key]), key
+
+
+def trained_config(tmp_path, data, **sections):
+    """The config of a one-epoch run whose TSM_best the TEST and INFER sections name."""
+    config = write_config(tmp_path, data, TRAIN={'epoch': 1}, **sections)
+    assert run('train', train.main, '--config', config) == 0
+    return config
+
+
+def altered_weights(tmp_path, key, value):
+    """A copy of the run's TSM_best with one entry of its state dict set to `value`."""
+    model = train.TSM(num_classes=6, seg_num=2, depth=18)
+    weights.load_for_inference(model, str(tmp_path / 'run' / weights.BEST))
+    state = model.state_dict()
+    state[key].set_value(paddle.full(state[key].shape, value, 'float32'))
+    folder = str(tmp_path / f'altered_{key}')
+    weights.write_weights(folder, model)
+    return folder
+
+
+def test_non_finite_weights_are_refused_at_load(tmp_path, data, capsys):
+    config = trained_config(tmp_path, data)
+    nan = altered_weights(tmp_path, 'fc.weight', float('nan'))
+    video = str(data / open(data / 'val.list').readline().split()[0])
+    capsys.readouterr()
+    for script, main, flags in [
+            ('eval', evaluation.main, ['--weights', nan, '--dynamic']),
+            ('predict', predict.main, ['--weights', nan, '--video_path', video, '--dynamic']),
+            ('export', export.main, ['--weights', nan, '--save_dir', str(tmp_path / 'ex')])]:
+        assert run(script, main, '--config', config, *flags) == 1, script
+        errors = logged_error(capsys)
+        assert len(errors) == 1 and 'fc.weight holds NaN or infinity' in errors[0], script
+    assert not (tmp_path / 'eval' / 'TSM_eval.json').exists()
+    assert not os.path.exists(tmp_path / 'ex' / 'TSM.pdiparams')
+
+
+def test_non_finite_scores_are_refused_not_written(tmp_path, data, capsys):
+    config = trained_config(tmp_path, data)
+    # finite weights that give NaN: logits overflowing to infinity, their softmax
+    broken = altered_weights(tmp_path, 'fc.weight', 3.0e38)
+    video = str(data / open(data / 'val.list').readline().split()[0])
+    capsys.readouterr()
+    assert run('predict', predict.main, '--config', config, '--weights', broken,
+               '--video_path', video, '--dynamic') == 1
+    errors = logged_error(capsys)
+    assert len(errors) == 1 and f'{video}: 6 of the 6 scores the model gave are NaN or ' \
+                                f'infinite' in errors[0]
+    assert json.loads((tmp_path / 'predict' / 'TSM_predict.json').read_text())[
+        'predictions'] == []
+    assert run('eval', evaluation.main, '--config', config, '--weights', broken,
+               '--dynamic') == 1
+    errors = logged_error(capsys)
+    assert len(errors) == 1 and 'evaluation: 36 of the 36 scores' in errors[0]
+    assert not (tmp_path / 'eval' / 'TSM_eval.json').exists()
+
+
+def test_unwritable_outputs_stop_before_any_model_or_video(tmp_path, data, capsys,
+                                                           monkeypatch):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')
+    config = write_config(tmp_path, data)
+    video = str(data / open(data / 'val.list').readline().split()[0])
+    loaded = []
+    for module in (evaluation, predict):
+        monkeypatch.setattr(module, 'model_for', lambda *a, **k: loaded.append(a))
+    monkeypatch.setattr(export, 'load_for_inference', lambda *a, **k: loaded.append(a))
+    monkeypatch.setattr(predict, 'open_video', lambda *a, **k: loaded.append(a))
+    for script, main, flags, named in [
+            ('eval', evaluation.main, ['--save_dir', str(blocker / 'eval')],
+             f'TEST.save_dir {blocker / "eval"}: cannot write there'),
+            ('predict', predict.main, ['--save_dir', str(blocker / 'p'), '--video_path', video],
+             f'INFER.save_dir {blocker / "p"}: cannot write there'),
+            ('predict', predict.main, ['--video_path', video, '--window', '1',
+                                       '--annotate', str(blocker / 'out.mp4')],
+             f'--annotate {blocker / "out.mp4"}: cannot write there'),
+            ('predict', predict.main, ['--video_path', video, '--window', '1',
+                                       '--annotate', str(tmp_path)],
+             f'--annotate {tmp_path}: a folder, expected the name of a file'),
+            ('export', export.main, ['--save_dir', str(blocker / 'export')],
+             f'--save_dir {blocker / "export"}: cannot write there')]:
+        assert run(script, main, '--config', config, *flags) == 1, named
+        errors = logged_error(capsys)
+        assert len(errors) == 1 and named in errors[0], errors
+    assert loaded == []
+
+
+def test_a_full_disk_during_predict_is_one_line_and_keeps_the_predictions(tmp_path, data,
+                                                                         capsys):
+    config = trained_config(tmp_path, data)
+    out = tmp_path / 'predict'
+    out.mkdir()
+    os.symlink('/dev/full', out / 'TSM_predict.jsonl')  # every write: ENOSPC
+    videos = [str(data / line.split()[0]) for line in open(data / 'val.list')]
+    listing = tmp_path / 'predict.list'
+    listing.write_text(''.join(f'{v}\n' for v in videos))
+    capsys.readouterr()
+    assert run('predict', predict.main, '--config', config, '--filelist', str(listing),
+               '-o', 'INFER.batch_size=1', '--dynamic') == 1
+    errors = logged_error(capsys)
+    assert len(errors) == 1
+    assert f'{out / "TSM_predict.jsonl"}: cannot write (No space left on device)' in errors[0]
+    whole = json.loads((out / 'TSM_predict.json').read_text())
+    assert whole['interrupted'] is True
+    assert [p['video'] for p in whole['predictions']] == videos[:1]
+    os.symlink('/dev/full', out / 'TSM_timeline.json')
+    assert run('predict', predict.main, '--config', config, '--video_path', videos[0],
+               '--window', '0.5', '--dynamic', '--no_plots') == 1
+    errors = logged_error(capsys)
+    assert len(errors) == 1
+    assert f'{out / "TSM_timeline.json"}: cannot write (No space left on device)' in errors[0]

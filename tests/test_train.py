@@ -3,7 +3,8 @@ import numpy as np
 import paddle
 import pytest
 
-from train import build_optimizer, masked_loss
+from models.finite import NonFiniteError
+from train import build_optimizer, check_update, masked_loss
 
 TRAIN = {'learning_rate': 0.1, 'lr_decay': 0.1, 'momentum': 0.9, 'l2_weight_decay': 1e-4,
          'clip_norm': 20.0}
@@ -63,3 +64,18 @@ def test_masked_loss_ignores_failed_items():
     want = np.sum([np.log(1 + np.exp(-2.0)), np.log(1 + np.exp(2.0))])
     assert float(count) == 2 and float(hits) == 1
     assert float(loss) == pytest.approx(want, rel=1e-5)  # summed: the caller divides
+
+
+def test_a_non_finite_loss_or_weight_stops_naming_the_step():
+    model = paddle.nn.Linear(2, 2)
+    train = dict(TRAIN, lr_decay_epochs=[], warmup_epochs=0)
+    optimizer, _ = build_optimizer(model, train, 5, 0.1)
+    check_update(model, 0.5, 'epoch 3 step 2/5', optimizer, train)  # finite: goes on
+    with pytest.raises(NonFiniteError, match=r'epoch 3 step 2/5: the training loss is nan: the '
+                                             r'run diverged; likely a learning rate too high '
+                                             r'\(TRAIN.learning_rate 0.1, 0.1 at this step\)'):
+        check_update(model, float('nan'), 'epoch 3 step 2/5', optimizer, train)
+    model.bias.set_value(paddle.to_tensor([0.0, float('inf')]))
+    with pytest.raises(NonFiniteError, match=r'epoch 3 step 2/5: bias is NaN or infinite after '
+                                             r'the update \(loss 0.5\)'):
+        check_update(model, 0.5, 'epoch 3 step 2/5', optimizer, train)

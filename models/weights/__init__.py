@@ -10,18 +10,19 @@ train.py starts from `load_for_training` or `resume`, eval.py and predict.py fro
 import logging
 import os
 
-from .checkpoint import (BEST, CheckpointError, clean_stale, complete_epochs, epoch_dir,
-                         is_checkpoint, latest, load_optimizer, prune, read_state,
-                         write_checkpoint, write_weights)
+from .checkpoint import (BEST, CheckpointError, best_epoch, clean_stale, complete_epochs,
+                         epoch_dir, is_checkpoint, latest, load_optimizer, prune, read_state,
+                         repair_best, sync_best, write_checkpoint, write_weights)
+from ..finite import non_finite_parameter
 from .convert import convert_file, settings_problems
 from .download import DownloadError
 from .errors import WeightsError, refuse_or_warn
 from .published import PUBLISHED, recorded_settings, resolve
 
 __all__ = ['BEST', 'CheckpointError', 'DownloadError', 'PUBLISHED', 'WeightsError',
-           'clean_stale', 'complete_epochs', 'epoch_dir', 'is_checkpoint', 'latest',
-           'load_for_inference', 'load_for_training', 'prune', 'read_state', 'resume',
-           'write_checkpoint', 'write_weights']
+           'best_epoch', 'clean_stale', 'complete_epochs', 'epoch_dir', 'is_checkpoint',
+           'latest', 'load_for_inference', 'load_for_training', 'prune', 'read_state',
+           'repair_best', 'resume', 'sync_best', 'write_checkpoint', 'write_weights']
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ def _load(model, spec, for_training, cache_dir):
     full = dict(model.state_dict())
     full.update(state)
     model.set_state_dict(full)
+    bad = non_finite_parameter(model)
+    if bad is not None:
+        raise WeightsError(f'{path}: {bad} holds NaN or infinity (the weights of a diverged '
+                           f'training run?)')
     return path
 
 

@@ -11,9 +11,12 @@ between leaves the old one aside, and `clean_stale` puts it back.
 
 state.json holds the MODEL settings the weights were trained with ('model'), which loading
 compares with the model's, and for training checkpoints the epoch, the best validation top-1
-and the whole training log up to that epoch ('log'), so the log and the checkpoint of an
-epoch are published together. model.pdparams is a plain Paddle state dict that any Paddle
-tool loads; the optimizer file keys its accumulators by our parameter names.
+and its epoch, and the whole training log up to that epoch ('log'), so the log and the
+checkpoint of an epoch are published together. TSM_best is a second folder, so a kill may
+come between the two: `sync_best` copies the best epoch's weights into it where it holds
+others, and `prune` keeps that epoch's checkpoint until it does. model.pdparams is a plain
+Paddle state dict that any Paddle tool loads; the optimizer file keys its accumulators by
+our parameter names.
 """
 import json
 import logging
@@ -61,15 +64,26 @@ def _flushed(path):
         os.fsync(f.fileno())
 
 
-def write_checkpoint(folder, model, optimizer=None, state=None):
-    """Publish `folder` with the model's weights, the optimizer state (when given) and
-    `state` (JSON-able) plus the model's settings, atomically (see the module doc)."""
+def _write_folder(folder, fill):
+    """Publish `folder` atomically (see the module doc), `fill(tmp)` writing its files into
+    the temporary folder, each flushed to disk."""
     parent, name = os.path.split(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f'.{name}.tmp-{os.getpid()}')
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     try:
+        fill(tmp)
+        _publish(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _fsync_dir(parent)
+
+
+def write_checkpoint(folder, model, optimizer=None, state=None):
+    """Publish `folder` with the model's weights, the optimizer state (when given) and
+    `state` (JSON-able) plus the model's settings, atomically (see the module doc)."""
+    def fill(tmp):
         paddle.save(model.state_dict(), os.path.join(tmp, MODEL_FILE))
         _flushed(os.path.join(tmp, MODEL_FILE))
         if optimizer is not None:
@@ -80,13 +94,10 @@ def write_checkpoint(folder, model, optimizer=None, state=None):
             _flushed(os.path.join(tmp, OPTIMIZER_FILE))
         record = {'model': dict(model.settings), **(state or {})}
         with open(os.path.join(tmp, STATE_FILE), 'w') as f:
-            json.dump(record, f, indent=1, sort_keys=True)
+            json.dump(record, f, indent=1, sort_keys=True, allow_nan=False)
             f.flush()
             os.fsync(f.fileno())
-        _publish(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    _fsync_dir(parent)
+    _write_folder(folder, fill)
 
 
 def write_weights(folder, model, state=None):
@@ -175,11 +186,65 @@ def latest(save_dir):
     return epochs[max(epochs)]
 
 
-def prune(save_dir, keep):
-    """Delete all but the newest `keep` epoch checkpoints (0 keeps all); TSM_best is a
-    folder of its own, so the best weights stay whichever epoch they came from."""
+def best_epoch(state):
+    """The epoch whose weights the log of a checkpoint's `state` calls best: recorded as
+    'best_epoch', else (a checkpoint written before it was) the first epoch of the log with
+    its best validation top-1; None before any validation."""
+    if 'best_epoch' in state:
+        return state['best_epoch']
+    best = state.get('best_top1')
+    return next((row['epoch'] for row in state.get('log', [])
+                 if best is not None and row.get('valid_top1') == best), None)
+
+
+def _held_epoch(folder):
+    """The epoch whose weights the folder holds, None when unknown."""
+    try:
+        with open(os.path.join(folder, STATE_FILE)) as f:
+            return json.load(f).get('epoch')
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def sync_best(save_dir, epoch):
+    """Make TSM_best hold the weights of epoch checkpoint `epoch` (the one the log calls
+    best) where it does not: a run killed after publishing that epoch and before TSM_best
+    left older weights there. Their files are copied from the epoch folder."""
+    best = os.path.join(save_dir, BEST)
+    if epoch is None or (is_checkpoint(best) and _held_epoch(best) == epoch):
+        return
+    source = epoch_dir(save_dir, epoch)
+    if not is_checkpoint(source):
+        log.warning('%s: the log calls epoch %d best, and its checkpoint %s is gone: %s holds '
+                    'other weights', save_dir, epoch, source, BEST)
+        return
+
+    def fill(tmp):
+        for name in (MODEL_FILE, STATE_FILE):
+            shutil.copyfile(os.path.join(source, name), os.path.join(tmp, name))
+            _flushed(os.path.join(tmp, name))
+    _write_folder(best, fill)
+    log.warning('%s: set to the weights of %s, the epoch the log calls best (it held '
+                'others: a run interrupted before writing it, or resumed from an earlier '
+                'epoch)', best, source)
+
+
+def repair_best(save_dir):
+    """sync_best for the newest complete epoch checkpoint's log, at the start of a run."""
     epochs = complete_epochs(save_dir)
+    if epochs:
+        sync_best(save_dir, best_epoch(read_state(epochs[max(epochs)])))
+
+
+def prune(save_dir, keep, best=None):
+    """Delete all but the newest `keep` epoch checkpoints (0 keeps all); TSM_best is a
+    folder of its own, so the best weights stay whichever epoch they came from. The
+    checkpoint of epoch `best` stays until TSM_best holds its weights."""
+    epochs = complete_epochs(save_dir)
+    held = _held_epoch(os.path.join(save_dir, BEST))
     for epoch in list(epochs)[:-keep] if keep else []:
+        if epoch == best and held != best:
+            continue
         shutil.rmtree(epochs[epoch])
         log.info('removed %s (TRAIN.keep_checkpoints %d)', epochs[epoch], keep)
 
