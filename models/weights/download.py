@@ -3,6 +3,12 @@
 A file appears under its final name only once it has been received in full and verified,
 so an interrupted or failed run never leaves something that looks like usable weights.
 Bytes are received into `<name>.part` beside it; a later call resumes that file.
+
+Each file has a folder of its own, keyed by what it was asked for, so that two URLs ending
+in the same file name never share a file:
+
+    <cache>/published/<published name>/<file>   whichever mirror served it
+    <cache>/urls/<digest of the URLs>/<file>    any other URL
 """
 import contextlib
 import fcntl
@@ -21,6 +27,10 @@ from tqdm import tqdm
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 16
+PUBLISHED_DIR, URLS_DIR = 'published', 'urls'
+# A mirror must average MIN_RATE bytes a second after its first GRACE seconds: the socket
+# timeout bounds each read only, and a server trickling a byte a second never trips it.
+MIN_RATE, GRACE = 10 * 1024, 60.0
 # Worth asking the same mirror again; any other 4xx means this mirror lacks the file.
 _TRANSIENT_STATUS = (408, 429)
 
@@ -58,47 +68,73 @@ def cache_folder(cache_dir=None):
 
 
 def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
-          retries=3, backoff=1.0, timeout=20, progress=None):
-    """Path of `<cache_dir>/<filename>`, downloading it from the first mirror that works.
+          retries=3, backoff=1.0, timeout=20, progress=None, name=None, min_rate=MIN_RATE,
+          grace=GRACE):
+    """Path of the cached file of `urls` (see cache_path), downloading it from the first
+    mirror that works.
 
     urls: one URL or a list of mirrors tried in turn. filename: defaults to the first URL's
-    basename. sha256: expected hex digest, checked on the cached file and on every download.
+    basename. name: the published name the file is kept under. sha256: expected hex digest, checked on the cached file and on every download.
     verify(path): optional check of a downloaded file before it is published (it gets the
     `.part` path and raises if the file is unusable). retries: further attempts per mirror
     after the first, `backoff * 2**k` seconds apart, on network errors, timeouts, truncated
     bodies, 5xx and checksum mismatches. timeout: seconds per socket operation (a
     mirror that gives no answer within it is not asked again: the next one is tried).
-    progress: show a bar; None shows it only when stderr is a terminal.
+    min_rate, grace: a mirror that has sent fewer than min_rate * (t - grace) bytes t
+    seconds after its first request is abandoned for the next one, which bounds the whole
+    download at grace + size / min_rate seconds a mirror. progress: show a bar; None shows it only when stderr is a terminal.
     Raises DownloadError when every mirror fails.
     """
     urls = [urls] if isinstance(urls, str) else list(urls)
     if not urls:
         raise ValueError('fetch() needs at least one URL')
-    final = cache_path(urls, filename, cache_dir)
+    final = cache_path(urls, filename, cache_dir, name)
     sha256 = sha256.lower() if sha256 else None
-    cache_dir = os.path.dirname(final)
-    os.makedirs(cache_dir, exist_ok=True)
-    with _cache_lock(cache_dir):
+    folder = os.path.dirname(final)
+    os.makedirs(folder, exist_ok=True)
+    with _file_lock(folder):
         if _is_cached(final, sha256):
             return final
-        return _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress)
+        _warn_of_old_layout(final, cache_dir)
+        return _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress,
+                          (min_rate, grace))
 
 
-def cache_path(urls, filename=None, cache_dir=None):
-    """Where fetch keeps the file of `urls` (a list of mirrors): `<cache_dir>/<filename>`,
-    the filename defaulting to the first URL's basename."""
+def cache_path(urls, filename=None, cache_dir=None, name=None):
+    """Where fetch keeps the file of `urls` (a list of mirrors): in the folder of the
+    published `name`, else in one named by a digest of the URLs, so the key is the whole
+    URL and not its file name; the filename defaults to the first URL's basename."""
     filename = filename or _url_basename(urls[0])
-    if os.path.basename(filename) != filename or filename in ('.', '..'):
-        raise ValueError(f'filename {filename!r} must be a plain file name, not a path')
-    return os.path.join(cache_folder(cache_dir), filename)
+    _check_plain(filename, 'filename')
+    if name is not None:
+        _check_plain(name, 'name')
+        return os.path.join(cache_folder(cache_dir), PUBLISHED_DIR, name, filename)
+    key = hashlib.sha256('\n'.join(urls).encode()).hexdigest()[:16]
+    return os.path.join(cache_folder(cache_dir), URLS_DIR, key, filename)
+
+
+def _check_plain(value, what):
+    if os.path.basename(value) != value or value in ('', '.', '..'):
+        raise ValueError(f'{what} {value!r} must be a plain file name, not a path')
+
+
+def _warn_of_old_layout(final, cache_dir):
+    """Earlier versions kept every file at <cache>/<file name>, so a file there may be
+    another URL's of the same name: it is named, never used."""
+    old = os.path.join(cache_folder(cache_dir), os.path.basename(final))
+    if os.path.isfile(old):
+        log.warning('%s, from an earlier cache layout keyed by file name alone, is not used: '
+                    'it may be the file of another URL of that name. Move it to %s if it is '
+                    'this one, else delete it', old, final)
 
 
 @contextlib.contextmanager
-def _cache_lock(cache_dir):
-    """Hold the cache folder's lock: the processes of a multi-GPU job all ask for the same
-    weights at start, and one download must not write the .part file another is writing.
-    The others wait, then find the file cached. (flock on the folder: no lock file left.)"""
-    fd = os.open(cache_dir, os.O_RDONLY)
+def _file_lock(folder):
+    """Hold the lock of one cached file's folder: the processes of a multi-GPU job all ask
+    for the same weights at start, and one download must not write the .part file another
+    is writing. The others wait, then find the file cached; a process that wants another
+    file does not wait. (flock on the folder: no lock file left.)"""
+    fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -106,11 +142,12 @@ def _cache_lock(cache_dir):
         os.close(fd)  # closing releases the lock
 
 
-def _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress):
+def _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress, pace):
     part = final + '.part'
     errors = []
     for url in urls:
-        error = _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress)
+        error = _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress,
+                            _Pace(*pace))
         if error is None:
             os.replace(part, final)
             log.info('saved %s', final)
@@ -140,15 +177,33 @@ def _is_cached(final, sha256):
     return False
 
 
-def _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress):
-    """Try one mirror 1 + retries times; None once `part` holds a verified file, else the
-    last error."""
+class _Pace:
+    """The time one mirror is given: `min_rate` bytes a second on average, counted from its
+    first request, after `grace` seconds."""
+
+    def __init__(self, min_rate, grace):
+        self.min_rate, self.grace = min_rate, grace
+        self.start, self.received = time.monotonic(), 0
+
+    def add(self, count):
+        """Count `count` more bytes received; _NextMirror when behind."""
+        self.received += count
+        elapsed = time.monotonic() - self.start
+        if self.received < self.min_rate * (elapsed - self.grace):
+            raise _NextMirror(f'too slow: {self.received} bytes in {elapsed:.1f} s, fewer '
+                              f'than {self.min_rate} bytes/s after the first {self.grace} s')
+
+
+def _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress, pace):
+    """Try one mirror 1 + retries times within its `pace`; None once `part` holds a verified
+    file, else the last error."""
     error = None
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
         try:
-            _download(url, part, timeout, progress)
+            pace.add(0)
+            _download(url, part, timeout, progress, pace)
             _check(part, sha256, verify)
             return None
         except _NextMirror as exc:
@@ -160,7 +215,7 @@ def _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress):
     return error
 
 
-def _download(url, part, timeout, progress):
+def _download(url, part, timeout, progress, pace):
     """Bring `part` up to the whole file, resuming from its current size."""
     offset = os.path.getsize(part) if os.path.exists(part) else 0
     request = urllib.request.Request(url)
@@ -195,7 +250,7 @@ def _download(url, part, timeout, progress):
             if offset:
                 log.info('%s ignored the range request; restarting from zero', url)
             offset, mode = 0, 'wb'
-        _stream(response, part, mode, offset, progress)
+        _stream(response, part, mode, offset, progress, pace)
 
 
 def _check_unsatisfiable(exc, part, offset):
@@ -218,7 +273,7 @@ def _parse_content_range(value):
         return None, None
 
 
-def _stream(response, part, mode, offset, progress):
+def _stream(response, part, mode, offset, progress, pace):
     """Append the response body to `part`; whatever arrived stays there for a resume."""
     length = response.headers.get('Content-Length')
     expected = offset + int(length) if length and length.isdigit() else None
@@ -238,6 +293,7 @@ def _stream(response, part, mode, offset, progress):
             out.write(chunk)
             done += len(chunk)
             bar.update(len(chunk))
+            pace.add(len(chunk))
     # http.client returns an empty read, not an error, when the peer closes early.
     if expected is not None and done < expected:
         raise _Retry(f'body ended at byte {done} of {expected}')

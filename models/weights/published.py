@@ -138,10 +138,21 @@ def local_path(spec, cache_dir=None):
     in the cache), else None."""
     if os.path.exists(spec):
         return resolve(spec)
-    urls = PUBLISHED[spec]['urls'] if spec in PUBLISHED else (
-        [spec] if spec.startswith(('http://', 'https://')) else None)
-    path = cache_path(urls, cache_dir=cache_dir) if urls else None
-    return path if path and os.path.isfile(path) else None
+    source = _download_source(spec)
+    if source is None:
+        return None
+    urls, name = source
+    path = cache_path(urls, cache_dir=cache_dir, name=name)
+    return path if os.path.isfile(path) else None
+
+
+def _download_source(spec):
+    """(mirror URLs, published name or None) of a name or URL, else None."""
+    if spec in PUBLISHED:
+        return PUBLISHED[spec]['urls'], spec
+    if spec.startswith(('http://', 'https://')):
+        return [spec], None
+    return None
 
 
 def resolve(spec, verify=None, cache_dir=None):
@@ -155,7 +166,7 @@ def resolve(spec, verify=None, cache_dir=None):
         entry = PUBLISHED[spec]
         log.info('weights %r: %s', spec, entry['about'])
         return fetch(entry['urls'], sha256=entry.get('sha256'), cache_dir=cache_dir,
-                     verify=verify)
+                     verify=verify, name=spec)
     if spec.startswith(('http://', 'https://')):
         return fetch([spec], cache_dir=cache_dir, verify=verify)
     known = ', '.join(sorted(PUBLISHED))
