@@ -229,7 +229,7 @@ def test_corrupt_cached_file_is_fetched_again(origin, tmp_path, caplog):
         path = _fetch(origin.url(), tmp_path, sha256=DIGEST)
     assert _read(path) == DATA
     assert len(origin.requests) == 1
-    assert 'expected ' + DIGEST in caplog.text
+    assert f'not the {DIGEST} expected of {origin.url()}' in caplog.text
 
 
 def test_404_moves_to_next_mirror_at_once(origin, tmp_path, sleeps):
@@ -421,3 +421,22 @@ def test_a_cached_file_is_served_while_another_downloads(origin, tmp_path):
     origin.released.set()
     downloading.join(10)
     assert at_once == [cached]
+
+
+def test_a_file_sent_twice_with_one_wrong_checksum_is_kept_not_fetched_again(
+        origin, tmp_path, sleeps, caplog):
+    """A whole file that arrives twice with the same digest is no transfer error: the
+    expected checksum may be the wrong one, so the file is kept, and named."""
+    expected = hashlib.sha256(b'another file').hexdigest()
+    final = _cached(origin.url(), tmp_path)
+    with caplog.at_level(logging.WARNING, logger=download.__name__), \
+            pytest.raises(DownloadError) as info:
+        _fetch(origin.url(), tmp_path, sha256=expected, retries=3)
+    assert len(origin.requests) == 2
+    kept = f'{final}.sha256-{DIGEST[:16]}'
+    assert _read(kept) == DATA
+    assert f'{origin.url()}: attempt 1 of 4 failed: {final}.part: sha256 {DIGEST} does not ' \
+           f'match the expected {expected}' in caplog.text
+    assert (f'{origin.url()}: sent the same file twice, with sha256 {DIGEST} where {expected} '
+            f'is expected; it is kept in {kept}: should the expected checksum be the wrong '
+            f'one, check that file and move it to {final}') in str(info.value)

@@ -47,6 +47,15 @@ class _NextMirror(Exception):
     """This mirror cannot give a good file (404/403, contents rejected): try the next one."""
 
 
+class _Mismatch(_Retry):
+    """The whole file arrived with another sha256 than expected: a transfer error, or a
+    mirror, or the expected checksum itself, that is wrong."""
+
+    def __init__(self, message, actual):
+        super().__init__(message)
+        self.actual = actual
+
+
 def sha256sum(path, chunk_size=CHUNK_SIZE):
     """Hex sha256 of the file at `path`, read in chunks (weight files are large)."""
     digest = hashlib.sha256()
@@ -93,7 +102,7 @@ def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
     folder = os.path.dirname(final)
     os.makedirs(folder, exist_ok=True)
     with _file_lock(folder):
-        if _is_cached(final, sha256):
+        if _is_cached(final, sha256, urls):
             return final
         _warn_of_old_layout(final, cache_dir)
         return _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress,
@@ -163,7 +172,7 @@ def _url_basename(url):
     return name
 
 
-def _is_cached(final, sha256):
+def _is_cached(final, sha256, urls):
     if not os.path.exists(final):
         return False
     if sha256 is None:
@@ -172,8 +181,8 @@ def _is_cached(final, sha256):
     if actual == sha256:
         return True
     # Left in place until a verified download replaces it: it may be a file placed by hand.
-    log.warning('cached %s has sha256 %s, expected %s; downloading it again',
-                final, actual, sha256)
+    log.warning('cached %s has sha256 %s, not the %s expected of %s; downloading it again',
+                final, actual, sha256, ' or '.join(urls))
     return False
 
 
@@ -197,7 +206,7 @@ class _Pace:
 def _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress, pace):
     """Try one mirror 1 + retries times within its `pace`; None once `part` holds a verified
     file, else the last error."""
-    error = None
+    error = mismatched = None
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
@@ -209,6 +218,15 @@ def _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress, 
         except _NextMirror as exc:
             log.warning('%s: %s', url, exc)
             return exc
+        except _Mismatch as exc:
+            if exc.actual == mismatched:
+                error = _set_aside(part, exc.actual, sha256)
+                log.warning('%s: %s', url, error)
+                return error
+            mismatched = exc.actual
+            os.remove(part)
+            log.warning('%s: attempt %d of %d failed: %s', url, attempt + 1, retries + 1, exc)
+            error = exc
         except _Retry as exc:
             log.warning('%s: attempt %d of %d failed: %s', url, attempt + 1, retries + 1, exc)
             error = exc
@@ -305,8 +323,8 @@ def _check(part, sha256, verify):
     if sha256 is not None:
         actual = sha256sum(part)
         if actual != sha256:
-            os.remove(part)
-            raise _Retry(f'{name}: sha256 {actual} does not match the expected {sha256}')
+            raise _Mismatch(f'{part}: sha256 {actual} does not match the expected {sha256}',
+                            actual)
     if verify is not None:
         try:
             verify(part)
@@ -316,6 +334,18 @@ def _check(part, sha256, verify):
             os.remove(part)
             raise _NextMirror(f'{name} rejected by {getattr(verify, "__name__", verify)}: '
                               f'{exc!r}') from exc
+
+
+def _set_aside(part, actual, sha256):
+    """The same whole file received twice, with the same unexpected sha256: no transfer
+    error, so asking again is pointless, and it is kept, not deleted, since the expected
+    checksum may be what is wrong. Returns the _NextMirror that says where it is."""
+    final = part[:-len('.part')]
+    kept = f'{final}.sha256-{actual[:16]}'
+    os.replace(part, kept)
+    return _NextMirror(f'sent the same file twice, with sha256 {actual} where {sha256} is '
+                       f'expected; it is kept in {kept}: should the expected checksum be the '
+                       f'wrong one, check that file and move it to {final}')
 
 
 def _failure_message(final, part, sha256, errors):
