@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from models.weights import download
-from models.weights.download import DownloadError, fetch, sha256sum
+from models.weights import cache, download
+from models.weights.cache import sha256sum
+from models.weights.download import DownloadError, fetch
 
 NAME = 'weights.pdparams'
 # 200 000 deterministic bytes: several read chunks, and no run of equal bytes.
@@ -121,16 +122,16 @@ def sleeps(monkeypatch):
     return delays
 
 
-def _fetch(origin_urls, cache, **kwargs):
+def _fetch(origin_urls, folder, **kwargs):
     kwargs.setdefault('backoff', 0)
     kwargs.setdefault('progress', False)
-    return fetch(origin_urls, cache_dir=str(cache), **kwargs)
+    return fetch(origin_urls, cache_dir=str(folder), **kwargs)
 
 
-def _cached(origin_urls, cache):
-    """Where fetch keeps the file of these URLs in `cache`."""
+def _cached(origin_urls, folder):
+    """Where fetch keeps the file of these URLs in the cache `folder`."""
     urls = [origin_urls] if isinstance(origin_urls, str) else origin_urls
-    return download.cache_path(urls, cache_dir=str(cache))
+    return cache.cache_path(urls, cache_dir=str(folder))
 
 
 def _read(path):
@@ -138,15 +139,15 @@ def _read(path):
         return f.read()
 
 
-def _placed(origin, cache):
+def _placed(origin, folder):
     """The cache path of the origin's file, its folder made as fetch makes it."""
-    path = _cached(origin.url(), cache)
+    path = _cached(origin.url(), folder)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return path
 
 
-def _part(origin, cache):
-    return _placed(origin, cache) + '.part'
+def _part(origin, folder):
+    return _placed(origin, folder) + '.part'
 
 
 def _write(path, data):
@@ -369,7 +370,7 @@ def test_a_file_placed_where_the_message_says_is_used(origin, tmp_path, sleeps):
 
 def test_a_file_of_the_old_flat_layout_is_named_not_used(origin, tmp_path, caplog):
     _write(tmp_path / NAME, b'the file of another URL with this name')
-    with caplog.at_level(logging.WARNING, logger=download.__name__):
+    with caplog.at_level(logging.WARNING, logger=cache.__name__):
         path = _fetch(origin.url(), tmp_path)
     assert _read(path) == DATA and len(origin.requests) == 1
     assert f'{tmp_path / NAME}, from an earlier cache layout' in caplog.text

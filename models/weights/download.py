@@ -1,33 +1,23 @@
-"""Download weight files into a local cache: mirrors, resume, checksum, atomic publish.
+"""Download weight files into the local cache (models/weights/cache.py): mirrors, resume,
+checksum, a bounded time per mirror, atomic publish.
 
 A file appears under its final name only once it has been received in full and verified,
 so an interrupted or failed run never leaves something that looks like usable weights.
 Bytes are received into `<name>.part` beside it; a later call resumes that file.
-
-Each file has a folder of its own, keyed by what it was asked for, so that two URLs ending
-in the same file name never share a file:
-
-    <cache>/published/<published name>/<file>   whichever mirror served it
-    <cache>/urls/<digest of the URLs>/<file>    any other URL
 """
-import contextlib
-import fcntl
-import hashlib
 import http.client
 import logging
 import os
-import posixpath
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 
 from tqdm import tqdm
 
+from .cache import CHUNK_SIZE, cache_path, file_lock, sha256sum, warn_of_old_layout
+
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1 << 16
-PUBLISHED_DIR, URLS_DIR = 'published', 'urls'
 # A mirror must average MIN_RATE bytes a second after its first GRACE seconds: the socket
 # timeout bounds each read only, and a server trickling a byte a second never trips it.
 MIN_RATE, GRACE = 10 * 1024, 60.0
@@ -56,26 +46,6 @@ class _Mismatch(_Retry):
         self.actual = actual
 
 
-def sha256sum(path, chunk_size=CHUNK_SIZE):
-    """Hex sha256 of the file at `path`, read in chunks (weight files are large)."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk_size), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def default_cache_dir():
-    """$TSM_WEIGHTS_HOME if set, else ~/.paddle/weights."""
-    return (os.environ.get('TSM_WEIGHTS_HOME')
-            or os.path.join(os.path.expanduser('~'), '.paddle', 'weights'))
-
-
-def cache_folder(cache_dir=None):
-    """The cache folder: `cache_dir`, or the default one when it is None or ''."""
-    return os.path.expanduser(cache_dir or default_cache_dir())
-
-
 def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
           retries=3, backoff=1.0, timeout=20, progress=None, name=None, min_rate=MIN_RATE,
           grace=GRACE):
@@ -83,7 +53,8 @@ def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
     mirror that works.
 
     urls: one URL or a list of mirrors tried in turn. filename: defaults to the first URL's
-    basename. name: the published name the file is kept under. sha256: expected hex digest, checked on the cached file and on every download.
+    basename. name: the published name the file is kept under. sha256: expected hex
+    digest, checked on the cached file and on every download.
     verify(path): optional check of a downloaded file before it is published (it gets the
     `.part` path and raises if the file is unusable). retries: further attempts per mirror
     after the first, `backoff * 2**k` seconds apart, on network errors, timeouts, truncated
@@ -91,7 +62,8 @@ def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
     mirror that gives no answer within it is not asked again: the next one is tried).
     min_rate, grace: a mirror that has sent fewer than min_rate * (t - grace) bytes t
     seconds after its first request is abandoned for the next one, which bounds the whole
-    download at grace + size / min_rate seconds a mirror. progress: show a bar; None shows it only when stderr is a terminal.
+    download at grace + size / min_rate seconds a mirror. progress: show a bar; None shows
+    it only when stderr is a terminal.
     Raises DownloadError when every mirror fails.
     """
     urls = [urls] if isinstance(urls, str) else list(urls)
@@ -101,54 +73,12 @@ def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
     sha256 = sha256.lower() if sha256 else None
     folder = os.path.dirname(final)
     os.makedirs(folder, exist_ok=True)
-    with _file_lock(folder):
+    with file_lock(folder):
         if _is_cached(final, sha256, urls):
             return final
-        _warn_of_old_layout(final, cache_dir)
+        warn_of_old_layout(final, cache_dir)
         return _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress,
                           (min_rate, grace))
-
-
-def cache_path(urls, filename=None, cache_dir=None, name=None):
-    """Where fetch keeps the file of `urls` (a list of mirrors): in the folder of the
-    published `name`, else in one named by a digest of the URLs, so the key is the whole
-    URL and not its file name; the filename defaults to the first URL's basename."""
-    filename = filename or _url_basename(urls[0])
-    _check_plain(filename, 'filename')
-    if name is not None:
-        _check_plain(name, 'name')
-        return os.path.join(cache_folder(cache_dir), PUBLISHED_DIR, name, filename)
-    key = hashlib.sha256('\n'.join(urls).encode()).hexdigest()[:16]
-    return os.path.join(cache_folder(cache_dir), URLS_DIR, key, filename)
-
-
-def _check_plain(value, what):
-    if os.path.basename(value) != value or value in ('', '.', '..'):
-        raise ValueError(f'{what} {value!r} must be a plain file name, not a path')
-
-
-def _warn_of_old_layout(final, cache_dir):
-    """Earlier versions kept every file at <cache>/<file name>, so a file there may be
-    another URL's of the same name: it is named, never used."""
-    old = os.path.join(cache_folder(cache_dir), os.path.basename(final))
-    if os.path.isfile(old):
-        log.warning('%s, from an earlier cache layout keyed by file name alone, is not used: '
-                    'it may be the file of another URL of that name. Move it to %s if it is '
-                    'this one, else delete it', old, final)
-
-
-@contextlib.contextmanager
-def _file_lock(folder):
-    """Hold the lock of one cached file's folder: the processes of a multi-GPU job all ask
-    for the same weights at start, and one download must not write the .part file another
-    is writing. The others wait, then find the file cached; a process that wants another
-    file does not wait. (flock on the folder: no lock file left.)"""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress, pace):
@@ -163,13 +93,6 @@ def _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress,
             return final
         errors.append((url, error))
     raise DownloadError(_failure_message(final, part, sha256, errors)) from errors[-1][1]
-
-
-def _url_basename(url):
-    name = urllib.parse.unquote(posixpath.basename(urllib.parse.urlparse(url).path))
-    if not name:
-        raise ValueError(f'cannot take a file name from URL {url!r}; pass filename=')
-    return name
 
 
 def _is_cached(final, sha256, urls):

@@ -23,7 +23,7 @@ from ..inference import model_files
 from ..static import export_checked
 from ..tsm import TSM
 from . import load_for_inference
-from .download import cache_folder, sha256sum
+from .cache import cache_folder, sha256sum
 from .published import local_path
 
 log = logging.getLogger(__name__)

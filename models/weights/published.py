@@ -9,7 +9,8 @@ import logging
 import os
 
 from .checkpoint import MODEL_FILE, is_checkpoint, read_state
-from .download import cache_path, fetch
+from .cache import cache_path
+from .download import fetch
 from .errors import WeightsError
 
 log = logging.getLogger(__name__)
