@@ -314,7 +314,26 @@ def test_verify_rejection_publishes_nothing(origin, tmp_path):
     assert 'expected [2048, 400]' in message
     assert f'place it at {_cached(origin.url(), tmp_path)}.' in message
     assert len(origin.requests) == 1
-    assert os.listdir(os.path.dirname(_cached(origin.url(), tmp_path))) == []
+    assert os.listdir(os.path.dirname(_cached(origin.url(), tmp_path))) == [NAME + '.rejected']
+
+
+def test_a_rejected_file_is_kept_and_checked_first_next_time(origin, tmp_path):
+    """The check may have failed by the caller's fault (a config for another model): once
+    it passes, the file is published without being downloaded again."""
+    def config_for_another_model(path):
+        raise ValueError('fc.weight has shape [2048, 10], expected [2048, 400]')
+
+    kept = _cached(origin.url(), tmp_path) + '.rejected'
+    with pytest.raises(DownloadError) as info:
+        _fetch(origin.url(), tmp_path, verify=config_for_another_model)
+    assert f'kept in {kept}, which the next fetch checks first' in str(info.value)
+    with pytest.raises(DownloadError):  # still rejected: downloaded and checked again
+        _fetch(origin.url(), tmp_path, verify=config_for_another_model)
+    assert len(origin.requests) == 2 and _read(kept) == DATA
+    seen = []
+    path = _fetch(origin.url(), tmp_path, verify=seen.append)
+    assert seen == [kept] and len(origin.requests) == 2
+    assert _read(path) == DATA and not os.path.exists(kept)
 
 
 def test_server_ignoring_range_restarts_from_zero(origin, tmp_path):

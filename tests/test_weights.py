@@ -121,11 +121,16 @@ def test_file_for_another_model_is_not_cached(server, cache, monkeypatch):
     with pytest.raises(DownloadError, match='missing in file') as err:
         weights.load_for_inference(model, 'kinetics400')
     assert 'TSM_k400.pdparams rejected by a conversion for the TSM model' in str(err.value)
-    assert cached_files(cache) == []
-    # Nothing was kept, so the next attempt downloads again (and is rejected again).
+    kept = os.path.join('published', 'kinetics400', 'TSM_k400.pdparams.rejected')
+    assert cached_files(cache) == [kept]
+    # Nothing was cached, so the next attempt downloads again (and is rejected again).
     with pytest.raises(DownloadError):
         weights.load_for_inference(model, 'kinetics400')
-    assert len(requests) == 2 and cached_files(cache) == []
+    assert len(requests) == 2 and cached_files(cache) == [kept]
+    # The config was what was wrong: the file kept aside is used without a download.
+    weights.load_for_inference(TSM(num_classes=CLASSES, seg_num=SEG, depth=18), 'kinetics400')
+    assert len(requests) == 2
+    assert cached_files(cache) == [os.path.join('published', 'kinetics400', 'TSM_k400.pdparams')]
 
 
 def test_url_is_verified_for_training(server, cache, caplog):

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 # A mirror must average MIN_RATE bytes a second after its first GRACE seconds: the socket
 # timeout bounds each read only, and a server trickling a byte a second never trips it.
 MIN_RATE, GRACE = 10 * 1024, 60.0
+# Beside the final name: a download its check rejected, kept since the fault may be the
+# caller's (a config for another model), and checked first by the next fetch.
+REJECTED = '.rejected'
 # Worth asking the same mirror again; any other 4xx means this mirror lacks the file.
 _TRANSIENT_STATUS = (408, 429)
 
@@ -74,7 +77,7 @@ def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
     folder = os.path.dirname(final)
     os.makedirs(folder, exist_ok=True)
     with file_lock(folder):
-        if _is_cached(final, sha256, urls):
+        if _is_cached(final, sha256, urls) or _passes_now(final, verify):
             return final
         warn_of_old_layout(final, cache_dir)
         return _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress,
@@ -240,9 +243,25 @@ def _stream(response, part, mode, offset, progress, pace):
         raise _Retry(f'body ended at byte {done} of {expected}')
 
 
+def _passes_now(final, verify):
+    """Publish the file an earlier check rejected if it passes `verify` now."""
+    rejected = final + REJECTED
+    if verify is None or not os.path.isfile(rejected):
+        return False
+    try:
+        verify(rejected)
+    except Exception as exc:  # as in _check: any failure means not this file
+        log.info('%s is still rejected (%r); downloading it again', rejected, exc)
+        return False
+    os.replace(rejected, final)
+    log.info('%s, rejected before, passes its check now: saved %s', rejected, final)
+    return True
+
+
 def _check(part, sha256, verify):
-    """Delete `part` and raise when it is not the file wanted."""
-    name = os.path.basename(part)[:-len('.part')]
+    """Raise when `part` is not the file wanted; one that `verify` rejects is moved aside
+    (REJECTED)."""
+    final = part[:-len('.part')]
     if sha256 is not None:
         actual = sha256sum(part)
         if actual != sha256:
@@ -254,9 +273,11 @@ def _check(part, sha256, verify):
         # The caller's check may fail in any way (a loader error, a shape mismatch); each
         # means the same thing here: this file must not be published.
         except Exception as exc:
-            os.remove(part)
-            raise _NextMirror(f'{name} rejected by {getattr(verify, "__name__", verify)}: '
-                              f'{exc!r}') from exc
+            os.replace(part, final + REJECTED)
+            raise _NextMirror(f'{os.path.basename(final)} rejected by '
+                              f'{getattr(verify, "__name__", verify)}: {exc!r}; kept in '
+                              f'{final + REJECTED}, which the next fetch checks first'
+                              ) from exc
 
 
 def _set_aside(part, actual, sha256):
