@@ -4,6 +4,8 @@ import http.server
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -13,6 +15,7 @@ from models.weights import cache, download
 from models.weights.cache import sha256sum
 from models.weights.download import DownloadError, fetch
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = 'weights.pdparams'
 # 200 000 deterministic bytes: several read chunks, and no run of equal bytes.
 DATA = b''.join(hashlib.sha256(i.to_bytes(4, 'big')).digest() for i in range(6250))
@@ -421,26 +424,32 @@ def test_a_trickling_only_mirror_fails_and_keeps_its_bytes(origin, tmp_path):
     assert 0 < os.path.getsize(_part(origin, tmp_path)) < 100
 
 
-def test_a_cached_file_is_served_while_another_downloads(origin, tmp_path):
+def test_a_cached_file_is_served_while_another_process_downloads(origin, tmp_path):
     """The lock is per file: a download in progress holds back only those of its file."""
     cached = _fetch(origin.url(), tmp_path)
     origin.files['/other.pdparams'] = DATA
     origin.plans['/other.pdparams'] = [('stall', 1000)]
-    downloading = threading.Thread(target=_fetch, args=(origin.url('other.pdparams'), tmp_path),
-                                   kwargs={'timeout': 10}, daemon=True)
-    downloading.start()
-    deadline = time.monotonic() + 5
-    while ('/other.pdparams', None) not in origin.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
-    served = []
-    reader = threading.Thread(target=lambda: served.append(_fetch(origin.url(), tmp_path)),
-                              daemon=True)
-    reader.start()
-    reader.join(2)
-    at_once = list(served)
-    origin.released.set()
-    downloading.join(10)
+    code = ('import sys; from models.weights.download import fetch; '
+            'fetch(sys.argv[1], cache_dir=sys.argv[2], timeout=10, progress=False)')
+    downloading = subprocess.Popen([sys.executable, '-c', code, origin.url('other.pdparams'),
+                                    str(tmp_path)], cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while ('/other.pdparams', None) not in origin.requests:
+            assert time.monotonic() < deadline and downloading.poll() is None
+            time.sleep(0.01)
+        served = []
+        reader = threading.Thread(target=lambda: served.append(_fetch(origin.url(), tmp_path)),
+                                  daemon=True)
+        reader.start()
+        reader.join(2)
+        at_once = list(served)
+        origin.released.set()
+        assert downloading.wait(20) == 0
+    finally:
+        downloading.kill()
     assert at_once == [cached]
+    assert _read(_cached(origin.url('other.pdparams'), tmp_path)) == DATA
 
 
 def test_a_file_sent_twice_with_one_wrong_checksum_is_kept_not_fetched_again(
