@@ -59,9 +59,10 @@ def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
     basename. name: the published name the file is kept under. sha256: expected hex
     digest, checked on the cached file and on every download.
     verify(path): optional check of a downloaded file before it is published (it gets the
-    `.part` path and raises if the file is unusable). retries: further attempts per mirror
-    after the first, `backoff * 2**k` seconds apart, on network errors, timeouts, truncated
-    bodies, 5xx and checksum mismatches. timeout: seconds per socket operation (a
+    `.part` path, or that of a file it rejected before, and raises if the file is unusable).
+    retries: further attempts per mirror after the first, `backoff * 2**k` seconds apart, on
+    network errors, timeouts, truncated bodies, 5xx and checksum mismatches (the same wrong
+    checksum twice ends the mirror's attempts). timeout: seconds per socket operation (a
     mirror that gives no answer within it is not asked again: the next one is tried).
     min_rate, grace: a mirror that has sent fewer than min_rate * (t - grace) bytes t
     seconds after its first request is abandoned for the next one, which bounds the whole

@@ -1,6 +1,6 @@
 """Published checkpoints by name, and where any weights spec points: a file, a folder, a URL.
 
-Named and URL weights are downloaded once into the cache (models/weights/download.py) and
+Named and URL weights are downloaded once into the cache (models/weights/cache.py) and
 checked by converting them for the model before they are published there, so a file for
 another network never lands in the cache under its final name. No checksums are published
 with these files, so that conversion is their check.
