@@ -15,6 +15,8 @@ import os
 import posixpath
 import urllib.parse
 
+from .errors import WeightsError
+
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 16
@@ -86,5 +88,6 @@ def file_lock(folder):
 def _url_basename(url):
     name = urllib.parse.unquote(posixpath.basename(urllib.parse.urlparse(url).path))
     if not name:
-        raise ValueError(f'cannot take a file name from URL {url!r}; pass filename=')
+        raise WeightsError(f'the URL {url} names no file (its path ends without a file '
+                           f'name): give the URL of the weight file itself')
     return name
