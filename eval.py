@@ -215,7 +215,7 @@ def main(argv=None):
     if parallel.is_main():
         os.makedirs(test['save_dir'], exist_ok=True)
         out = os.path.join(test['save_dir'], 'TSM_eval.json')
-        with open(out, 'w') as f:
+        with outputs.replacing(out) as f:
             json.dump({'filelist': test['filelist'], **model_source(test, model), **result},
                       f, indent=2, allow_nan=False)
         videos = [loader.items.entries[i][0] for i in details['items']]

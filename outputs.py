@@ -59,6 +59,23 @@ def writing(path):
 
 
 @contextlib.contextmanager
+def replacing(path):
+    """A text file open for writing under a temporary name beside `path`, renamed to `path`
+    when the block ends: a reader, or a run killed midway, never finds half a file there. An
+    OSError inside is an OutputError naming `path`, as in `writing`."""
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f'.{name}.tmp-{os.getpid()}')
+    try:
+        with writing(path):
+            with open(tmp, 'w') as f:
+                yield f
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@contextlib.contextmanager
 def locked(folder, what):
     """Hold `folder` for this process: an exclusive flock on folder/.lock, which records the
     holder's pid and host. A second holder is refused at once with an OutputError naming

@@ -75,10 +75,8 @@ class Predictions:
         whole = {**self.header, 'predictions': self.results,
                  'failed': [r['video'] for r in self.failed], 'interrupted': interrupted}
         try:
-            with outputs.writing(self.out + '.json'):
-                with open(self.out + '.json.tmp', 'w') as f:
-                    json.dump(whole, f, indent=2, allow_nan=False)
-                os.replace(self.out + '.json.tmp', self.out + '.json')
+            with outputs.replacing(self.out + '.json') as f:
+                json.dump(whole, f, indent=2, allow_nan=False)
         except outputs.OutputError as e:
             if not interrupted:
                 raise
@@ -203,7 +201,7 @@ def write_timeline(args, cfg, names, detail, merged, duration, frames):
     out = cfg['INFER']['save_dir']
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, 'TSM_timeline.json')
-    with outputs.writing(path), open(path, 'w') as f:
+    with outputs.replacing(path) as f:
         json.dump({'source': args.video_path, 'window': args.window, 'stride': args.stride,
                    'threshold': args.threshold, 'duration': duration, **detail,
                    'segments': merged}, f, indent=1, allow_nan=False)
@@ -273,7 +271,7 @@ def predict_online(args, cfg, names):
         logging.info('stopped after %d frames', len(records))
     os.makedirs(infer['save_dir'], exist_ok=True)
     out = os.path.join(infer['save_dir'], 'TSM_online.json')
-    with outputs.writing(out), open(out, 'w') as f:
+    with outputs.replacing(out) as f:
         json.dump({'weights': infer['weights'], 'source': args.video_path,
                    'frames': records}, f, indent=2, allow_nan=False)
     logging.info('%d frame predictions written to %s', len(records), out)

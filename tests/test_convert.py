@@ -4,11 +4,14 @@ The references (tests/source_nets.py) are written in the publisher's framework a
 naming, without models/: PaddleVideo and the old zoo with paddle.nn.functional and
 F.temporal_shift, the original PyTorch release with torch ops and its own shift.
 """
+import io
 import logging
 import os
 import pickle
+import struct
 import sys
 import tarfile
+import tracemalloc
 
 import numpy as np
 import paddle
@@ -17,6 +20,8 @@ import pytest
 from models import TSM
 from models.weights import WeightsError, load_for_inference, load_for_training, read_state
 from models.weights.convert import convert_file, convert_state, detect_format, main
+from models.weights import fluid
+from models.weights.files import read_state as read_weight_file
 from models.weights.fluid import read_lod_tensor
 from models.weights.streams import permute_streams, source_shift
 from tests import source_nets as src
@@ -135,6 +140,82 @@ def test_lod_tensor_reader_matches_paddle_writer(tmp_path):
         assert got.dtype == value.dtype and np.array_equal(got, value)
     with pytest.raises(ValueError, match=r't0: 4 data bytes .* \(96 expected\)'):
         read_lod_tensor(open(tmp_path / 't0', 'rb').read()[:-92], 't0')
+
+
+def _varint(value):
+    out = b''
+    while value >= 0x80:
+        out += bytes([value & 0x7F | 0x80])
+        value >>= 7
+    return out + bytes([value])
+
+
+def lod_header(dims, data_type=5):
+    """The header of a fluid parameter file (see models/weights/fluid.py) announcing a
+    tensor of `dims` (data type 5: float32), written here from the format alone."""
+    desc = b'\x08' + _varint(data_type) + b''.join(b'\x10' + _varint(d) for d in dims)
+    return struct.pack('<IQIi', 0, 0, 0, len(desc)) + desc
+
+
+def tarball_of(path, name, header, data_size):
+    """A .tar.gz holding one member: `header` then `data_size` zero bytes."""
+    with tarfile.open(path, 'w:gz', compresslevel=1) as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(header) + data_size
+        stream = io.BufferedReader(io.BytesIO(header + bytes(data_size)))
+        tar.addfile(info, stream)
+    return str(path)
+
+
+def peak_bytes_while(call):
+    """(the exception `call` raised, the most bytes Python held meanwhile)."""
+    tracemalloc.start()
+    try:
+        call()
+    except WeightsError as exc:
+        return exc, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    raise AssertionError(f'{call} raised no WeightsError')
+
+
+def test_lod_header_written_here_reads_as_paddle_writes_it():
+    value = np.arange(6, dtype=np.float32).reshape(2, 3)
+    got = read_lod_tensor(lod_header([2, 3]) + value.tobytes(), 'crafted')
+    assert got.dtype == np.float32 and np.array_equal(got, value)
+
+
+def test_a_member_larger_than_its_header_says_is_refused_unread(tmp_path):
+    """A member whose header announces 16 bytes of data and holds 32 MiB: refused from its
+    header and its size, before any of it is read."""
+    path = tarball_of(tmp_path / 'params.tar.gz', 'ResNet/conv1_weights', lod_header([4]),
+                      32 << 20)
+    error, peak = peak_bytes_while(lambda: read_weight_file(path))
+    assert str(error).startswith(f'{path}:ResNet/conv1_weights: {32 << 20} data bytes for a '
+                                 f'float32 tensor of shape [4] (16 expected)')
+    assert peak < 1 << 20
+
+
+def test_a_member_beyond_the_bound_is_refused_unread(tmp_path, monkeypatch):
+    """The header agrees with the member's 8 MiB; the bound (2 GiB, lowered here to 1 MiB)
+    refuses it from its size alone."""
+    header = lod_header([2 << 20])
+    path = tarball_of(tmp_path / 'params.tar.gz', 'ResNet/fc_weights', header, 8 << 20)
+    monkeypatch.setattr(fluid, 'MAX_STATE_BYTES', 1 << 20)
+    error, peak = peak_bytes_while(lambda: read_weight_file(path))
+    assert str(error) == (f'{path}:ResNet/fc_weights: {len(header) + (8 << 20)} bytes, more '
+                          f'than the {1 << 20} left of the {1 << 20} the parameter files of '
+                          f'one model may take')
+    assert peak < 1 << 20
+
+
+def test_a_header_announcing_gigabytes_is_refused_unread(tmp_path):
+    """4 GiB announced by a 40-byte member: the sizes disagree before anything is read."""
+    path = tarball_of(tmp_path / 'params.tar.gz', 'conv1_weights', lod_header([1 << 30]), 16)
+    error, peak = peak_bytes_while(lambda: read_weight_file(path))
+    assert f'{path}:conv1_weights: 16 data bytes for a float32 tensor of shape ' \
+           f'[{1 << 30}] ({4 << 30} expected)' in str(error)
+    assert peak < 1 << 20
 
 
 def mit_checkpoint(tmp_path, state):

@@ -310,3 +310,61 @@ def test_a_protocol_exports_for_its_own_crop_size(tmp_path):
     predictor = model_for(cfg, 'TEST', use_gpu=False)
     assert exported_clip_shape(predictor.files[0]) == [MODEL['seg_num'], 3, 256, 256]
     assert predictor(clips(1)[:, :, :, :1, :1].repeat(256, 3).repeat(256, 4)).shape == [1, 7]
+
+
+def _corrupt_in_place(path):
+    """4000 bytes in the middle of the file changed, its size kept."""
+    with open(path, 'r+b') as f:
+        f.seek(os.path.getsize(path) // 2)
+        block = f.read(4000)
+        f.seek(-len(block), 1)
+        f.write(bytes(b ^ 0x55 for b in block))
+
+
+def _truncate(path):
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) // 3)
+
+
+def _garbage(path):
+    with open(path, 'wb') as f:
+        f.write(b'not a program')
+
+
+def test_a_cached_export_changed_since_its_build_is_rebuilt(tmp_path, caplog):
+    from models.weights.exported import exported_model
+    cfg = {'MODEL': dict(TSM(**MODEL).settings), 'DATA': dict(DATA)}
+    folder = str(tmp_path / 'best')
+    model = trained_like('bidirectional')
+    write_weights(folder, model)
+    cache = str(tmp_path / 'cache')
+    built = exported_model(cfg, folder, cache)
+    params = model_files(built)[1]
+    _corrupt_in_place(params)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert exported_model(cfg, folder, cache) == built
+    rebuilt = [r.getMessage() for r in caplog.records if 'rebuilding' in r.getMessage()]
+    assert len(rebuilt) == 1
+    assert rebuilt[0].startswith(f'rebuilding the exported model {built}: '
+                                 f'{os.path.basename(params)} has sha256 ')
+    with paddle.no_grad():
+        want = model(paddle.to_tensor(clips(2))).numpy()
+    assert relative_error(Predictor(built)(clips(2)).numpy(), want) < 1e-4
+    assert sorted(os.listdir(os.path.dirname(built))) == [os.path.basename(built)]
+
+
+@pytest.mark.parametrize('damage, reason', [
+    (_corrupt_in_place, 'TSM.pdiparams has sha256 '), (_truncate, 'TSM.pdiparams has sha256 '),
+    (_garbage, 'TSM.pdiparams has sha256 '), (os.remove, 'TSM.pdiparams is missing')])
+def test_what_changed_in_an_export_is_named(tmp_path, damage, reason):
+    from models.weights.exported import CHECKSUMS, _checksum_problem, _write_checksums
+    tmp_path.joinpath('TSM.json').write_text('{"program": 1}')
+    tmp_path.joinpath('TSM.pdiparams').write_bytes(bytes(range(256)) * 40)
+    _write_checksums(str(tmp_path))
+    assert _checksum_problem(str(tmp_path)) is None
+    damage(str(tmp_path / 'TSM.pdiparams'))
+    assert _checksum_problem(str(tmp_path)).startswith(reason)
+    # an export cached by a version that recorded no checksums is not trusted either
+    os.remove(tmp_path / CHECKSUMS)
+    assert _checksum_problem(str(tmp_path)).startswith('no readable record of its files')

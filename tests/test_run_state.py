@@ -208,6 +208,10 @@ def test_download_failure_is_one_message(tmp_path, data, capsys, monkeypatch):
     assert run('eval', evaluation.main, '--config', config, '--weights', url) == 1
     err = capsys.readouterr().err
     assert 'could not download w.pdparams' in err and url in err and 'Traceback' not in err
+    folder = closed_port_url().rsplit('/', 1)[0] + '/'
+    assert run('eval', evaluation.main, '--config', config, '--weights', folder) == 1
+    errors = logged_error(capsys)
+    assert len(errors) == 1 and f'the URL {folder} names no file' in errors[0]
 
 
 def test_predict_checks_the_video_before_fetching_weights(tmp_path, data, capsys,

@@ -55,6 +55,18 @@ def publish(monkeypatch, root, base, name, state):
                         'model': {'seg_num': SEG}}})
 
 
+def cached_files(folder):
+    """The files under `folder`, as sorted relative paths."""
+    return sorted(os.path.relpath(os.path.join(parent, name), folder)
+                  for parent, _, names in os.walk(folder) for name in names)
+
+
+def logits(model, clip):
+    model.eval()
+    with paddle.no_grad():
+        return model(paddle.to_tensor(clip)).numpy()
+
+
 def test_published_name_downloads_once_and_loads(server, cache, monkeypatch):
     root, base, requests = server
     names = src.PaddleVideoNames(18)
@@ -66,11 +78,27 @@ def test_published_name_downloads_once_and_loads(server, cache, monkeypatch):
         model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
         weights.load_for_inference(model, 'kinetics400')
         assert requests == ['/TSM_k400.pdparams'] * expected_requests
-        model.eval()
-        with paddle.no_grad():
-            ours = model(paddle.to_tensor(clip)).numpy()
+        ours = logits(model, clip)
         assert np.abs(ours - ref).max() / np.abs(ref).max() < 1e-4
-    assert sorted(os.listdir(cache)) == ['TSM_k400.pdparams']
+    assert cached_files(cache) == [os.path.join('published', 'kinetics400', 'TSM_k400.pdparams')]
+
+
+def test_a_url_named_like_a_published_file_is_another_file(server, cache, monkeypatch):
+    root, base, requests = server
+    names = src.PaddleVideoNames(18)
+    theirs, mine = (src.random_state(names, 18, CLASSES, seed=s) for s in (14, 15))
+    publish(monkeypatch, root, base, 'TSM_k400.pdparams', theirs)
+    (root / 'mine').mkdir()
+    paddle.save({k: paddle.to_tensor(v) for k, v in mine.items()},
+                str(root / 'mine' / 'TSM_k400.pdparams'))
+    clip = np.random.default_rng(16).normal(size=(1, SEG, 3, 32, 32)).astype(np.float32)
+    for spec, state in (('kinetics400', theirs), (f'{base}/mine/TSM_k400.pdparams', mine)):
+        model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
+        weights.load_for_inference(model, spec)
+        ref = src.paddle_forward(state, names, 18, clip, SEG, 1.0 / SEG)
+        assert np.abs(logits(model, clip) - ref).max() / np.abs(ref).max() < 1e-4
+    assert requests == ['/TSM_k400.pdparams', '/mine/TSM_k400.pdparams']
+    assert len(cached_files(cache)) == 2
 
 
 def test_configured_cache_dir_takes_the_download(server, cache, monkeypatch, tmp_path):
@@ -80,7 +108,9 @@ def test_configured_cache_dir_takes_the_download(server, cache, monkeypatch, tmp
             src.random_state(names, 18, CLASSES, seed=13))
     model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
     weights.load_for_inference(model, 'kinetics400', cache_dir=str(tmp_path / 'mine'))
-    assert os.listdir(tmp_path / 'mine') == ['TSM_k400.pdparams'] and not os.path.exists(cache)
+    assert cached_files(tmp_path / 'mine') == [
+        os.path.join('published', 'kinetics400', 'TSM_k400.pdparams')]
+    assert not os.path.exists(cache)
 
 
 def test_file_for_another_model_is_not_cached(server, cache, monkeypatch):
@@ -91,11 +121,16 @@ def test_file_for_another_model_is_not_cached(server, cache, monkeypatch):
     with pytest.raises(DownloadError, match='missing in file') as err:
         weights.load_for_inference(model, 'kinetics400')
     assert 'TSM_k400.pdparams rejected by a conversion for the TSM model' in str(err.value)
-    assert os.listdir(cache) == []
-    # Nothing was kept, so the next attempt downloads again (and is rejected again).
+    kept = os.path.join('published', 'kinetics400', 'TSM_k400.pdparams.rejected')
+    assert cached_files(cache) == [kept]
+    # Nothing was cached, so the next attempt downloads again (and is rejected again).
     with pytest.raises(DownloadError):
         weights.load_for_inference(model, 'kinetics400')
-    assert len(requests) == 2 and os.listdir(cache) == []
+    assert len(requests) == 2 and cached_files(cache) == [kept]
+    # The config was what was wrong: the file kept aside is used without a download.
+    weights.load_for_inference(TSM(num_classes=CLASSES, seg_num=SEG, depth=18), 'kinetics400')
+    assert len(requests) == 2
+    assert cached_files(cache) == [os.path.join('published', 'kinetics400', 'TSM_k400.pdparams')]
 
 
 def test_url_is_verified_for_training(server, cache, caplog):
@@ -105,7 +140,8 @@ def test_url_is_verified_for_training(server, cache, caplog):
     model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
     fc_before = model.fc.weight.numpy().copy()
     weights.load_for_training(model, f'{base}/zoo.pdparams')  # 7 classes vs 5: fc skipped
-    assert os.listdir(cache) == ['zoo.pdparams']
+    [path] = cached_files(cache)
+    assert path.startswith('urls' + os.sep) and path.endswith(os.sep + 'zoo.pdparams')
     assert np.array_equal(model.fc.weight.numpy(), fc_before)
     # Inside a block channels keep their order; on the residual stream the source's two
     # shifted folds (64 channels each at width 512) trade places.

@@ -1,26 +1,29 @@
-"""Download weight files into a local cache: mirrors, resume, checksum, atomic publish.
+"""Download weight files into the local cache (models/weights/cache.py): mirrors, resume,
+checksum, a bounded time per mirror, atomic publish.
 
 A file appears under its final name only once it has been received in full and verified,
 so an interrupted or failed run never leaves something that looks like usable weights.
 Bytes are received into `<name>.part` beside it; a later call resumes that file.
 """
-import contextlib
-import fcntl
-import hashlib
 import http.client
 import logging
 import os
-import posixpath
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 
 from tqdm import tqdm
 
+from .cache import CHUNK_SIZE, cache_path, file_lock, sha256sum, warn_of_old_layout
+
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1 << 16
+# A mirror must average MIN_RATE bytes a second after its first GRACE seconds: the socket
+# timeout bounds each read only, and a server trickling a byte a second never trips it.
+MIN_RATE, GRACE = 10 * 1024, 60.0
+# Beside the final name: a download its check rejected, kept since the fault may be the
+# caller's (a config for another model), and checked first by the next fetch.
+REJECTED = '.rejected'
 # Worth asking the same mirror again; any other 4xx means this mirror lacks the file.
 _TRANSIENT_STATUS = (408, 429)
 
@@ -37,80 +40,57 @@ class _NextMirror(Exception):
     """This mirror cannot give a good file (404/403, contents rejected): try the next one."""
 
 
-def sha256sum(path, chunk_size=CHUNK_SIZE):
-    """Hex sha256 of the file at `path`, read in chunks (weight files are large)."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk_size), b''):
-            digest.update(block)
-    return digest.hexdigest()
+class _Mismatch(_Retry):
+    """The whole file arrived with another sha256 than expected: a transfer error, or a
+    mirror, or the expected checksum itself, that is wrong."""
 
-
-def default_cache_dir():
-    """$TSM_WEIGHTS_HOME if set, else ~/.paddle/weights."""
-    return (os.environ.get('TSM_WEIGHTS_HOME')
-            or os.path.join(os.path.expanduser('~'), '.paddle', 'weights'))
-
-
-def cache_folder(cache_dir=None):
-    """The cache folder: `cache_dir`, or the default one when it is None or ''."""
-    return os.path.expanduser(cache_dir or default_cache_dir())
+    def __init__(self, message, actual):
+        super().__init__(message)
+        self.actual = actual
 
 
 def fetch(urls, filename=None, sha256=None, cache_dir=None, verify=None,
-          retries=3, backoff=1.0, timeout=20, progress=None):
-    """Path of `<cache_dir>/<filename>`, downloading it from the first mirror that works.
+          retries=3, backoff=1.0, timeout=20, progress=None, name=None, min_rate=MIN_RATE,
+          grace=GRACE):
+    """Path of the cached file of `urls` (see cache_path), downloading it from the first
+    mirror that works.
 
     urls: one URL or a list of mirrors tried in turn. filename: defaults to the first URL's
-    basename. sha256: expected hex digest, checked on the cached file and on every download.
+    basename. name: the published name the file is kept under. sha256: expected hex
+    digest, checked on the cached file and on every download.
     verify(path): optional check of a downloaded file before it is published (it gets the
-    `.part` path and raises if the file is unusable). retries: further attempts per mirror
-    after the first, `backoff * 2**k` seconds apart, on network errors, timeouts, truncated
-    bodies, 5xx and checksum mismatches. timeout: seconds per socket operation (a
+    `.part` path, or that of a file it rejected before, and raises if the file is unusable).
+    retries: further attempts per mirror after the first, `backoff * 2**k` seconds apart, on
+    network errors, timeouts, truncated bodies, 5xx and checksum mismatches (the same wrong
+    checksum twice ends the mirror's attempts). timeout: seconds per socket operation (a
     mirror that gives no answer within it is not asked again: the next one is tried).
-    progress: show a bar; None shows it only when stderr is a terminal.
+    min_rate, grace: a mirror that has sent fewer than min_rate * (t - grace) bytes t
+    seconds after its first request is abandoned for the next one, which bounds the whole
+    download at grace + size / min_rate seconds a mirror. progress: show a bar; None shows
+    it only when stderr is a terminal.
     Raises DownloadError when every mirror fails.
     """
     urls = [urls] if isinstance(urls, str) else list(urls)
     if not urls:
         raise ValueError('fetch() needs at least one URL')
-    final = cache_path(urls, filename, cache_dir)
+    final = cache_path(urls, filename, cache_dir, name)
     sha256 = sha256.lower() if sha256 else None
-    cache_dir = os.path.dirname(final)
-    os.makedirs(cache_dir, exist_ok=True)
-    with _cache_lock(cache_dir):
-        if _is_cached(final, sha256):
+    folder = os.path.dirname(final)
+    os.makedirs(folder, exist_ok=True)
+    with file_lock(folder):
+        if _is_cached(final, sha256, urls) or _passes_now(final, verify):
             return final
-        return _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress)
+        warn_of_old_layout(final, cache_dir)
+        return _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress,
+                          (min_rate, grace))
 
 
-def cache_path(urls, filename=None, cache_dir=None):
-    """Where fetch keeps the file of `urls` (a list of mirrors): `<cache_dir>/<filename>`,
-    the filename defaulting to the first URL's basename."""
-    filename = filename or _url_basename(urls[0])
-    if os.path.basename(filename) != filename or filename in ('.', '..'):
-        raise ValueError(f'filename {filename!r} must be a plain file name, not a path')
-    return os.path.join(cache_folder(cache_dir), filename)
-
-
-@contextlib.contextmanager
-def _cache_lock(cache_dir):
-    """Hold the cache folder's lock: the processes of a multi-GPU job all ask for the same
-    weights at start, and one download must not write the .part file another is writing.
-    The others wait, then find the file cached. (flock on the folder: no lock file left.)"""
-    fd = os.open(cache_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress):
+def _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress, pace):
     part = final + '.part'
     errors = []
     for url in urls:
-        error = _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress)
+        error = _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress,
+                            _Pace(*pace))
         if error is None:
             os.replace(part, final)
             log.info('saved %s', final)
@@ -119,14 +99,7 @@ def _fetch_any(urls, final, sha256, verify, retries, backoff, timeout, progress)
     raise DownloadError(_failure_message(final, part, sha256, errors)) from errors[-1][1]
 
 
-def _url_basename(url):
-    name = urllib.parse.unquote(posixpath.basename(urllib.parse.urlparse(url).path))
-    if not name:
-        raise ValueError(f'cannot take a file name from URL {url!r}; pass filename=')
-    return name
-
-
-def _is_cached(final, sha256):
+def _is_cached(final, sha256, urls):
     if not os.path.exists(final):
         return False
     if sha256 is None:
@@ -135,32 +108,59 @@ def _is_cached(final, sha256):
     if actual == sha256:
         return True
     # Left in place until a verified download replaces it: it may be a file placed by hand.
-    log.warning('cached %s has sha256 %s, expected %s; downloading it again',
-                final, actual, sha256)
+    log.warning('cached %s has sha256 %s, not the %s expected of %s; downloading it again',
+                final, actual, sha256, ' or '.join(urls))
     return False
 
 
-def _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress):
-    """Try one mirror 1 + retries times; None once `part` holds a verified file, else the
-    last error."""
-    error = None
+class _Pace:
+    """The time one mirror is given: `min_rate` bytes a second on average, counted from its
+    first request, after `grace` seconds."""
+
+    def __init__(self, min_rate, grace):
+        self.min_rate, self.grace = min_rate, grace
+        self.start, self.received = time.monotonic(), 0
+
+    def add(self, count):
+        """Count `count` more bytes received; _NextMirror when behind."""
+        self.received += count
+        elapsed = time.monotonic() - self.start
+        if self.received < self.min_rate * (elapsed - self.grace):
+            raise _NextMirror(f'too slow: {self.received} bytes in {elapsed:.1f} s, fewer '
+                              f'than {self.min_rate} bytes/s after the first {self.grace} s')
+
+
+def _fetch_from(url, part, sha256, verify, retries, backoff, timeout, progress, pace):
+    """Try one mirror 1 + retries times within its `pace`; None once `part` holds a verified
+    file, else the last error."""
+    error = mismatched = None
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
         try:
-            _download(url, part, timeout, progress)
+            pace.add(0)
+            _download(url, part, timeout, progress, pace)
             _check(part, sha256, verify)
             return None
         except _NextMirror as exc:
             log.warning('%s: %s', url, exc)
             return exc
+        except _Mismatch as exc:
+            if exc.actual == mismatched:
+                error = _set_aside(part, exc.actual, sha256)
+                log.warning('%s: %s', url, error)
+                return error
+            mismatched = exc.actual
+            os.remove(part)
+            log.warning('%s: attempt %d of %d failed: %s', url, attempt + 1, retries + 1, exc)
+            error = exc
         except _Retry as exc:
             log.warning('%s: attempt %d of %d failed: %s', url, attempt + 1, retries + 1, exc)
             error = exc
     return error
 
 
-def _download(url, part, timeout, progress):
+def _download(url, part, timeout, progress, pace):
     """Bring `part` up to the whole file, resuming from its current size."""
     offset = os.path.getsize(part) if os.path.exists(part) else 0
     request = urllib.request.Request(url)
@@ -195,7 +195,7 @@ def _download(url, part, timeout, progress):
             if offset:
                 log.info('%s ignored the range request; restarting from zero', url)
             offset, mode = 0, 'wb'
-        _stream(response, part, mode, offset, progress)
+        _stream(response, part, mode, offset, progress, pace)
 
 
 def _check_unsatisfiable(exc, part, offset):
@@ -218,7 +218,7 @@ def _parse_content_range(value):
         return None, None
 
 
-def _stream(response, part, mode, offset, progress):
+def _stream(response, part, mode, offset, progress, pace):
     """Append the response body to `part`; whatever arrived stays there for a resume."""
     length = response.headers.get('Content-Length')
     expected = offset + int(length) if length and length.isdigit() else None
@@ -238,28 +238,59 @@ def _stream(response, part, mode, offset, progress):
             out.write(chunk)
             done += len(chunk)
             bar.update(len(chunk))
+            pace.add(len(chunk))
     # http.client returns an empty read, not an error, when the peer closes early.
     if expected is not None and done < expected:
         raise _Retry(f'body ended at byte {done} of {expected}')
 
 
+def _passes_now(final, verify):
+    """Publish the file an earlier check rejected if it passes `verify` now."""
+    rejected = final + REJECTED
+    if verify is None or not os.path.isfile(rejected):
+        return False
+    try:
+        verify(rejected)
+    except Exception as exc:  # as in _check: any failure means not this file
+        log.info('%s is still rejected (%r); downloading it again', rejected, exc)
+        return False
+    os.replace(rejected, final)
+    log.info('%s, rejected before, passes its check now: saved %s', rejected, final)
+    return True
+
+
 def _check(part, sha256, verify):
-    """Delete `part` and raise when it is not the file wanted."""
-    name = os.path.basename(part)[:-len('.part')]
+    """Raise when `part` is not the file wanted; one that `verify` rejects is moved aside
+    (REJECTED)."""
+    final = part[:-len('.part')]
     if sha256 is not None:
         actual = sha256sum(part)
         if actual != sha256:
-            os.remove(part)
-            raise _Retry(f'{name}: sha256 {actual} does not match the expected {sha256}')
+            raise _Mismatch(f'{part}: sha256 {actual} does not match the expected {sha256}',
+                            actual)
     if verify is not None:
         try:
             verify(part)
         # The caller's check may fail in any way (a loader error, a shape mismatch); each
         # means the same thing here: this file must not be published.
         except Exception as exc:
-            os.remove(part)
-            raise _NextMirror(f'{name} rejected by {getattr(verify, "__name__", verify)}: '
-                              f'{exc!r}') from exc
+            os.replace(part, final + REJECTED)
+            raise _NextMirror(f'{os.path.basename(final)} rejected by '
+                              f'{getattr(verify, "__name__", verify)}: {exc!r}; kept in '
+                              f'{final + REJECTED}, which the next fetch checks first'
+                              ) from exc
+
+
+def _set_aside(part, actual, sha256):
+    """The same whole file received twice, with the same unexpected sha256: no transfer
+    error, so asking again is pointless, and it is kept, not deleted, since the expected
+    checksum may be what is wrong. Returns the _NextMirror that says where it is."""
+    final = part[:-len('.part')]
+    kept = f'{final}.sha256-{actual[:16]}'
+    os.replace(part, kept)
+    return _NextMirror(f'sent the same file twice, with sha256 {actual} where {sha256} is '
+                       f'expected; it is kept in {kept}: should the expected checksum be the '
+                       f'wrong one, check that file and move it to {final}')
 
 
 def _failure_message(final, part, sha256, errors):

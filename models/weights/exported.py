@@ -7,7 +7,9 @@ config is built the first time (models.static.export_checked: checked against th
 model) and kept in <cache>/exported/<key>, the key a digest of the weights file's bytes, the
 MODEL settings, the frame size and the Paddle version (2.6 and 3 write other programs), so a
 changed file or setting builds anew. A folder is built under a temporary name and renamed
-whole: a half-built export never serves.
+whole: a half-built export never serves. The build records the sha256 of each file it wrote
+(checksums.json) and every use checks them: a folder whose files changed since (a disk
+error, a hand edit, a build of an earlier version with no record) is built again.
 """
 import hashlib
 import json
@@ -21,12 +23,13 @@ from ..inference import model_files
 from ..static import export_checked
 from ..tsm import TSM
 from . import load_for_inference
-from .download import cache_folder, sha256sum
+from .cache import cache_folder, sha256sum
 from .published import local_path
 
 log = logging.getLogger(__name__)
 
 EXPORTED = 'exported'
+CHECKSUMS = 'checksums.json'
 
 
 def _digest(path):
@@ -49,18 +52,61 @@ def _folder(key, cache_dir):
     return os.path.join(cache_folder(cache_dir), EXPORTED, key)
 
 
+def _write_checksums(folder):
+    sums = {name: sha256sum(os.path.join(folder, name)) for name in sorted(os.listdir(folder))}
+    with open(os.path.join(folder, CHECKSUMS), 'w') as f:
+        json.dump(sums, f, indent=1)
+
+
+def _checksum_problem(folder):
+    """Why the files of `folder` are not those its build wrote, or None."""
+    try:
+        with open(os.path.join(folder, CHECKSUMS)) as f:
+            sums = json.load(f)
+    except (OSError, ValueError) as exc:
+        return f'no readable record of its files ({CHECKSUMS}: {exc})'
+    if not isinstance(sums, dict) or not sums:
+        return f'{CHECKSUMS} lists no files'
+    for name, recorded in sorted(sums.items()):
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            return f'{name} is missing'
+        actual = sha256sum(path)
+        if actual != recorded:
+            return f'{name} has sha256 {actual}, not the {recorded} written'
+    return None
+
+
+def _cached(folder):
+    """True for a folder whose files are those its build wrote; one whose are not is
+    removed, to be built again."""
+    if not os.path.isdir(folder):
+        return False
+    problem = _checksum_problem(folder)
+    if problem is None:
+        return True
+    log.warning('rebuilding the exported model %s: %s', folder, problem)
+    aside = f'{folder}.bad-{os.getpid()}'
+    try:
+        os.rename(folder, aside)  # at once: another process may be building it meanwhile
+    except FileNotFoundError:  # another process removed it first
+        return False
+    shutil.rmtree(aside, ignore_errors=True)
+    return False
+
+
 def exported_model(cfg, spec, cache_dir=None):
     """The folder of the exported model of weights `spec` (a file, folder, URL or name) for
-    cfg's MODEL and DATA.target_size, building it when the cache has none."""
+    cfg's MODEL and DATA.target_size, building it when the cache has no good one."""
     path = local_path(spec, cache_dir)
     if path is not None:
         folder = _folder(_key(path, cfg), cache_dir)
-        if os.path.isdir(folder):
+        if _cached(folder):
             return folder
     model = TSM(**cfg['MODEL'])
     path = load_for_inference(model, spec, cache_dir)  # downloads and checks when needed
     folder = _folder(_key(path, cfg), cache_dir)
-    if os.path.isdir(folder):
+    if _cached(folder):
         return folder
     log.info('building the exported model of %s for this config (once; kept in %s)', spec,
              folder)
@@ -70,6 +116,7 @@ def exported_model(cfg, spec, cache_dir=None):
     try:
         export_checked(model, cfg, os.path.join(tmp, 'TSM'), spec)
         model_files(tmp)  # both files are there
+        _write_checksums(tmp)
         try:
             os.rename(tmp, folder)
         except OSError:  # another process published the same export meanwhile

@@ -1,6 +1,6 @@
 """Published checkpoints by name, and where any weights spec points: a file, a folder, a URL.
 
-Named and URL weights are downloaded once into the cache (models/weights/download.py) and
+Named and URL weights are downloaded once into the cache (models/weights/cache.py) and
 checked by converting them for the model before they are published there, so a file for
 another network never lands in the cache under its final name. No checksums are published
 with these files, so that conversion is their check.
@@ -9,7 +9,8 @@ import logging
 import os
 
 from .checkpoint import MODEL_FILE, is_checkpoint, read_state
-from .download import cache_path, fetch
+from .cache import cache_path
+from .download import fetch
 from .errors import WeightsError
 
 log = logging.getLogger(__name__)
@@ -138,10 +139,21 @@ def local_path(spec, cache_dir=None):
     in the cache), else None."""
     if os.path.exists(spec):
         return resolve(spec)
-    urls = PUBLISHED[spec]['urls'] if spec in PUBLISHED else (
-        [spec] if spec.startswith(('http://', 'https://')) else None)
-    path = cache_path(urls, cache_dir=cache_dir) if urls else None
-    return path if path and os.path.isfile(path) else None
+    source = _download_source(spec)
+    if source is None:
+        return None
+    urls, name = source
+    path = cache_path(urls, cache_dir=cache_dir, name=name)
+    return path if os.path.isfile(path) else None
+
+
+def _download_source(spec):
+    """(mirror URLs, published name or None) of a name or URL, else None."""
+    if spec in PUBLISHED:
+        return PUBLISHED[spec]['urls'], spec
+    if spec.startswith(('http://', 'https://')):
+        return [spec], None
+    return None
 
 
 def resolve(spec, verify=None, cache_dir=None):
@@ -155,7 +167,7 @@ def resolve(spec, verify=None, cache_dir=None):
         entry = PUBLISHED[spec]
         log.info('weights %r: %s', spec, entry['about'])
         return fetch(entry['urls'], sha256=entry.get('sha256'), cache_dir=cache_dir,
-                     verify=verify)
+                     verify=verify, name=spec)
     if spec.startswith(('http://', 'https://')):
         return fetch([spec], cache_dir=cache_dir, verify=verify)
     known = ', '.join(sorted(PUBLISHED))
