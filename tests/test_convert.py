@@ -18,7 +18,8 @@ import paddle
 import pytest
 
 from models import TSM
-from models.weights import WeightsError, load_for_inference, load_for_training, read_state
+from models.weights import (WeightsError, load_for_inference, load_for_training, read_state,
+                            write_weights)
 from models.weights.convert import convert_file, convert_state, detect_format, main
 from models.weights import fluid
 from models.weights.files import read_state as read_weight_file
@@ -86,8 +87,9 @@ def test_pptsm_resnet_vd_layout(tmp_path, depth):
         [conv1_3[8:16], conv1_3[:8], conv1_3[16:]]))
     assert np.array_equal(model.conv1_2.weight.numpy(), state['backbone.conv1_2._conv.weight'])
     if depth == 50:  # the plain backbone is told what the weights are, before any name list
-        with pytest.raises(WeightsError, match="MODEL.backbone: model 'resnet', the weights "
-                                               "are a 'resnet_vd' network"):
+        with pytest.raises(WeightsError, match="network with MODEL.backbone='resnet_vd', the "
+                                               "config builds MODEL.backbone='resnet': set -o "
+                                               "MODEL.backbone=resnet_vd "):
             load_for_inference(TSM(num_classes=CLASSES, depth=50), paddle_file(tmp_path, state))
 
 
@@ -300,19 +302,42 @@ def test_detect_format():
         detect_format(['encoder.weight', 'decoder.bias'])
 
 
-def test_file_of_another_model_lists_names(tmp_path):
+def test_file_that_does_not_fit_lists_names(tmp_path):
     model = TSM(num_classes=CLASSES, depth=50)
-    r18 = src.random_state(src.PaddleVideoNames(18), 18, CLASSES)
-    r18['backbone.extra.weight'] = np.zeros(3, np.float32)
+    r50 = src.random_state(src.PaddleVideoNames(50), 50, CLASSES)
+    r50['backbone.extra.weight'] = np.zeros(3, np.float32)
+    del r50['backbone.res2a.conv2._conv.weight']
+    r50['backbone.res2a.conv0._conv.weight'] = np.zeros((64, 64, 3, 3), np.float32)
+    r50['head.fc.weight'] = np.zeros((512, CLASSES), np.float32)
     with pytest.raises(ValueError) as err:
-        load_for_inference(model, paddle_file(tmp_path, r18))
+        load_for_inference(model, paddle_file(tmp_path, r50))
     msg = str(err.value)
     assert 'paddlevideo weights do not fit the model' in msg
-    assert 'missing in file (' in msg and 'layer1.0.conv3.weight' in msg
+    assert 'missing in file (1): layer1.0.conv3.weight' in msg
     assert 'unexpected in file (1): backbone.extra.weight' in msg
     assert ('shape mismatch layer1.0.conv1.weight (file name backbone.res2a.conv0._conv.'
             'weight): file [64, 64, 3, 3] vs model [64, 64, 1, 1]') in msg
     assert 'fc.weight (file name head.fc.weight): file [512, 5] vs model [2048, 5]' in msg
+
+
+@pytest.mark.parametrize('layout', ['paddlevideo', 'checkpoint'])
+@pytest.mark.parametrize('for_training', [False, True])
+def test_weights_of_another_depth_say_the_override_in_one_line(tmp_path, layout, for_training):
+    # fine-tuning cannot load them either: one line naming the setting that fits, not a
+    # warning followed by every name of the two networks
+    if layout == 'paddlevideo':
+        spec = paddle_file(tmp_path, src.random_state(src.PaddleVideoNames(18), 18, CLASSES))
+    else:
+        spec = str(tmp_path / 'TSM_best')
+        write_weights(spec, TSM(num_classes=CLASSES, depth=18))
+    load = load_for_training if for_training else load_for_inference
+    with pytest.raises(WeightsError) as err:
+        load(TSM(num_classes=CLASSES, depth=50), spec)
+    message = str(err.value)
+    assert message.endswith('the weights are of a network with MODEL.depth=18, the config '
+                            'builds MODEL.depth=50: set -o MODEL.depth=18 (or start from '
+                            'weights of the configured network)')
+    assert '\n' not in message
 
 
 def test_class_count_differs(tmp_path, clip, caplog):

@@ -118,7 +118,7 @@ def test_file_for_another_model_is_not_cached(server, cache, monkeypatch):
     state = src.random_state(src.PaddleVideoNames(18), 18, CLASSES)
     publish(monkeypatch, root, base, 'TSM_k400.pdparams', state)
     model = TSM(num_classes=CLASSES, seg_num=SEG, depth=50)
-    with pytest.raises(DownloadError, match='missing in file') as err:
+    with pytest.raises(DownloadError, match='set -o MODEL.depth=18') as err:
         weights.load_for_inference(model, 'kinetics400')
     assert 'TSM_k400.pdparams rejected by a conversion for the TSM model' in str(err.value)
     kept = os.path.join('published', 'kinetics400', 'TSM_k400.pdparams.rejected')

@@ -14,7 +14,7 @@ from .checkpoint import (BEST, CheckpointError, best_epoch, clean_stale, complet
                          epoch_dir, is_checkpoint, latest, load_optimizer, prune, read_state,
                          repair_best, sync_best, write_checkpoint, write_weights)
 from ..finite import non_finite_parameter
-from .convert import convert_file, settings_problems
+from .convert import check_architecture, convert_file, settings_problems
 from .download import DownloadError
 from .errors import WeightsError, refuse_or_warn
 from .published import PUBLISHED, recorded_settings, resolve
@@ -31,6 +31,7 @@ def check_settings(model, spec, for_training=False):
     """Compare the model's settings with those `spec` records, before anything is
     downloaded: WeightsError for inference, warnings for training. Returns the record."""
     recorded = recorded_settings(spec)
+    check_architecture(recorded or {}, model.settings, f'weights {spec!r}')
     problems = settings_problems(recorded or {}, model.settings)
     refuse_or_warn(problems, for_training,
                    f'weights {spec!r} were trained with other MODEL settings than this model '

@@ -27,6 +27,7 @@ import sys
 
 import numpy as np
 
+from ..resnet import RESNET_SPECS, BottleneckBlock
 from ..tsm import TSM
 from .checkpoint import write_weights
 from .errors import WeightsError, refuse_or_warn
@@ -50,15 +51,39 @@ def settings_problems(recorded, settings):
     """'MODEL.key: ...' for each COMPUTATION key where the weights' `recorded` settings differ
     from the model's `settings` (keys absent from the record are not compared)."""
     return [f'MODEL.{k}: model {settings[k]!r}, weights trained with {recorded[k]!r}'
-            for k in COMPUTATION if k in recorded and recorded[k] != settings[k]]
+            for k in COMPUTATION
+            if k in recorded and recorded[k] != settings[k] and k not in ARCHITECTURE]
 
 
-def _backbone_problems(names, model):
-    """The backbone the names show, when it is not the model's: said before the name lists
-    a mismatch would otherwise give."""
-    theirs, ours = source_backbone(names), model.settings['backbone']
-    return [] if theirs == ours else [f'MODEL.backbone: model {ours!r}, the weights are a '
-                                      f'{theirs!r} network']
+# settings that make other parameters (names, shapes): weights of another value cannot be
+# loaded, for fine-tuning either, and the override that fits them is the one thing to say
+ARCHITECTURE = ('backbone', 'depth')
+
+
+def check_architecture(theirs, settings, where):
+    """WeightsError in one line naming the override that fits the weights, when `theirs`
+    ({key: value} of the weights' network, where known) builds another network than
+    `settings`."""
+    differ = {k: v for k, v in theirs.items()
+              if k in ARCHITECTURE and v is not None and v != settings[k]}
+    if differ:
+        raise WeightsError(
+            f'{where}: the weights are of a network with '
+            + ', '.join(f'MODEL.{k}={v!r}' for k, v in differ.items()) + ', the config '
+            'builds ' + ', '.join(f'MODEL.{k}={settings[k]!r}' for k in differ) + ': set '
+            + ' '.join(f'-o MODEL.{k}={v}' for k, v in differ.items())
+            + ' (or start from weights of the configured network)')
+
+
+def _network_of(source_names, names):
+    """{'backbone', 'depth'} of the network whose parameters are `source_names` in their
+    layout and `names` in ours; depth None where the blocks fit no ResNet."""
+    blocks = tuple(len({n.split('.')[1] for n in names if n.startswith(f'layer{k}.')})
+                   for k in range(1, 5))
+    bottleneck = any(n.startswith(('layer1.0.conv3.', 'layer1.0.bn3.')) for n in names)
+    depth = next((d for d, (block, counts) in RESNET_SPECS.items()
+                  if counts == blocks and (block is BottleneckBlock) == bottleneck), None)
+    return {'backbone': source_backbone(source_names), 'depth': depth}
 
 
 def _rename(state, fmt, where):
@@ -114,9 +139,10 @@ def convert_state(state, model, source_format=None, recorded=None, for_training=
     if fmt not in FORMATS:
         raise ValueError(f'source_format: expected one of {FORMATS}, got {fmt!r}')
     renamed, origin, unknown = _rename(state, fmt, where)
+    shown = {k: v for k, v in _network_of(list(state), list(renamed)).items() if v is not None}
+    check_architecture({**recorded, **shown}, model.settings, where)
     shift = source_shift(fmt, list(state), recorded.get('seg_num', 8))
-    problems = (settings_problems(recorded, model.settings) + shift_problems(model, shift)
-                + _backbone_problems(list(state), model))
+    problems = settings_problems(recorded, model.settings) + shift_problems(model, shift)
     refuse_or_warn(problems, for_training,
                    f'{where}: the model would not compute what these weights were trained '
                    f'to compute', 'Build the model as the weights were trained (the MODEL '
