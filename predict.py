@@ -14,6 +14,9 @@ import logging
 import math
 import os
 
+import noise
+if __name__ == '__main__':  # before paddle's import, which warns about ccache
+    noise.quiet_warnings()
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 import numpy as np
 import paddle

@@ -28,6 +28,9 @@ import os
 import shutil
 import time
 
+import noise
+if __name__ == '__main__':  # before paddle's import, which warns about ccache
+    noise.quiet_warnings()
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 import paddle
 import paddle.nn.functional as F
