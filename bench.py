@@ -18,6 +18,9 @@ import sys
 import tempfile
 import time
 
+import noise
+if __name__ == '__main__':  # before paddle's import, which warns about ccache
+    noise.quiet_warnings()
 import numpy as np
 import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so exports zlib
 #                    symbols on which numpy.random's first import crashes

@@ -7,12 +7,15 @@ import logging
 import os
 import time
 
+import noise
+if __name__ == '__main__':  # before paddle's import, which warns about ccache
+    noise.quiet_warnings()
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 import numpy as np
 import paddle
 import paddle.nn.functional as F
-from tqdm import tqdm
 
+import console
 import outputs
 import results
 from models import TSM, parallel
@@ -97,9 +100,9 @@ def evaluate(model, loader, num_classes, progress=True, average='softmax', detai
     # the positions of this rank's items, in the order the loader gives them (evaluation
     # neither shuffles nor drops)
     positions = iter([i for keys in loader.batch_sampler for i, _ in keys])
-    for clips, labels, n_failures in tqdm(loader, desc='eval', leave=False,
-                                          disable=None if progress and parallel.is_main()
-                                          else True):
+    bar = console.Progress(len(loader), 'eval', shown=progress and parallel.is_main(),
+                           leave=False)
+    for clips, labels, n_failures in bar.over(loader):
         items = np.array([next(positions) for _ in range(int(labels.shape[0]))])
         keep = labels.numpy() >= 0
         dropped += int((~keep).sum())
@@ -189,15 +192,29 @@ def model_source(settings, model):
 
 
 def report(result):
-    text = '  '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
-                     for k, v in result.items() if not isinstance(v, list))
+    text = '  '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}'
+                     for k, v in result.items() if not isinstance(v, list) and k != 'seconds')
     logging.info('eval: %s', text)
     if 'running_top1' in result:
         logging.info('online running top-1 after 1..%d frames: %s', len(result['running_top1']),
                      ' '.join(f'{a:.3f}' for a in result['running_top1']))
 
 
+def summary(folder, result, seconds):
+    """The closing lines of eval.py: how long it took, and the files it wrote."""
+    def beside(*names):
+        return [os.path.join(folder, name) for name in names]
+    return ([f"scored {console.count(result['num_videos'], 'video')} in "
+             f"{console.duration(result['seconds'])} "
+             f"({console.duration(seconds)} in all)"]
+            + console.written([('metrics', beside('TSM_eval.json')),
+                               ('per class', beside('per_class.csv', 'per_class.png')),
+                               ('confusion', beside('confusion.csv', 'confusion.png')),
+                               ('top-5', beside('top5.csv'))]))
+
+
 def main(argv=None):
+    started = time.time()
     args, cfg = cli.start('eval', argv)
     test = cfg['TEST']
     parallel.init()  # under paddle.distributed.launch each process scores a share
@@ -220,9 +237,9 @@ def main(argv=None):
                       f, indent=2, allow_nan=False)
         videos = [loader.items.entries[i][0] for i in details['items']]
         results.write_evaluation(test['save_dir'], details['scores'], details['labels'],
-                                 videos, class_names(cfg), plots=not args.no_plots)
-        logging.info('metrics written to %s; per-class accuracy, confusion and top-5 beside',
-                     out)
+                                 videos, class_names(cfg), plots=not args.no_plots,
+                                 title=f"{os.path.basename(args.config)}: {test['save_dir']}")
+        console.log_lines(summary(test['save_dir'], result, time.time() - started))
     check_failures(result['dropped'], result['dropped'] + result['num_videos'],
                    cfg['DATA']['max_failure_ratio'])
     return 0

@@ -13,6 +13,9 @@ import inspect
 import logging
 import os
 
+import noise
+if __name__ == '__main__':  # before paddle's import, which warns about ccache
+    noise.quiet_warnings()
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 
 import outputs

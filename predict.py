@@ -13,12 +13,16 @@ import json
 import logging
 import math
 import os
+import time
 
+import noise
+if __name__ == '__main__':  # before paddle's import, which warns about ccache
+    noise.quiet_warnings()
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 import numpy as np
 import paddle
-from tqdm import tqdm
 
+import console
 import outputs
 import results
 from eval import model_for, model_source, view_scores
@@ -82,8 +86,12 @@ class Predictions:
                 raise
             logging.warning('%s; %s.jsonl holds the predictions made', e, self.out)
             return
-        logging.info('%d predictions written to %s.json%s', len(self.results), self.out,
-                     ' (interrupted: the videos done so far)' if interrupted else '')
+        if interrupted:
+            logging.info('%d predictions written to %s.json (interrupted: the videos done so '
+                         'far)', len(self.results), self.out)
+
+    def written(self):
+        return [('predictions', [self.out + '.json', self.out + '.jsonl'])]
 
 
 def record(sink, path, probs, names, k, frames=None):
@@ -115,7 +123,7 @@ def predict_list(model, loader, cfg, names, sink):
     """Top-k of every video of the loader's list, batch by batch, into `sink`; a video that
     cannot be decoded is reported (the reader's warnings name why) and skipped."""
     paths = iter([path for path, _ in loader.items.entries])  # the loader keeps list order
-    for clips, labels, _ in tqdm(loader, desc='predict', unit='batch', disable=None):
+    for clips, labels, _ in console.Progress(len(loader), 'predict', unit='batch').over(loader):
         batch = [next(paths) for _ in range(int(labels.shape[0]))]
         failed = labels.numpy() == FAILED_LABEL
         for path in np.asarray(batch)[failed]:
@@ -137,10 +145,14 @@ def check_window_flags(args):
         raise cli.UsageError('--window needs --video_path (one long video)')
 
 
+def plan_stride(args):
+    return args.stride or args.window / 2
+
+
 def window_plan(args, times, seg_num):
     """reader.windows.plan of --window and --stride over frames at `times`, checked first:
     a UsageError for a video of one frame, or a stride starting more windows than frames."""
-    stride = args.stride or args.window / 2
+    stride = plan_stride(args)
     if len(times) < 2:
         raise cli.UsageError(f'--window {args.window}: {args.video_path} has {len(times)} '
                              f'frame, shorter than any window; predict it without --window')
@@ -157,7 +169,9 @@ def window_plan(args, times, seg_num):
 def predict_windows(args, cfg, names):
     """--window: the windows of one long video (reader.windows, decoded once), each window's
     top-k, the windows merged into segments; JSON, CSV, a timeline PNG, --annotate. A
-    window is one clip of our own pipeline (DATA's sizes), whatever INFER.protocol says."""
+    window is one clip of our own pipeline (DATA's sizes), whatever INFER.protocol says.
+    The segments are printed, the windows with --verbose. Returns (what was done, the
+    written files as console.written rows)."""
     check_window_flags(args)
     infer = cfg['INFER']
     video = open_video(args.video_path)
@@ -175,11 +189,12 @@ def predict_windows(args, cfg, names):
             records.append({'start': w.start, 'end': w.end,
                             'top_k': top_k(p, names, infer['topk'])})
             best = records[-1]['top_k'][0]
-            print(f"{w.start:8.2f}-{w.end:8.2f}s: {best['name']} {best['prob']:.3f}",
-                  flush=True)
+            if args.verbose:
+                print(f"window {w.start:8.2f}-{w.end:8.2f}s: {best['name']} "
+                      f"{best['prob']:.3f}", flush=True)
         batch.clear()
-    for item in tqdm(windows.clips(video, plan, cfg['DATA']), total=len(plan), unit='window',
-                     disable=None):
+    bar = console.Progress(len(plan), 'windows', unit='window')
+    for item in bar.over(windows.clips(video, plan, cfg['DATA'])):
         batch.append(item)
         if len(batch) == infer['batch_size']:
             flush()
@@ -189,15 +204,18 @@ def predict_windows(args, cfg, names):
     spans = results.tiles([(r['start'] + r['end']) / 2 for r in records], duration)
     merged = results.segments([(a, b, r['top_k'][0]['label'], r['top_k'][0]['prob'])
                                for (a, b), r in zip(spans, records)], args.threshold)
-    write_timeline(args, cfg, names, {'windows': records}, merged, duration,
-                   lambda: zip(video.iter_frames(), times))
-    return 0
+    rows = write_timeline(args, cfg, names, {'windows': records}, merged, duration,
+                          lambda: zip(video.iter_frames(), times))
+    return (f"{console.count(len(merged), 'segment')} from "
+            f"{console.count(len(records), 'window')} of {args.window:g} s "
+            f"({plan_stride(args):g} s apart)", rows)
 
 
 def write_timeline(args, cfg, names, detail, merged, duration, frames):
     """TSM_timeline.json (the details and the segments), TSM_segments.csv, TSM_timeline.png
     and, with --annotate, the video with its labels, `frames()` giving its (frame, seconds)
-    (a second decoding pass: annotation writes every frame)."""
+    (a second decoding pass: annotation writes every frame); returns the files as
+    console.written rows."""
     out = cfg['INFER']['save_dir']
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, 'TSM_timeline.json')
@@ -214,8 +232,9 @@ def write_timeline(args, cfg, names, detail, merged, duration, frames):
               f"{s['score']:.3f}", flush=True)
     if args.annotate:
         results.annotate(frames(), merged, names, args.annotate)
-        logging.info('annotated video written to %s', args.annotate)
-    logging.info('%d segments written to %s', len(merged), os.path.join(out, 'TSM_timeline.json'))
+    return [('timeline', [path, os.path.join(out, 'TSM_timeline.png')]),
+            ('segments', [os.path.join(out, 'TSM_segments.csv')]),
+            ('annotated', [args.annotate] if args.annotate else [])]
 
 
 def frame_record(index, seconds, logits, running, names):
@@ -248,7 +267,8 @@ def check_online(args, cfg):
 def predict_online(args, cfg, names):
     """Stream --video_path (a file, a camera index or a URL) frame by frame (every
     INFER.online_stride-th frame); prints the running prediction every --every frames and
-    writes every fed frame to TSM_online.json."""
+    writes every fed frame to TSM_online.json. Returns (what was done, the written files as
+    console.written rows)."""
     check_online(args, cfg)
     infer = cfg['INFER']
     model = TSM(**cfg['MODEL'])
@@ -274,7 +294,7 @@ def predict_online(args, cfg, names):
     with outputs.replacing(out) as f:
         json.dump({'weights': infer['weights'], 'source': args.video_path,
                    'frames': records}, f, indent=2, allow_nan=False)
-    logging.info('%d frame predictions written to %s', len(records), out)
+    rows = [('frames', [out])]
     if records:  # the frames' running labels as a timeline, as --window gives for clips
         times = [r['time'] for r in records]
         step = times[1] - times[0] if len(times) > 1 else 0.04
@@ -282,9 +302,9 @@ def predict_online(args, cfg, names):
         merged = results.segments([(a, b, r['running_label'], r['running_score'])
                                    for (a, b), r in zip(spans, records)], args.threshold)
 
-        write_timeline(args, cfg, names, {}, merged, spans[-1][1],
-                       lambda: ((f, t) for _, t, f in stream_frames(args.video_path)))
-    return 0
+        rows += write_timeline(args, cfg, names, {}, merged, spans[-1][1],
+                               lambda: ((f, t) for _, t, f in stream_frames(args.video_path)))
+    return f"{console.count(len(records), 'frame')} streamed", rows
 
 
 def check_outputs(args, infer):
@@ -300,15 +320,21 @@ def check_outputs(args, infer):
     outputs.writable_file(args.annotate, '--annotate')
 
 
+def summary(head, rows, started):
+    console.log_lines([f'{head} in {console.duration(time.time() - started)}']
+                      + console.written(rows))
+
+
 def main(argv=None):
+    started = time.time()
     args, cfg = cli.start('predict', argv)
     infer = cfg['INFER']
     check_outputs(args, infer)
     names = read_label_names(infer['label_file'], cfg['MODEL']['num_classes'])
-    if args.online:
-        return predict_online(args, cfg, names)
-    if args.window is not None:
-        return predict_windows(args, cfg, names)
+    if args.online or args.window is not None:
+        summary(*(predict_online if args.online else predict_windows)(args, cfg, names),
+                started)
+        return 0
     source = videos(args, cfg)
     model = model_for(cfg, 'INFER', args.use_gpu, args.dynamic)
     sink = Predictions(os.path.join(infer['save_dir'], 'TSM_predict'),
@@ -322,6 +348,7 @@ def main(argv=None):
         sink.close(interrupted=True)
         raise
     sink.close()
+    summary(f"{console.count(len(sink.results), 'video')} predicted", sink.written(), started)
     if sink.failed:
         done = len(sink.failed) + len(sink.results)
         logging.error('%d of %d videos could not be decoded: %s', len(sink.failed), done,

@@ -28,14 +28,17 @@ import os
 import shutil
 import time
 
+import noise
+if __name__ == '__main__':  # before paddle's import, which warns about ccache
+    noise.quiet_warnings()
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 import paddle
 import paddle.nn.functional as F
-from tqdm import tqdm
 
+import console
 import outputs
 import results
-from eval import evaluate, report
+from eval import evaluate
 from models import TSM, parallel, weights
 from models.amp import Precision
 from models.device import cuda_available
@@ -122,9 +125,9 @@ def train_one_epoch(model, loader, optimizer, lr, precision, epoch, train):
     start = time.time()
     batches = iter(loader)
     steps = updates_per_epoch(loader, accum)
-    bar = tqdm(range(steps), desc=f'epoch {epoch}', dynamic_ncols=True,
-               disable=None if parallel.is_main() else True)
-    for step in bar:
+    progress = console.Progress(steps, f'epoch {epoch}', train['log_interval'],
+                                shown=parallel.is_main())
+    for step in range(steps):
         group = [next(batches) for _ in range(min(accum, len(loader) - step * accum))]
         update = train_update(model, group, optimizer, precision)
         check_update(model, update[0], f'epoch {epoch} step {step + 1}/{steps}', optimizer,
@@ -132,12 +135,10 @@ def train_one_epoch(model, loader, optimizer, lr, precision, epoch, train):
         sums = [a + b for a, b in zip(sums, update)]
         lr.step()
         seen = max(sums[2], 1)
-        speed = sums[2] / (time.time() - start)
-        bar.set_postfix(loss=f'{sums[0] / seen:.4f}', top1=f'{sums[1] / seen:.3f}',
-                        clips_s=f'{speed:.1f}', lr=f'{optimizer.get_lr():.2e}')
-        if train['log_interval'] and (step + 1) % train['log_interval'] == 0 and bar.disable:
-            logging.info('epoch %d step %d/%d loss %.4f top1 %.3f %.1f clips/s', epoch,
-                         step + 1, steps, sums[0] / seen, sums[1] / seen, speed)
+        progress.update({'loss': f'{sums[0] / seen:.4f}', 'top1': f'{sums[1] / seen:.3f}',
+                         'clips/s': f'{sums[2] / (time.time() - start):.1f}',
+                         'lr': f'{optimizer.get_lr():.3g}'})
+    progress.close()
     loss, hits, clips, dropped, failures = parallel.all_sum(sums)
     seen = max(clips, 1)
     return {'train_loss': loss / seen, 'train_top1': hits / seen, 'clips': int(clips),
@@ -292,7 +293,10 @@ def run(args, cfg):
                      '%d; raise --epoch to train further', first - 1, train['epoch'])
         return 0
     trained = parallel.data_parallel(model)
+    title = f"{os.path.basename(args.config)}: {train['save_dir']}"
+    started = time.time()
     for epoch in range(first, train['epoch']):
+        epoch_start = time.time()
         if seed is not None:  # per epoch, so a resumed run draws what an unbroken one would
             cli.fix_seed(seed + epoch + 10007 * parallel.rank())
         loader.batch_sampler.set_epoch(epoch)  # the reader's draws depend on (seed, epoch, item)
@@ -305,7 +309,6 @@ def run(args, cfg):
             (epoch + 1) % train['valid_interval'] == 0 or last)
         if validated:
             result = evaluate(model, valid_loader, cfg['MODEL']['num_classes'])
-            report(result)
             row.update({f'valid_{k}': v for k, v in result.items()})
         # The best is chosen by validation alone: a training top-1 is no measure of it.
         if validated and (best.top1 is None or row['valid_top1'] > best.top1):
@@ -315,11 +318,33 @@ def run(args, cfg):
             publish(train['save_dir'], epoch, model, optimizer, rows, best,
                     train['keep_checkpoints'])
             if not args.no_plots:
-                results.train_curves(rows, os.path.join(train['save_dir'], 'train_curves.png'))
+                results.train_curves(rows, os.path.join(train['save_dir'], 'train_curves.png'),
+                                     title)
             if scalars is not None:
                 scalars(row)
-        logging.info('epoch %d done: %s', epoch, json.dumps(row))
+        logging.info('%s', console.epoch_line(row, train['epoch'], best.epoch,
+                                              time.time() - epoch_start, bool(valid_loader)))
+    if main_rank:
+        console.log_lines(summary(train['save_dir'], best, first, train['epoch'],
+                                  time.time() - started))
     return 0
+
+
+def summary(save_dir, best, first, epochs, seconds):
+    """The closing lines of a run that trained epochs first..epochs-1: the best epoch and
+    its score, and where the outputs are."""
+    if best.epoch is None:
+        head = f'no validation, so no {weights.BEST}'
+    else:
+        head = f'best validation top-1 {best.top1:.3f} at epoch {best.epoch}'
+    done = f'epoch {first}' if first == epochs - 1 else f'epochs {first}-{epochs - 1}'
+    return ([f'trained {done} in {console.duration(seconds)}; {head}']
+            + console.written(
+                [('best weights', [os.path.join(save_dir, weights.BEST)]),
+                 ('last checkpoint', [weights.epoch_dir(save_dir, epochs - 1)]),
+                 ('curves', [os.path.join(save_dir, 'train_curves.png')]),
+                 ('log', [os.path.join(save_dir, name)
+                          for name in ('train_log.csv', 'train_log.json')])]))
 
 
 def visualdl_writer(folder):

@@ -101,6 +101,8 @@ def _predict(p):
                    'starts (default: half a window)')
     p.add_argument('--threshold', type=float, default=0.0, help='with --window or --online: '
                    'a window or frame scored below this is "no action"')
+    p.add_argument('--verbose', action='store_true', help='with --window: also print every '
+                   'window (TSM_timeline.json holds them all)')
     p.add_argument('--annotate', metavar='OUT.mp4', help='with --window or --online: write '
                    'the video with the current label drawn on it')
 

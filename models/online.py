@@ -18,6 +18,8 @@ import os
 import paddle
 import paddle.nn as nn
 
+import noise
+
 from .fused import ShiftConv, merged_conv
 from .shift import moved_channels
 from .tsm import TSM
@@ -215,9 +217,10 @@ def export_online_step(model, path, frame_size):
     # flattened and no longer match forward(frame, buffers). full_graph=True
     # asks Paddle 3 for the AST translation (input_spec is ignored otherwise);
     # Paddle 2.6 translates the AST by default.
-    static_step = paddle.jit.to_static(step, input_spec=[frame_spec, buffer_specs],
-                                       full_graph=True)
-    paddle.jit.save(static_step, path)
+    with noise.dropped_lines(2):  # the trace's glog warnings about Paddle's own calls
+        static_step = paddle.jit.to_static(step, input_spec=[frame_spec, buffer_specs],
+                                           full_graph=True)
+        paddle.jit.save(static_step, path)
     return inference_model_file(path)
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import paddle
 import yaml
 
+import noise
+
 from .fused import fuse_shifts
 from .inference import Predictor, model_files
 
@@ -40,8 +42,9 @@ def export_static(model, spec, prefix):
     AST by default.
     """
     model.eval()
-    static = paddle.jit.to_static(fuse_shifts(model), input_spec=[spec], full_graph=True)
-    paddle.jit.save(static, prefix)
+    with noise.dropped_lines(2):  # the trace's glog warnings about Paddle's own calls
+        static = paddle.jit.to_static(fuse_shifts(model), input_spec=[spec], full_graph=True)
+        paddle.jit.save(static, prefix)
     return model_files(prefix)[0]
 
 

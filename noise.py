@@ -1,0 +1,77 @@
+"""Paddle's console noise: the exact messages it prints that say nothing a user can act on,
+and the means to hide those and nothing else. A workaround for Paddle's current releases in a
+room of its own: an entry goes when Paddle stops printing its message.
+
+Python warnings are hidden by filters the scripts set at their start, before paddle's import
+(which warns about a missing ccache whatever the command); any other warning, Paddle's
+included, still shows. Lines that Paddle's C++ code writes straight to the process's output
+are dropped by `dropped_lines` around the calls known to print them.
+"""
+import contextlib
+import ctypes
+import os
+import re
+import sys
+import tempfile
+import warnings
+
+# (message, module that warns): Python warnings, matched from the message's start
+WARNINGS = (
+    # every `import paddle`: its C++-extension builder looks for ccache
+    ('No ccache found', r'paddle\.utils\.cpp_extension'),
+    # the export's trace: paddle.zeros_like asks its own static tensor for a device
+    ("Tensor do not have 'place' interface for pir graph mode", r'paddle\.pir'),
+    # every training run: BatchNorm's forward says so on each call in train mode
+    ('When training, we now always track global mean and variance', r'paddle\.nn\.layer'),
+)
+# Lines of Paddle's C++ code, whole lines: oneDNN's kernel choice at a predictor's first run
+# (standard output), and glog at the export's trace, where paddle.add passes its own out=None.
+LINES = re.compile(
+    rb'(ReduceMeanCheckIfOneDNNSupport'
+    rb'|W\d{4} [\d:.]+ +\d+ eager_utils\.cc:\d+\] Paddle static graph\(PIR\) not support '
+    rb'input out tensor for now!*)\r?\n?')
+
+
+def quiet_warnings():
+    """Ignore the known warnings of WARNINGS, nothing else; the scripts call it first."""
+    for message, module in WARNINGS:
+        warnings.filterwarnings('ignore', message=re.escape(message), category=UserWarning,
+                                module=module)
+
+
+def known_line(line):
+    return LINES.fullmatch(line) is not None
+
+
+@contextlib.contextmanager
+def dropped_lines(fd):
+    """Run the block with file descriptor `fd` (1 or 2) held in a temporary file, then write
+    what it received to `fd` without the known lines of LINES: for C++ code that prints to
+    the descriptor itself. What the block prints comes out when it ends, in its order."""
+    stream = {1: sys.stdout, 2: sys.stderr}[fd]
+    try:
+        stream.flush()
+        saved = os.dup(fd)
+    except (OSError, ValueError, AttributeError):  # no such descriptor: nothing to hide
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), fd)
+        try:
+            yield
+        finally:
+            _flush_all(stream)
+            os.dup2(saved, fd)
+            os.close(saved)
+            held.seek(0)
+            for line in held:
+                if not known_line(line):
+                    os.write(fd, line)
+
+
+def _flush_all(stream):
+    """Python's buffer of `stream`, then C's buffers (C++ streams flush through them)."""
+    with contextlib.suppress(OSError, ValueError):
+        stream.flush()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).fflush(None)

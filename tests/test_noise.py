@@ -1,0 +1,74 @@
+"""Paddle's known console noise is hidden, and nothing else."""
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+
+import paddle
+import pytest
+
+import noise
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# a piece of each line Paddle prints that noise.py hides
+NOISE = ('No ccache found', 'ReduceMeanCheckIfOneDNNSupport', "'place' interface",
+         'not support input out tensor', 'always track global mean')
+
+
+def command(script, *args):
+    """python SCRIPT ARGS as a user types it: (exit status, stdout and stderr together)."""
+    proc = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True,
+                          text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def assert_quiet(out):
+    for piece in NOISE:
+        assert piece not in out, f'{piece!r} printed:\n{out}'
+
+
+@pytest.mark.parametrize('script', ['train.py', 'eval.py', 'predict.py', 'export.py'])
+def test_help_prints_no_paddle_warning(script):
+    status, out = command(script, '--help')
+    assert status == 0 and out.startswith(f'usage: {script}'), out
+    assert_quiet(out)
+
+
+@pytest.mark.skipif(shutil.which('ccache') is not None, reason='Paddle warns without ccache')
+def test_known_paddle_warnings_are_hidden_and_every_other_kept():
+    from paddle.utils.cpp_extension import extension_utils
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        noise.quiet_warnings()
+        extension_utils.find_ccache_home()  # what `import paddle` warns
+        paddle.nn.BatchNorm2D(2).train()(paddle.ones([2, 2, 3, 3]))
+        # the same module with another message, the same message from another module
+        warnings.warn_explicit('When evaluating, something else', UserWarning,
+                               extension_utils.__file__, 1, module='paddle.nn.layer.norm')
+        warnings.warn_explicit('No ccache found', UserWarning, __file__, 1, module=__name__)
+        warnings.warn('a warning of ours')
+    assert [str(w.message) for w in caught] == ['When evaluating, something else',
+                                               'No ccache found', 'a warning of ours']
+
+
+def test_dropped_lines_drop_the_known_lines_only(capfd):
+    with noise.dropped_lines(1):
+        print('python, before', flush=True)
+        os.write(1, b'ReduceMeanCheckIfOneDNNSupport\nfrom C, after\n')
+    with noise.dropped_lines(2):
+        os.write(2, b'W1204 22:05:28.096750   953 eager_utils.cc:3584] Paddle static graph(PIR)'
+                    b' not support input out tensor for now!!!!!\n'
+                    b'W1204 22:05:28.096751   953 eager_utils.cc:3590] a real warning\n')
+    out, err = capfd.readouterr()
+    assert out == 'python, before\nfrom C, after\n'
+    assert err == 'W1204 22:05:28.096751   953 eager_utils.cc:3590] a real warning\n'
+
+
+def test_a_block_that_raises_still_gives_its_output_back(capfd):
+    with pytest.raises(RuntimeError), noise.dropped_lines(2):
+        os.write(2, b'the cause\n')
+        raise RuntimeError('stop')
+    assert capfd.readouterr().err == 'the cause\n'
+    os.write(2, b'after\n')  # the descriptor is the terminal's again
+    assert capfd.readouterr().err == 'after\n'
