@@ -19,6 +19,7 @@ from models.amp import AMP_MODES
 from models.inference import PRECISIONS
 from models.tsm import check_args
 from models.weights.published import published_protocol
+from reader.frames import TEMPLATES as FRAME_TEMPLATES, template_problem
 from reader.protocols import CROPS_PER_CLIP, NAMES as PROTOCOL_NAMES, OURS, PROTOCOLS
 from reader.transforms import NUM_CROPS, RESIZE_LIBRARIES
 
@@ -32,6 +33,8 @@ DEFAULTS = {
         'flip': True,             # random horizontal flip in training; off for direction classes
         'mean': [0.485, 0.456, 0.406],  # ImageNet RGB mean
         'std': [0.229, 0.224, 0.225],   # ImageNet RGB std
+        'frame_template': '',     # frame file names of frame folders, e.g. img_{:05d}.jpg,
+                                  # {:05d}.jpg (SSv1, Jester), {:06d}.jpg; '' = detected
         'dense_sample': False,    # consecutive frames at a fixed stride instead of segments
         'resize': 'cv2',          # bilinear resizing with cv2, or pil (antialiased when it
                                   # shrinks, as the original TSM and PaddleVideo train)
@@ -321,6 +324,9 @@ RULES = [
     (section, 'protocol', lambda v: v in ('',) + PROTOCOL_NAMES,
      f"'' (the weights' own) or one of {', '.join(PROTOCOL_NAMES)}"),
 ]] + [
+    ('DATA', 'frame_template', lambda v: not v or not template_problem(v),
+     f"'' (detected) or a .jpg name with one integer field, such as "
+     f"{', '.join(FRAME_TEMPLATES)}"),
     ('DATA', 'resize', lambda v: v in RESIZE_LIBRARIES, f'one of {", ".join(RESIZE_LIBRARIES)}'),
     ('TEST', 'num_clips', lambda v: v >= 0, "an int >= 1, or 0 for the protocol's"),
     ('TEST', 'num_crops', lambda v: v in (0,) + NUM_CROPS,

@@ -33,6 +33,11 @@ def clip_shape(cfg, mode):
     return (num_clips * num_crops, cfg['MODEL']['seg_num'], 3, size, size)
 
 
+def frame_template(cfg):
+    """DATA.frame_template; '' (detected) in a config built by hand without the key."""
+    return cfg['DATA'].get('frame_template', '')
+
+
 def read_clip(path, cfg, mode, rng=None, frames=None):
     """float32 [V, T, 3, H, W] for the video at `path`; DecodeError if it cannot be read.
 
@@ -40,7 +45,7 @@ def read_clip(path, cfg, mode, rng=None, frames=None):
     A dict `frames` receives 'decoded' and 'in_file': how many frames the clip was sampled
     from, of how many the file holds.
     """
-    with open_video(path) as video:
+    with open_video(path, frame_template=frame_template(cfg)) as video:
         clip = _clip_of(video, cfg, mode, rng)
         if frames is not None:
             frames.update(decoded=video.num_frames, in_file=_in_file(video))
@@ -149,7 +154,7 @@ class VideoDataset(paddle.io.Dataset):
         path, label = self.entries[index]
         label = NO_LABEL if label is None else label
         try:
-            video = open_video(path)
+            video = open_video(path, frame_template=frame_template(self.cfg))
         except DecodeError as e:  # opening it again would fail again
             logger.warning('cannot open %s (not retried): %s', path, e)
             return self._dropped(path, 1)

@@ -110,9 +110,9 @@ def test_a_file_that_cannot_be_opened_is_tried_once_logged_and_marked(videos, mo
     missing = str(videos / 'missing.mp4')
     opened = []
 
-    def counting_open(path):
+    def counting_open(path, **kwargs):
         opened.append(path)
-        return open_video(path)
+        return open_video(path, **kwargs)
 
     monkeypatch.setattr(reader.dataset, 'open_video', counting_open)
     dataset = VideoDataset([(str(videos / 'b.mp4'), 1), (broken, 2), (missing, 4)], cfg, mode,
@@ -152,7 +152,7 @@ def test_a_failing_read_is_retried_only_in_training(videos, monkeypatch, caplog,
                                                     attempts):
     cfg = make_cfg(videos, DATA__max_retries=3)
     video = UnreadableVideo(str(videos / 'a.mp4'))
-    monkeypatch.setattr(reader.dataset, 'open_video', lambda path: video)
+    monkeypatch.setattr(reader.dataset, 'open_video', lambda path, **kwargs: video)
     with caplog.at_level(logging.WARNING, logger='reader.dataset'):
         clip, label, failures = VideoDataset([(video.path, 3)], cfg, mode, seed=0)[0]
     assert (label, failures) == (FAILED_LABEL, attempts) and video.reads == attempts
