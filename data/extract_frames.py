@@ -12,7 +12,8 @@ img_00001.jpg ... img_<n>.jpg (or as --frame_template names them: {:05d}.jpg as
 Something-Something V1 and Jester ship frames, {:06d}.jpg as the original TSM code extracts
 them; the reader finds which, or DATA.frame_template says): every frame, decoded in order by
 reader.decode (never by seeking, which returns wrong frames on some files), resized so the
-short side is S (0 keeps the size) with --resize's library (as DATA.resize in training) and saved as JPEG quality Q.
+short side is S (0 keeps the size) with --resize's library (as DATA.resize in training) and
+saved as JPEG quality Q.
 reader.decode.open_video reads such a folder as a video.
 
 Given a list file, OUT/<list name> is written too, the same lines pointing at the frame folders
