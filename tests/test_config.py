@@ -76,6 +76,12 @@ def test_bad_keys_and_types_name_the_key(tmp_path, text, words):
     ('TRAIN:\n  learning_rate: .inf\n', ['TRAIN.learning_rate', 'finite', 'inf']),
     ('TRAIN:\n  clip_norm: .nan\n', ['TRAIN.clip_norm', 'finite', 'nan']),
     ('DATA:\n  mean: [0.5, -.inf, 0.5]\n', ['DATA.mean[1]', 'finite']),
+    ('DATA:\n  flip_label_map: [[1, 2, 3]]\n', ['DATA.flip_label_map', 'pairs [[a, b]']),
+    ('DATA:\n  flip_label_map: [[1, 2], [2, 5]]\n', ['DATA.flip_label_map', 'one pair']),
+    ('DATA:\n  flip_label_map: [[3, 3]]\n', ['DATA.flip_label_map', 'two different']),
+    ('MODEL:\n  num_classes: 10\nDATA:\n  flip_label_map: [[3, 10]]\n',
+     ['DATA.flip_label_map names class 10, not below MODEL.num_classes 10']),
+    ("DATA:\n  frame_template: 'img_{:05d}.png'\n", ['DATA.frame_template', '{:06d}.jpg']),
 ])
 def test_values_that_cannot_work_name_the_key_at_load(tmp_path, text, words):
     path = write(tmp_path, text)
@@ -236,3 +242,30 @@ def test_config_errors_exit_1_in_one_line(tmp_path, capsys, content, words):
     assert len(errors) == 1 and str(path) in errors[0]
     for word in words:
         assert word in errors[0]
+
+
+MIRRORED = ['move_left', 'rotate_cw', 'grow', 'move_right', 'rotate_ccw', 'shrink']
+
+
+@pytest.mark.parametrize('data, warned', [
+    ('{}', [(0, 3), (1, 4)]),
+    ('{flip_label_map: [[3, 0]]}', [(1, 4)]),
+    ('{flip_label_map: [[0, 3], [1, 4]]}', []),
+    ('{flip: false}', []),
+])
+def test_flip_on_warns_naming_the_mirrored_classes_the_map_leaves(tmp_path, caplog, data,
+                                                                     warned):
+    (tmp_path / 'labels.txt').write_text('\n'.join(MIRRORED) + '\n')
+    path = write(tmp_path, f'MODEL: {{num_classes: 6}}\nDATA: {data}\n'
+                           f'INFER: {{label_file: {tmp_path / "labels.txt"}}}\n')
+    with caplog.at_level('WARNING'):
+        load_config(path)
+    messages = [r.getMessage() for r in caplog.records if 'DATA.flip is on' in r.getMessage()]
+    if not warned:
+        assert messages == []
+        return
+    assert len(messages) == 1
+    for i, j in warned:
+        assert f"{i} '{MIRRORED[i]}' / {j} '{MIRRORED[j]}'" in messages[0]
+    assert messages[0].count(' / ') == len(warned)
+    assert 'set DATA.flip_label_map: [[0, 3], [1, 4]]' in messages[0]

@@ -91,7 +91,8 @@ def test_test_views_are_the_transform_of_the_sampled_frames(videos):
 
 def test_train_frames_one_per_segment_and_reproducible(videos, monkeypatch):
     monkeypatch.setattr(reader.dataset, 'train_transform',
-                        lambda frames, *args: T.normalize(frames, [0.0] * 3, [1.0] * 3))
+                        lambda frames, *args: (T.normalize(frames, [0.0] * 3, [1.0] * 3),
+                                               args[-2]))
     cfg = make_cfg(videos)
     dataset = VideoDataset([(str(videos / 'a.mp4'), 3)], cfg, 'train', seed=7)
     drawn = [frame_indices(dataset[(0, epoch)][0])[0] for epoch in range(30)]
@@ -227,3 +228,20 @@ def test_check_failures():
         check_failures(6, 100, 0.05)
     with pytest.raises(RuntimeError):
         check_failures(1, 1, 0.5)
+
+
+def test_a_flipped_training_clip_carries_the_mapped_label(videos):
+    entries = [(str(videos / 'a.mp4'), label) for label in (0, 1, 2)]
+    mapped = VideoDataset(entries, make_cfg(videos, DATA__flip_label_map=[[0, 2]]), 'train')
+    unflipped = VideoDataset(entries, make_cfg(videos, DATA__flip=False), 'train')
+    outcomes = set()
+    for epoch in range(8):
+        for index, label in enumerate((0, 1, 2)):
+            clip, got, _ = mapped[(index, epoch)]
+            plain, kept, _ = unflipped[(index, epoch)]  # the same draws, but the flip
+            flipped = np.array_equal(clip, plain[..., ::-1])
+            assert flipped or np.array_equal(clip, plain)
+            assert kept == label and got == ({0: 2, 2: 0}.get(label, label) if flipped
+                                             else label)
+            outcomes.add((label, flipped))
+    assert {(0, True), (2, True), (1, True), (0, False)} <= outcomes

@@ -236,8 +236,8 @@ def test_pil_resize_in_our_pipeline_and_training(videos):
     np.testing.assert_array_equal(pil, np.stack(want))
     # the multi-scale crop resized to the input side with PIL (DATA.resize: pil)
     scales = [1.0, 0.875, 0.75, 0.66]
-    got = train_transform(frames, 256, 224, scales, False, MEAN, STD,
-                          np.random.default_rng(7), 'pil')
+    got, _ = train_transform(frames, 256, 224, scales, False, MEAN, STD,
+                             np.random.default_rng(7), 'pil')
     top, left, ch, cw = random_crop_box(*pil.shape[1:3], scales, np.random.default_rng(7))
     crops = [Image.fromarray(f[top:top + ch, left:left + cw]).resize((224, 224), Image.BILINEAR)
              for f in pil]
