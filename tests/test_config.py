@@ -21,6 +21,24 @@ def test_shipped_configs_load():
     assert load_config('configs/tsn_demo.yaml')['MODEL']['shift_mode'] == 'none'
 
 
+@pytest.mark.parametrize('name, classes, protocol', [
+    ('tsm_sthv1', 174, 'mit-1crop'), ('tsm_sthv2', 174, 'mit-twice'),
+    ('tsm_jester', 27, 'mit-1crop')])
+def test_the_20bn_recipes_are_the_original_something_something_command(name, classes,
+                                                                          protocol):
+    cfg = load_config(f'configs/{name}.yaml')
+    train = cfg['TRAIN']
+    # main.py something RGB --num_segments 8 --gd 20 --lr 0.01 --lr_steps 20 40 --epochs 50
+    # --batch-size 64 --dropout 0.5 --npb, weight decay its default 5e-4, flip off
+    assert (cfg['MODEL']['num_classes'], cfg['MODEL']['seg_num'], cfg['MODEL']['dropout']) == (
+        classes, 8, 0.5)
+    assert (train['learning_rate'], train['lr_reference_batch'], train['epoch']) == (
+        0.01, 64, 50)
+    assert (train['lr_decay_epochs'], train['l2_weight_decay'], train['clip_norm']) == (
+        [20, 40], 5.0e-4, 20.0)
+    assert cfg['DATA']['flip'] is False and cfg['TEST']['protocol'] == protocol
+
+
 def test_model_section_is_the_constructor_signature():
     cfg = load_config('configs/tsm.yaml')
     from models import TSM
