@@ -551,7 +551,9 @@ def test_sthv1_and_jester(tmp_path, capsys, layout):
     read = lambda name: open(os.path.join(out, name)).read().splitlines()  # noqa: E731
     assert read('labels.txt') == ['Swiping Left', 'Swiping Right', 'Doing other things']
     assert read('train.list') == ['1 1', '2 2'] and read('val.list') == ['3 0']
-    assert read('test.list') == ['5']
+    assert read('test.list') == ['5']  # an id alone on its line is a path, not a label
+    assert read_list(os.path.join(out, 'test.list'), root, require_label=False) == [
+        (os.path.join(root, '5'), None)]
     check_readable_folders(root, out)
     # the original TSM code's order: sorted names
     run(capsys, *argv, '--label_order', 'sorted')
