@@ -9,7 +9,9 @@ loaded: a value that would fail an hour into a run fails before the first step.
 """
 import copy
 import inspect
+import logging
 import math
+import os
 import reprlib
 
 import yaml
@@ -19,8 +21,12 @@ from models.amp import AMP_MODES
 from models.inference import PRECISIONS
 from models.tsm import check_args
 from models.weights.published import published_protocol
+from reader.frames import TEMPLATES as FRAME_TEMPLATES, template_problem
+from reader.listfile import ListFileError, read_label_names
 from reader.protocols import CROPS_PER_CLIP, NAMES as PROTOCOL_NAMES, OURS, PROTOCOLS
-from reader.transforms import NUM_CROPS, RESIZE_LIBRARIES
+from reader.transforms import NUM_CROPS, RESIZE_LIBRARIES, mirror_pairs
+
+logger = logging.getLogger(__name__)
 
 # Kinetics-400 TSM-R50 defaults; every key carries its meaning.
 DEFAULTS = {
@@ -30,8 +36,12 @@ DEFAULTS = {
         'target_size': 224,       # network input side
         'scales': [1.0, 0.875, 0.75, 0.66],  # multi-scale crop sides, fractions of the short side
         'flip': True,             # random horizontal flip in training; off for direction classes
+        'flip_label_map': [],     # [[a, b], ...]: classes a flip exchanges (left/right), so a
+                                  # flipped clip of class a is learnt as b and b as a
         'mean': [0.485, 0.456, 0.406],  # ImageNet RGB mean
         'std': [0.229, 0.224, 0.225],   # ImageNet RGB std
+        'frame_template': '',     # frame file names of frame folders, e.g. img_{:05d}.jpg,
+                                  # {:05d}.jpg (SSv1, Jester), {:06d}.jpg; '' = detected
         'dense_sample': False,    # consecutive frames at a fixed stride instead of segments
         'resize': 'cv2',          # bilinear resizing with cv2, or pil (antialiased when it
                                   # shrinks, as the original TSM and PaddleVideo train)
@@ -272,12 +282,23 @@ def load_config(path, overrides=()):
             _merge(cfg, item, 'command-line flag')
     check_values(cfg, path)
     resolve_protocols(cfg, path)
+    warn_mirrored_classes(cfg, path)
     return cfg
 
 
 # Frames are resized to short_size before cropping: a side beyond 4K video's is a typo,
 # and costs gigabytes of memory per clip before anything fails.
 MAX_SIDE = 4096
+
+
+def _label_pairs(pairs):
+    """Whether `pairs` is [[a, b], ...] of distinct class indices, none in two pairs."""
+    if not all(isinstance(p, list) and len(p) == 2 and
+               all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in p)
+               for p in pairs):
+        return False
+    classes = [c for p in pairs for c in p]
+    return len(classes) == len(set(classes))
 
 
 def _ascending(values):
@@ -321,6 +342,11 @@ RULES = [
     (section, 'protocol', lambda v: v in ('',) + PROTOCOL_NAMES,
      f"'' (the weights' own) or one of {', '.join(PROTOCOL_NAMES)}"),
 ]] + [
+    ('DATA', 'flip_label_map', _label_pairs,
+     'pairs [[a, b], ...] of two different class indices >= 0, each class in one pair'),
+    ('DATA', 'frame_template', lambda v: not v or not template_problem(v),
+     f"'' (detected) or a .jpg name with one integer field, such as "
+     f"{', '.join(FRAME_TEMPLATES)}"),
     ('DATA', 'resize', lambda v: v in RESIZE_LIBRARIES, f'one of {", ".join(RESIZE_LIBRARIES)}'),
     ('TEST', 'num_clips', lambda v: v >= 0, "an int >= 1, or 0 for the protocol's"),
     ('TEST', 'num_crops', lambda v: v in (0,) + NUM_CROPS,
@@ -344,6 +370,11 @@ def check_values(cfg, source):
     except ValueError as e:  # the model's own message names the argument
         raise ConfigError(f'{source}: MODEL.{e}') from None
     data, train = cfg['DATA'], cfg['TRAIN']
+    beyond = [c for pair in data['flip_label_map'] for c in pair
+              if c >= cfg['MODEL']['num_classes']]
+    if beyond:
+        raise ConfigError(f'{source}: DATA.flip_label_map names class {beyond[0]}, not below '
+                          f'MODEL.num_classes {cfg["MODEL"]["num_classes"]}')
     if data['target_size'] > data['short_size']:
         raise ConfigError(f'{source}: DATA.target_size {data["target_size"]} is larger than '
                           f'DATA.short_size {data["short_size"]}: validation and test crops '
@@ -353,6 +384,27 @@ def check_values(cfg, source):
         raise ConfigError(f'{source}: TRAIN.lr_decay_epochs {early} come before the warm-up '
                           f'ends (TRAIN.warmup_epochs {train["warmup_epochs"]}): no decay may '
                           f'come inside it')
+
+
+def warn_mirrored_classes(cfg, source):
+    """Log a warning naming the classes of INFER.label_file that a horizontal flip
+    exchanges (left/right, clockwise/counterclockwise) and DATA.flip_label_map does not
+    pair, when DATA.flip is on: training would learn each from the other's mirror image."""
+    data, path = cfg['DATA'], cfg['INFER']['label_file']
+    if not data['flip'] or not os.path.isfile(path):
+        return
+    try:
+        names = read_label_names(path, cfg['MODEL']['num_classes'])
+    except ListFileError:
+        return  # not this model's names: train.py and predict.py report that
+    mapped = {tuple(sorted(pair)) for pair in data['flip_label_map']}
+    unmapped = [pair for pair in mirror_pairs(names) if pair not in mapped]
+    if unmapped:
+        shown_pairs = ', '.join(f'{i} {names[i]!r} / {j} {names[j]!r}' for i, j in unmapped)
+        logger.warning('%s: DATA.flip is on, and a horizontal flip turns these classes of %s '
+                       'into each other: %s; set DATA.flip_label_map: %s (or DATA.flip: false)',
+                       source, path, shown_pairs,
+                       sorted([list(p) for p in mapped] + [list(p) for p in unmapped]))
 
 
 def _weights_protocol(settings):

@@ -2,15 +2,18 @@
 
     python data/extract_frames.py --videos DIR_OR_LIST --out OUT [--data_root ROOT]
                                   [--workers N] [--short_size S] [--resize cv2|pil]
-                                  [--quality Q] [--shard K/N]
+                                  [--quality Q] [--shard K/N] [--frame_template T]
     python data/extract_frames.py --videos LIST --out OUT --merge
 
 --videos is a folder (every video below it, of reader.decode.VIDEO_EXTENSIONS) or a list file of `path label`
 lines (reader.listfile; relative paths resolve against --data_root, '' = the list's folder).
 Each video becomes OUT/<its path relative to the folder or root, without the extension>/
-img_00001.jpg ... img_<n>.jpg: every frame, decoded in order by reader.decode (never by
-seeking, which returns wrong frames on some files), resized so the short side is S (0 keeps
-the size) with --resize's library (as DATA.resize in training) and saved as JPEG quality Q.
+img_00001.jpg ... img_<n>.jpg (or as --frame_template names them: {:05d}.jpg as
+Something-Something V1 and Jester ship frames, {:06d}.jpg as the original TSM code extracts
+them; the reader finds which, or DATA.frame_template says): every frame, decoded in order by
+reader.decode (never by seeking, which returns wrong frames on some files), resized so the
+short side is S (0 keeps the size) with --resize's library (as DATA.resize in training) and
+saved as JPEG quality Q.
 reader.decode.open_video reads such a folder as a video.
 
 Given a list file, OUT/<list name> is written too, the same lines pointing at the frame folders
@@ -42,10 +45,11 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.device import usable_cores  # noqa: E402
 from reader.decode import VIDEO_EXTENSIONS, DecodeError, open_video  # noqa: E402
+from reader.frames import TEMPLATES, template_problem  # noqa: E402
 from reader.listfile import ListFileError, read_list  # noqa: E402
 from reader.transforms import RESIZE_LIBRARIES, resize_short  # noqa: E402
 
-FRAME_NAME = 'img_{:05d}.jpg'  # 1-based, the naming of the TSN/TSM extraction scripts
+FRAME_NAME = TEMPLATES[0]  # 1-based, the naming of the TSN extraction scripts
 
 def build_parser():
     p = argparse.ArgumentParser(description='Extract the frames of videos into JPEG folders')
@@ -61,6 +65,9 @@ def build_parser():
     p.add_argument('--resize', choices=RESIZE_LIBRARIES, default='cv2',
                    help='bilinear resizing library, as DATA.resize of the training config')
     p.add_argument('--quality', type=int, default=95, help='JPEG quality, 0-100')
+    p.add_argument('--frame_template', default=FRAME_NAME,
+                   help=f'frame file names, one integer field, frame 1 first (default '
+                        f'{FRAME_NAME}; DATA.frame_template reads them)')
     p.add_argument('--shard', type=parse_shard, default=(1, 1), metavar='K/N',
                    help='extract only the K-th of N disjoint shares (K = 1..N): videos K, '
                         'K+N, ... of the list')
@@ -98,6 +105,9 @@ def check_args(parser, args):
         parser.error(f'--short_size must be >= 0, got {args.short_size}')
     if not 0 <= args.quality <= 100:
         parser.error(f'--quality must be in 0..100, got {args.quality}')
+    problem = template_problem(args.frame_template)
+    if problem:
+        parser.error(f'--frame_template {args.frame_template!r}: {problem}')
 
 
 def find_videos(folder):
@@ -137,8 +147,9 @@ def unique_jobs(entries):
     return jobs
 
 
-def write_frames(src, folder, short_size, quality, library):
-    """Decode every frame of `src` into `folder` as JPEGs; returns the frame count."""
+def write_frames(src, folder, short_size, quality, library, template=FRAME_NAME):
+    """Decode every frame of `src` into `folder` as JPEGs named by `template`; returns the
+    frame count."""
     count = 0
     with open_video(src) as video:
         for frame in video.iter_frames():
@@ -148,7 +159,7 @@ def write_frames(src, folder, short_size, quality, library):
                 # it leaves them alone
                 frame = resize_short(frame[None], short_size, library)[0]
             count += 1
-            path = os.path.join(folder, FRAME_NAME.format(count))
+            path = os.path.join(folder, template.format(count))
             if not cv2.imwrite(path, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                                [cv2.IMWRITE_JPEG_QUALITY, quality]):
                 raise OSError(f'OpenCV cannot write {path}')
@@ -156,15 +167,15 @@ def write_frames(src, folder, short_size, quality, library):
 
 
 def extract_video(job):
-    """Pool task (src, dest, short_size, quality, resize library) -> (src, frames written,
-    error or None)."""
-    src, dest, short_size, quality, library = job
+    """Pool task (src, dest, short_size, quality, resize library, frame template) -> (src,
+    frames written, error or None)."""
+    src, dest, short_size, quality, library, template = job
     parent, name = os.path.split(dest)
     tmp = os.path.join(parent, f'.{name}.tmp')  # hidden, and never a finished folder's name
     try:
         shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted run
         os.makedirs(tmp)
-        count = write_frames(src, tmp, short_size, quality, library)
+        count = write_frames(src, tmp, short_size, quality, library, template)
         os.rename(tmp, dest)  # atomic: dest exists only with every frame in it
         return src, count, None
     except Exception as e:  # any failure is this video's: report it, extract the others
@@ -266,7 +277,8 @@ def main(argv=None):
     entries, jobs = plan(parser, args)
     if args.merge is not None:
         return merge(entries, jobs, args)
-    todo = [(src, os.path.join(args.out, name), args.short_size, args.quality, args.resize)
+    todo = [(src, os.path.join(args.out, name), args.short_size, args.quality, args.resize,
+             args.frame_template)
             for position, (name, src) in enumerate(jobs.items())
             if shard_of(position, args.shard) and not os.path.isdir(os.path.join(args.out, name))]
     try:

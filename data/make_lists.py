@@ -5,13 +5,18 @@
     python data/make_lists.py ucf101   ROOT --splits ucfTrainTestlist --split 1 --out OUT
     python data/make_lists.py hmdb51   ROOT --splits testTrainMulti_7030_splits --split 1 --out OUT
     python data/make_lists.py kinetics ROOT --train_csv train.csv --val_csv validate.csv --out OUT
+    python data/make_lists.py sthv2    ROOT --labels L --train T --val V [--test X] --out OUT
+    python data/make_lists.py sthv1    ROOT --labels L --train T --val V [--test X] --out OUT
+    python data/make_lists.py jester   ROOT --labels L --train T --val V [--test X] --out OUT
     each also takes [--no_check] [--allow_missing] [--workers N]
 
 ROOT is the folder that holds the videos. Written into OUT:
 - train.list, val.list: `path label` lines (reader.listfile), sorted by label then path, the
   paths relative to ROOT: train with DATA.data_root=ROOT (the summary prints the flags);
 - labels.txt: line i names label i (INFER.label_file; its line count is MODEL.num_classes);
-- left_out.txt: one line per video the layout names that is not in the lists, and why.
+- left_out.txt: one line per video the layout names that is not in the lists, and why;
+- test.list, when a layout's unlabelled test split is given (--test): one path a line, a
+  prediction list (INFER.filelist; reader.listfile reads a line without a label).
 
 Layouts, and the order of their labels:
 - folders: ROOT/<class>/<video> (reader.decode.VIDEO_EXTENSIONS, anywhere below the class
@@ -34,6 +39,20 @@ Layouts, and the order of their labels:
   order, more allowed). The labels are every label name of both CSVs, sorted: for
   Kinetics-400 the usual order, that of data/kinetics400_labels.txt. KINETICS_NAME says
   where and under which name a clip's file is looked for.
+- sthv2 (Something-Something V2): ROOT/<id>.webm and the JSON annotations:
+  something-something-v2-labels.json ({template: "index"}: the labels in index order),
+  -train.json / -validation.json (entries with "id" and "template"; the class is the
+  template without its square brackets: "Putting [something] on [something]" is "Putting
+  something on something"), -test.json (entries with "id" only, for --test). An entry is
+  named `FILE: entry N (id I)`, N counted from 1.
+- sthv1 (Something-Something V1) and jester (Jester): frame folders ROOT/<id>/00001.jpg...
+  (reader.frames finds the naming) and the CSV annotations: *-labels.csv (one class a line,
+  in label order), *-train.csv / *-validation.csv (`id;class` lines), *-test.csv (`id`
+  lines, for --test). --label_order sorted numbers the classes in sorted order instead,
+  the order of the original TSM code's category.txt, which its published SSv1 and Jester
+  weights output (Something-Something V2's labels are in sorted order already).
+  A class that is not in the labels file stops the command naming the file and line (or
+  entry).
 
 Reports (stderr) and exit status:
 - `warning: class 'X' (label i) has no video in val`: the class keeps its label all the same
@@ -55,6 +74,7 @@ a file. The same inputs and seed give the same files.
 import argparse
 import collections
 import csv
+import json
 import math
 import multiprocessing
 import os
@@ -85,9 +105,10 @@ SHOWN = 20  # report lines printed per kind; left_out.txt has them all
 KINETICS_NAME = '{youtube_id}_{start:06d}_{end:06d}'
 KINETICS_COLUMNS = ('label', 'youtube_id', 'time_start', 'time_end')
 
-# path: relative to ROOT; label: its class index; where: the 'FILE:LINE' that names the video,
-# '' when it was found by listing ROOT
+# path: relative to ROOT; label: its class index (None in a test split); where: the
+# 'FILE:LINE' that names the video, '' when it was found by listing ROOT
 Video = collections.namedtuple('Video', 'path label where')
+TEST = 'test'  # the unlabelled split of the 20BN layouts, written as a prediction list
 
 
 class LayoutError(ValueError):
@@ -294,6 +315,123 @@ def layout_kinetics(args):
     return classes, named, 0
 
 
+def read_json(path):
+    """The JSON document of an annotation file; LayoutError naming it (and the line) if it
+    cannot be read."""
+    try:
+        with open(path, encoding='utf-8-sig') as f:
+            return json.load(f)
+    except OSError as e:
+        raise LayoutError(f'cannot read {path}: {e.strerror}') from None
+    except UnicodeDecodeError as e:
+        raise LayoutError(f'{path}: not UTF-8 ({e.reason} at byte {e.start})') from None
+    except json.JSONDecodeError as e:
+        raise LayoutError(f'{path}:{e.lineno}: not JSON: {e.msg}') from None
+
+
+def read_sthv2_labels(path):
+    """something-something-v2-labels.json, {template: "index"}: the names in index order."""
+    data = read_json(path)
+    if not isinstance(data, dict) or not data:
+        raise LayoutError(f'{path}: expected a JSON object {{"<class>": "<index>", ...}}')
+    by_index = {}
+    for name, index in data.items():
+        try:
+            index = int(index)
+        except (TypeError, ValueError):
+            raise LayoutError(f'{path}: {name!r}: index {index!r} is not an integer') from None
+        if index in by_index:
+            raise LayoutError(f'{path}: {name!r} and {by_index[index]!r} have the same '
+                              f'index {index}')
+        by_index[index] = name
+    absent = sorted(set(range(len(by_index))) - set(by_index))
+    if absent:
+        raise LayoutError(f'{path}: the indices of {len(by_index)} classes must be 0..'
+                          f'{len(by_index) - 1}; {absent[0]} is absent')
+    return [by_index[i] for i in range(len(by_index))]
+
+
+def read_label_lines(path):
+    """*-labels.csv of SSv1 and Jester: one class name a line, in label order."""
+    classes = {}
+    for number, name in read_lines(path, comments=False):
+        if name in classes:
+            raise LayoutError(f'{path}:{number}: {name!r} is already on line {classes[name]}')
+        classes[name] = number
+    if not classes:
+        raise LayoutError(f'{path} names no class')
+    return list(classes)
+
+
+def template_class(template):
+    """The class of an SSv2 entry: its template without the square brackets."""
+    return template.replace('[', '').replace(']', '')
+
+
+def read_sthv2_split(path, label_of, labels_path):
+    """[(id, label, where)] of an SSv2 split JSON; label None when `label_of` is None (the
+    test split, which has no template)."""
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise LayoutError(f'{path}: expected a JSON list of {{"id": ..., "template": ...}}')
+    rows = []
+    for number, entry in enumerate(data, start=1):
+        video_id = str(entry.get('id', '')).strip() if isinstance(entry, dict) else ''
+        if not video_id:
+            raise LayoutError(f'{path}: entry {number}: expected an object with an "id", '
+                              f'got {entry!r:.80}')
+        where = f'{path}: entry {number} (id {video_id})'
+        if label_of is None:
+            rows.append((video_id, None, where))
+            continue
+        template = entry.get('template')
+        if not isinstance(template, str):
+            raise LayoutError(f'{where}: no "template" (a test split has none: give it '
+                              f'as --test)')
+        rows.append((video_id, _label(label_of, template_class(template), where,
+                                      labels_path), where))
+    return rows
+
+
+def read_20bn_csv(path, label_of, labels_path):
+    """[(id, label, where)] of an SSv1 / Jester split CSV (`id;class` lines, `id` lines in
+    the test split, where `label_of` is None)."""
+    rows = []
+    for number, text in read_lines(path, comments=False):
+        where = f'{path}:{number}'
+        video_id, sep, name = (part.strip() for part in text.partition(';'))
+        if not video_id or (label_of is not None and not (sep and name)):
+            expected = 'an id' if label_of is None else '"id;class"'
+            raise LayoutError(f'{where}: expected {expected}, got {text!r}')
+        label = None if label_of is None else _label(label_of, name, where, labels_path)
+        rows.append((video_id, label, where))
+    return rows
+
+
+def _label(label_of, name, where, labels_path):
+    if name not in label_of:
+        raise LayoutError(f'{where}: class {name!r} is not in {labels_path}')
+    return label_of[name]
+
+
+def layout_20bn(args):
+    """Something-Something V1/V2 and Jester: the official annotations, ROOT/<id>.webm
+    (sthv2) or frame folders ROOT/<id> (sthv1, jester)."""
+    sthv2 = args.layout == 'sthv2'
+    classes = (read_sthv2_labels if sthv2 else read_label_lines)(args.labels)
+    if getattr(args, 'label_order', 'file') == 'sorted':
+        classes = sorted(classes)
+    label_of = {name: i for i, name in enumerate(classes)}
+    read_split = read_sthv2_split if sthv2 else read_20bn_csv
+    named = {}
+    for split, path in (('train', args.train), ('val', args.val), (TEST, args.test)):
+        if path is not None:
+            rows = read_split(path, None if split == TEST else label_of, args.labels)
+            named[split] = [Video(f'{video_id}.webm' if sthv2 else video_id, label, where)
+                            for video_id, label, where in rows]
+    return classes, named, 0
+
+
 def check_named(named):
     """LayoutError naming the file and line of a video whose path leaves ROOT (a `..`, an
     absolute path) or that is named in both train and val."""
@@ -348,9 +486,10 @@ def open_all(paths, workers):
     return reasons
 
 
-def left_out(root, videos, check, workers):
-    """{path: report line} of the videos a list cannot name, absent from ROOT or (check)
-    that do not open."""
+def left_out(root, videos, check, workers, folders=False):
+    """{path: report line} of the videos a list cannot name, absent from ROOT (as files, or
+    as frame folders when `folders`) or (check) that do not open."""
+    present_on_disk = os.path.isdir if folders else os.path.isfile
     lines, present = {}, {}
     for video in videos:
         if video.path in lines or video.path in present:
@@ -358,7 +497,7 @@ def left_out(root, videos, check, workers):
         reason = unlistable_reason(video.path)
         if reason:
             lines[video.path] = f'unlistable: {video.path!r}: {reason}'
-        elif os.path.isfile(os.path.join(root, video.path)):
+        elif present_on_disk(os.path.join(root, video.path)):
             present[video.path] = True
         else:
             lines[video.path] = f'missing: {video.path} ({video.where or "on disk"})'
@@ -405,13 +544,16 @@ def write_atomic(path, lines):
 
 
 def write_outputs(out, classes, splits, problems):
-    """Write the four files into OUT; {'train' | 'val' | 'labels' | 'left_out': path}."""
+    """Write the files into OUT; {'train' | 'val' | 'test' | 'labels' | 'left_out': path}."""
     os.makedirs(out, exist_ok=True)
     written = {}
     for split in SPLITS:
         videos = sorted(splits[split], key=lambda v: (v.label, v.path))
         written[split] = write_atomic(os.path.join(out, f'{split}.list'),
                                       [f'{v.path} {v.label}' for v in videos])
+    if TEST in splits:  # a prediction list: paths without labels
+        written[TEST] = write_atomic(os.path.join(out, f'{TEST}.list'),
+                                     sorted(v.path for v in splits[TEST]))
     written['labels'] = write_atomic(os.path.join(out, 'labels.txt'), classes)
     written['left_out'] = write_atomic(os.path.join(out, 'left_out.txt'),
                                        [problems[path] for path in sorted(problems)])
@@ -448,7 +590,8 @@ def report(args, classes, splits, problems, unused, written):
     counts = print_left_out(problems, written['left_out'])
     print('; '.join(f'{split}: {len(splits[split])} videos of '
                     f'{len({v.label for v in splits[split]})} classes' for split in SPLITS)
-          + f'; {len(classes)} classes in all')
+          + f'; {len(classes)} classes in all'
+          + (f'; test: {len(splits[TEST])} videos without labels' if TEST in splits else ''))
     print(f'left out: {counts["missing"]} missing, {counts["unreadable"]} unreadable'
           + (f', {counts["unlistable"]} unlistable' if counts['unlistable'] else '')
           + ('' if args.check else ' (videos not opened: --no_check)')
@@ -459,6 +602,8 @@ def report(args, classes, splits, problems, unused, written):
              f'MODEL.num_classes={len(classes)}', f'INFER.label_file={written["labels"]}']
     print('the list paths are relative to ROOT; train with: '
           + ' '.join('-o ' + shlex.quote(flag) for flag in flags))
+    if TEST in written:
+        print('predict the test split with: -o ' + shlex.quote(f'INFER.filelist={written[TEST]}'))
     return 1 if problems and not args.allow_missing else 0
 
 
@@ -499,6 +644,18 @@ def build_parser():
     kinetics = layouts.add_parser('kinetics', parents=[common], help='Kinetics annotation CSVs')
     kinetics.add_argument('--train_csv', required=True, help='train.csv')
     kinetics.add_argument('--val_csv', required=True, help='validate.csv (or val.csv)')
+    for name, what, ext in (('sthv2', 'Something-Something V2', 'json'),
+                            ('sthv1', 'Something-Something V1', 'csv'),
+                            ('jester', 'Jester', 'csv')):
+        sub = layouts.add_parser(name, parents=[common], help=f'{what} annotation files')
+        sub.add_argument('--labels', required=True, help=f'*-labels.{ext}')
+        sub.add_argument('--train', required=True, help=f'*-train.{ext}')
+        sub.add_argument('--val', required=True, help=f'*-validation.{ext}')
+        sub.add_argument('--test', help=f'*-test.{ext} (no labels): also write test.list')
+        if ext == 'csv':
+            sub.add_argument('--label_order', choices=('file', 'sorted'), default='file',
+                             help="the labels file's order (default), or sorted names as the "
+                                  "original TSM code's category.txt and its published weights")
     return p
 
 
@@ -519,7 +676,9 @@ def check_args(parser, args):
 
 
 LAYOUTS = {'folders': layout_folders, 'ucf101': layout_ucf101, 'hmdb51': layout_hmdb51,
-           'kinetics': layout_kinetics}
+           'kinetics': layout_kinetics, 'sthv2': layout_20bn, 'sthv1': layout_20bn,
+           'jester': layout_20bn}
+FRAME_LAYOUTS = ('sthv1', 'jester')  # their videos are frame folders
 
 
 def main(argv=None):
@@ -534,7 +693,7 @@ def main(argv=None):
         parser.error(str(e))
     try:
         problems = left_out(args.root, [v for vs in named.values() for v in vs], args.check,
-                            args.workers)
+                            args.workers, args.layout in FRAME_LAYOUTS)
     except KeyboardInterrupt:
         print('interrupted: nothing written', file=sys.stderr)
         return 130  # the shell's status for a command stopped by Ctrl-C

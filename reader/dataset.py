@@ -33,6 +33,11 @@ def clip_shape(cfg, mode):
     return (num_clips * num_crops, cfg['MODEL']['seg_num'], 3, size, size)
 
 
+def frame_template(cfg):
+    """DATA.frame_template; '' (detected) in a config built by hand without the key."""
+    return cfg['DATA'].get('frame_template', '')
+
+
 def read_clip(path, cfg, mode, rng=None, frames=None):
     """float32 [V, T, 3, H, W] for the video at `path`; DecodeError if it cannot be read.
 
@@ -40,8 +45,8 @@ def read_clip(path, cfg, mode, rng=None, frames=None):
     A dict `frames` receives 'decoded' and 'in_file': how many frames the clip was sampled
     from, of how many the file holds.
     """
-    with open_video(path) as video:
-        clip = _clip_of(video, cfg, mode, rng)
+    with open_video(path, frame_template=frame_template(cfg)) as video:
+        clip, _ = _clip_of(video, cfg, mode, rng)
         if frames is not None:
             frames.update(decoded=video.num_frames, in_file=_in_file(video))
         return clip
@@ -88,23 +93,26 @@ def _sample(num_frames, cfg, mode, rng):
                         rng, cfg['DATA']['dense_sample'])
 
 
-def _clip_of(video, cfg, mode, rng=None):
-    """float32 [V, T, 3, H, W] from the open `video`, as read_clip."""
+def _clip_of(video, cfg, mode, rng=None, label=None):
+    """(float32 [V, T, 3, H, W] from the open `video`, as read_clip; `label`, mapped by
+    DATA.flip_label_map when the training clip was flipped)."""
     data, seg_num = cfg['DATA'], cfg['MODEL']['seg_num']
     num_clips, num_crops = view_counts(cfg, mode)
     frames = _sampled_frames(video, cfg, mode, rng)
     if mode == 'train':
-        clip = train_transform(frames, data['short_size'], data['target_size'], data['scales'],
-                               data['flip'], data['mean'], data['std'], rng, data['resize'])
-        return clip[None]
+        clip, label = train_transform(frames, data['short_size'], data['target_size'],
+                                      data['scales'], data['flip'], data['mean'], data['std'],
+                                      rng, data['resize'], label,
+                                      data.get('flip_label_map', ()))
+        return clip[None], label
     protocol = protocol_of(cfg, mode)
     if protocol is not None:
-        return protocol_views(frames, seg_num, protocol)
+        return protocol_views(frames, seg_num, protocol), label
     views = [test_transform(frames[k * seg_num:(k + 1) * seg_num], data['short_size'],
                             data['target_size'], num_crops, data['mean'], data['std'],
                             data['resize'])
              for k in range(num_clips)]
-    return np.concatenate(views)
+    return np.concatenate(views), label
 
 
 def load_clip(path, cfg, mode='test', frames=None):
@@ -149,7 +157,7 @@ class VideoDataset(paddle.io.Dataset):
         path, label = self.entries[index]
         label = NO_LABEL if label is None else label
         try:
-            video = open_video(path)
+            video = open_video(path, frame_template=frame_template(self.cfg))
         except DecodeError as e:  # opening it again would fail again
             logger.warning('cannot open %s (not retried): %s', path, e)
             return self._dropped(path, 1)
@@ -159,8 +167,8 @@ class VideoDataset(paddle.io.Dataset):
         with video:
             for attempt in range(1, attempts + 1):
                 try:
-                    clip = _clip_of(video, self.cfg, self.mode, rng)
-                    return clip, np.int64(label), np.int64(attempt - 1)
+                    clip, seen = _clip_of(video, self.cfg, self.mode, rng, label)
+                    return clip, np.int64(seen), np.int64(attempt - 1)
                 except DecodeError as e:
                     logger.warning('cannot decode %s (attempt %d of %d): %s',
                                    path, attempt, attempts, e)

@@ -251,9 +251,9 @@ def _quarter_turns(degrees):
     return turns % 4 if abs(degrees - 90 * turns) < 1 else 0
 
 
-def open_video(path, num_threads=1):
-    """Open `path` (.mp4 .avi .mkv .webm ..., or a folder of frames written by
-    data/extract_frames.py); DecodeError names the path if it cannot be read."""
+def open_video(path, num_threads=1, frame_template=''):
+    """Open `path` (.mp4 .avi .mkv .webm ..., or a folder of frames named by `frame_template`,
+    '' = as reader.frames detects); DecodeError names the path if it cannot be read."""
     if os.path.isdir(path):
-        return FrameFolder(path)
+        return FrameFolder(path, frame_template)
     return Video(path, num_threads)

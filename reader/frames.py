@@ -1,9 +1,13 @@
 """A folder of pre-extracted frames read like a video: `FrameFolder(path)`, as `Video` does.
 
-The folder holds img_00001.jpg ... img_<n>.jpg, frame i of the video being img_<i+1>.jpg, as
-written by data/extract_frames.py (and by the original TSN/TSM extraction scripts).
-`reader.decode.open_video` returns a FrameFolder when given a folder, so a list file may name
-frame folders instead of video files and nothing downstream changes.
+The frames are named by a template with one integer field, frame i of the video being the
+file named template.format(i + 1): img_{:05d}.jpg as written by data/extract_frames.py (and by
+the TSN extraction scripts), {:05d}.jpg as Something-Something V1 and Jester ship them,
+{:06d}.jpg as the original TSM code extracts Something-Something V2 (TEMPLATES). With no
+template given, the folder says which: the one of TEMPLATES whose frame 1 it holds; a folder
+holding the first frame of two of them is refused rather than guessed (DATA.frame_template
+then names one). `reader.decode.open_video` returns a FrameFolder when given a folder, so a
+list file may name frame folders instead of video files and nothing downstream changes.
 
 Nothing is guessed: the frames must be numbered 1..n without a gap or a duplicate (a gap
 would shift every later frame index), and a JPEG that is unreadable or cut short raises
@@ -17,7 +21,9 @@ import numpy as np
 
 from .errors import DecodeError, check_indices
 
-_FRAME_NAME = re.compile(r'img_(.*)\.jpg')
+# the frame names folders are recognised by, the default (extract_frames.py's) first
+TEMPLATES = ('img_{:05d}.jpg', '{:05d}.jpg', '{:06d}.jpg')
+_FIELD = re.compile(r'\{(?::0?[0-9]*d)?\}')
 _NUMBER = re.compile(r'[0-9]+')
 # Every complete JPEG ends with the End Of Image marker. cv2.imread decodes a file cut short
 # without an error (the missing rows come out gray); cv2.imdecode refuses it in OpenCV 5.0,
@@ -25,17 +31,68 @@ _NUMBER = re.compile(r'[0-9]+')
 _JPEG_END = b'\xff\xd9'
 
 
+def template_problem(template):
+    """Why `template` cannot name frames (None when it can): one integer field such as
+    {:05d}, a JPEG name (the reader checks the JPEG end marker), no folder part."""
+    fields = _FIELD.findall(template)
+    if len(fields) != 1 or template.count('{') != 1 or template.count('}') != 1:
+        return 'expected one integer field such as {:05d}'
+    if not template.lower().endswith(('.jpg', '.jpeg')):
+        return 'expected a .jpg name'
+    if '/' in template or os.sep in template:
+        return 'expected a file name, without a folder'
+    return None
+
+
+def _pattern(template):
+    """A regex of the names `template` gives, the number its group 1 (any digits, so that
+    img_1.jpg and img_00001.jpg are found to be the same frame)."""
+    head, _, tail = template.partition('{')
+    return re.compile(re.escape(head) + '(.*)' + re.escape(tail.partition('}')[2]))
+
+
+_KNOWN_PATTERNS = tuple({_pattern(t).pattern: _pattern(t) for t in TEMPLATES}.values())
+
+
+def _other_naming(name, pattern):
+    """Whether `name` is a frame of one of TEMPLATES read by another pattern than `pattern`
+    (img_00001.jpg beside 00001.jpg frames): another naming's frame, not a misnamed one."""
+    for other in _KNOWN_PATTERNS:
+        match = other.fullmatch(name)
+        if other.pattern != pattern.pattern and match and _NUMBER.fullmatch(match.group(1)):
+            return True
+    return False
+
+
+def detect_template(folder, names):
+    """The one of TEMPLATES whose frame 1 is among `names`; DecodeError naming `folder`
+    when none or several are."""
+    found = [t for t in TEMPLATES if t.format(1) in names]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise DecodeError(folder, f'holds {" and ".join(t.format(1) for t in found)}: '
+                                  f'set DATA.frame_template to the naming of its frames '
+                                  f'({" or ".join(found)})')
+    raise DecodeError(folder, f'no frames named {", ".join(t.format(1) for t in TEMPLATES)} '
+                              f'(or set DATA.frame_template) in this folder')
+
+
 class FrameFolder:
-    """Frames img_00001.jpg .. of a folder: `num_frames`, `read(indices)` like `Video`."""
+    """Frames 1..n of a folder, named by `template` ('' = detected, see the module's
+    docstring): `num_frames`, `read(indices)` like `Video`; `template` is the one read."""
 
     backend = 'frames'
 
-    def __init__(self, path):
+    def __init__(self, path, template=''):
         self.path = os.fspath(path)
         if not os.path.isdir(self.path):
             raise DecodeError(self.path, 'folder does not exist' if not os.path.exists(self.path)
                               else 'not a folder')
-        self._files = _numbered_frames(self.path)
+        problem = template and template_problem(template)
+        if problem:
+            raise ValueError(f'frame template {template!r}: {problem}')
+        self.template, self._files = _numbered_frames(self.path, template)
 
     @property
     def num_frames(self):
@@ -73,24 +130,28 @@ class FrameFolder:
         self.close()
 
 
-def _numbered_frames(folder):
-    """File names of frames 1..n of `folder` in order; DecodeError naming it otherwise."""
+def _numbered_frames(folder, template):
+    """(template, file names of frames 1..n of `folder` in order); DecodeError naming the
+    folder when they are absent or not numbered 1..n."""
     try:
-        names = [n for n in os.listdir(folder) if _FRAME_NAME.fullmatch(n)]
+        names = set(os.listdir(folder))
     except OSError as e:
         raise DecodeError(folder, f'cannot list the folder: {e.strerror}') from None
+    template = template or detect_template(folder, names)
+    pattern = _pattern(template)
+    names = [n for n in names if pattern.fullmatch(n) and not _other_naming(n, pattern)]
     if not names:
-        raise DecodeError(folder, 'no img_*.jpg frames in this folder')
+        raise DecodeError(folder, f'no frames named like {template.format(1)} in this folder')
     numbered = {}
-    for name in names:
-        number = _FRAME_NAME.fullmatch(name).group(1)
+    for name in sorted(names):
+        number = pattern.fullmatch(name).group(1)
         if not _NUMBER.fullmatch(number):
-            raise DecodeError(folder, f'{name} is not numbered like img_00001.jpg')
+            raise DecodeError(folder, f'{name} is not numbered like {template.format(1)}')
         if int(number) in numbered:
             raise DecodeError(folder, f'{name} and {numbered[int(number)]} are the same frame')
         numbered[int(number)] = name
     missing = sorted(set(range(1, len(names) + 1)) - set(numbered))
     if missing:
         raise DecodeError(folder, f'{len(names)} frames must be numbered 1..{len(names)} '
-                                  f'without gaps; img_{missing[0]:05d}.jpg is missing')
-    return [numbered[i] for i in range(1, len(names) + 1)]
+                                  f'without gaps; {template.format(missing[0])} is missing')
+    return template, [numbered[i] for i in range(1, len(names) + 1)]

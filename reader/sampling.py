@@ -86,7 +86,7 @@ def sample_views(num_frames, seg_num, mode, num_clips=1, rng=None, dense=False):
 
 # Test-time frame sampling of the published protocols, each as its source writes it. Indices
 # are 0-based frames: the sources add 1 for their 1-based img_00001.jpg names.
-SOURCE_SAMPLINGS = ('tick', 'tick_or_first', 'pptsm', 'dense_10')
+SOURCE_SAMPLINGS = ('tick', 'tick_or_first', 'pptsm', 'dense_10', 'twice')
 DENSE_CLIPS = 10  # dense test clips, at np.linspace starts
 
 
@@ -95,6 +95,14 @@ def _tick(num_frames, seg_num):
     _get_test_indices, which has no case for short videos (frames repeat)."""
     tick = num_frames / seg_num
     return (tick / 2.0 + tick * np.arange(seg_num)).astype(np.int64)
+
+
+def _twice(num_frames, seg_num):
+    """The original TSM's twice_sample: the 'tick' clip, then a second one at int(tick * k),
+    half a tick earlier (the start of each segment)."""
+    tick = num_frames / seg_num
+    starts = (tick * np.arange(seg_num)).astype(np.int64)
+    return np.concatenate([_tick(num_frames, seg_num), starts])
 
 
 def _tick_or_first(num_frames, seg_num):
@@ -127,9 +135,9 @@ def _dense_10(num_frames, seg_num):
 
 def source_views(num_frames, seg_num, sampling):
     """The frames of every test clip of a published protocol, clip-major: int64
-    [clips * seg_num] (10 clips for 'dense_10', else 1)."""
+    [clips * seg_num] (10 clips for 'dense_10', 2 for 'twice', else 1)."""
     formulas = {'tick': _tick, 'tick_or_first': _tick_or_first, 'pptsm': _pptsm,
-                'dense_10': _dense_10}
+                'dense_10': _dense_10, 'twice': _twice}
     if sampling not in formulas:
         raise ValueError(f'sampling must be one of {SOURCE_SAMPLINGS}, got {sampling!r}')
     if num_frames < 1 or seg_num < 1:

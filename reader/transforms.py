@@ -4,17 +4,30 @@ Input frames are uint8 [T, H, W, 3] in RGB: reader.decode converts OpenCV's BGR 
 there, so nothing here swaps channels. Every frame of a clip gets the same crop and flip, since
 the network compares frames across time and a per-frame jitter would look like motion.
 
+A horizontal flip turns "from left to right" into "from right to left": the label of a
+flipped clip goes through DATA.flip_label_map, pairs of classes a mirror exchanges (as
+mmaction2's Flip takes a flip_label_map), so flipping can stay on where the labels allow it.
+`mirror_pairs` finds the class names that differ only by such words.
+
 Resizing is bilinear with one of two libraries (DATA.resize): OpenCV's INTER_LINEAR reads the
 2x2 pixels around each target point, so when it shrinks it skips pixels and aliases; PIL's
 BILINEAR widens its filter with the scale factor and averages every source pixel. The original
 TSM code and PaddleVideo resize with PIL, so weights trained there see PIL's pixels.
 """
+import re
+
 import cv2
 import numpy as np
 from PIL import Image
 
 NUM_CROPS = (1, 3)  # spatial views per test clip: the centre, or start, centre and end
 RESIZE_LIBRARIES = ('cv2', 'pil')
+# words a mirror image exchanges, in class names (lower case)
+MIRROR_WORDS = {'left': 'right', 'right': 'left', 'clockwise': 'counterclockwise',
+                'counterclockwise': 'clockwise', 'anticlockwise': 'clockwise',
+                'cw': 'ccw', 'ccw': 'cw', 'leftward': 'rightward', 'rightward': 'leftward',
+                'leftwards': 'rightwards', 'rightwards': 'leftwards'}
+_WORD = re.compile(r'[a-z]+')
 
 
 def resize_frames(frames, width, height, library):
@@ -80,13 +93,15 @@ def random_crop_box(height, width, scales, rng):
 
 
 def train_transform(frames, short_size, target_size, scales, flip, mean, std, rng,
-                    library='cv2'):
-    """Training augmentation of one clip -> float32 [T, 3, target_size, target_size].
+                    library='cv2', label=None, flip_label_map=()):
+    """Training augmentation of one clip -> (float32 [T, 3, target_size, target_size], its
+    label).
 
     Short side to short_size, a multi-scale crop (size from `crop_sizes`, position from
     `crop_offsets`) resized to target_size, a horizontal flip with probability 0.5 when
     `flip`, then `normalize`. All draws come from `rng` (a numpy Generator), once per clip.
-    Both resizes use `library` (RESIZE_LIBRARIES).
+    Both resizes use `library` (RESIZE_LIBRARIES). A flipped clip's `label` is exchanged
+    with its partner in `flip_label_map` ([[a, b], ...]); other labels are kept.
     """
     frames = resize_short(frames, short_size, library)
     top, left, crop_h, crop_w = random_crop_box(*frames.shape[1:3], scales, rng)
@@ -94,7 +109,37 @@ def train_transform(frames, short_size, target_size, scales, flip, mean, std, rn
     crop = resize_frames(crop, target_size, target_size, library)
     if flip and rng.random() < 0.5:
         crop = crop[:, :, ::-1]
-    return normalize(crop, mean, std)
+        label = flipped_label(label, flip_label_map)
+    return normalize(crop, mean, std), label
+
+
+def flipped_label(label, flip_label_map):
+    """The label of a mirrored clip of class `label`: its partner in a pair of
+    `flip_label_map`, else itself."""
+    for a, b in flip_label_map:
+        if label == a:
+            return b
+        if label == b:
+            return a
+    return label
+
+
+def mirror_pairs(names):
+    """[(i, j)], i < j, of the class names that a mirror exchanges: equal once their
+    MIRROR_WORDS are swapped (`move_left` and `move_right`, "Pushing something from left to
+    right" and "... from right to left"), case and separators ignored."""
+    def words(name, mirrored=False):
+        found = _WORD.findall(name.lower())
+        return tuple(MIRROR_WORDS.get(w, w) if mirrored else w for w in found)
+    index = {}
+    for i, name in enumerate(names):
+        index.setdefault(words(name), i)
+    pairs = set()
+    for i, name in enumerate(names):
+        j = index.get(words(name, mirrored=True))
+        if j is not None and j != i:
+            pairs.add((min(i, j), max(i, j)))
+    return sorted(pairs)
 
 
 def eval_crop_offsets(height, width, target_size, num_crops):

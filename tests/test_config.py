@@ -21,6 +21,24 @@ def test_shipped_configs_load():
     assert load_config('configs/tsn_demo.yaml')['MODEL']['shift_mode'] == 'none'
 
 
+@pytest.mark.parametrize('name, classes, protocol', [
+    ('tsm_sthv1', 174, 'mit-1crop'), ('tsm_sthv2', 174, 'mit-twice'),
+    ('tsm_jester', 27, 'mit-1crop')])
+def test_the_20bn_recipes_are_the_original_something_something_command(name, classes,
+                                                                          protocol):
+    cfg = load_config(f'configs/{name}.yaml')
+    train = cfg['TRAIN']
+    # main.py something RGB --num_segments 8 --gd 20 --lr 0.01 --lr_steps 20 40 --epochs 50
+    # --batch-size 64 --dropout 0.5 --npb, weight decay its default 5e-4, flip off
+    assert (cfg['MODEL']['num_classes'], cfg['MODEL']['seg_num'], cfg['MODEL']['dropout']) == (
+        classes, 8, 0.5)
+    assert (train['learning_rate'], train['lr_reference_batch'], train['epoch']) == (
+        0.01, 64, 50)
+    assert (train['lr_decay_epochs'], train['l2_weight_decay'], train['clip_norm']) == (
+        [20, 40], 5.0e-4, 20.0)
+    assert cfg['DATA']['flip'] is False and cfg['TEST']['protocol'] == protocol
+
+
 def test_model_section_is_the_constructor_signature():
     cfg = load_config('configs/tsm.yaml')
     from models import TSM
@@ -76,6 +94,12 @@ def test_bad_keys_and_types_name_the_key(tmp_path, text, words):
     ('TRAIN:\n  learning_rate: .inf\n', ['TRAIN.learning_rate', 'finite', 'inf']),
     ('TRAIN:\n  clip_norm: .nan\n', ['TRAIN.clip_norm', 'finite', 'nan']),
     ('DATA:\n  mean: [0.5, -.inf, 0.5]\n', ['DATA.mean[1]', 'finite']),
+    ('DATA:\n  flip_label_map: [[1, 2, 3]]\n', ['DATA.flip_label_map', 'pairs [[a, b]']),
+    ('DATA:\n  flip_label_map: [[1, 2], [2, 5]]\n', ['DATA.flip_label_map', 'one pair']),
+    ('DATA:\n  flip_label_map: [[3, 3]]\n', ['DATA.flip_label_map', 'two different']),
+    ('MODEL:\n  num_classes: 10\nDATA:\n  flip_label_map: [[3, 10]]\n',
+     ['DATA.flip_label_map names class 10, not below MODEL.num_classes 10']),
+    ("DATA:\n  frame_template: 'img_{:05d}.png'\n", ['DATA.frame_template', '{:06d}.jpg']),
 ])
 def test_values_that_cannot_work_name_the_key_at_load(tmp_path, text, words):
     path = write(tmp_path, text)
@@ -236,3 +260,30 @@ def test_config_errors_exit_1_in_one_line(tmp_path, capsys, content, words):
     assert len(errors) == 1 and str(path) in errors[0]
     for word in words:
         assert word in errors[0]
+
+
+MIRRORED = ['move_left', 'rotate_cw', 'grow', 'move_right', 'rotate_ccw', 'shrink']
+
+
+@pytest.mark.parametrize('data, warned', [
+    ('{}', [(0, 3), (1, 4)]),
+    ('{flip_label_map: [[3, 0]]}', [(1, 4)]),
+    ('{flip_label_map: [[0, 3], [1, 4]]}', []),
+    ('{flip: false}', []),
+])
+def test_flip_on_warns_naming_the_mirrored_classes_the_map_leaves(tmp_path, caplog, data,
+                                                                     warned):
+    (tmp_path / 'labels.txt').write_text('\n'.join(MIRRORED) + '\n')
+    path = write(tmp_path, f'MODEL: {{num_classes: 6}}\nDATA: {data}\n'
+                           f'INFER: {{label_file: {tmp_path / "labels.txt"}}}\n')
+    with caplog.at_level('WARNING'):
+        load_config(path)
+    messages = [r.getMessage() for r in caplog.records if 'DATA.flip is on' in r.getMessage()]
+    if not warned:
+        assert messages == []
+        return
+    assert len(messages) == 1
+    for i, j in warned:
+        assert f"{i} '{MIRRORED[i]}' / {j} '{MIRRORED[j]}'" in messages[0]
+    assert messages[0].count(' / ') == len(warned)
+    assert 'set DATA.flip_label_map: [[0, 3], [1, 4]]' in messages[0]

@@ -91,7 +91,8 @@ def test_test_views_are_the_transform_of_the_sampled_frames(videos):
 
 def test_train_frames_one_per_segment_and_reproducible(videos, monkeypatch):
     monkeypatch.setattr(reader.dataset, 'train_transform',
-                        lambda frames, *args: T.normalize(frames, [0.0] * 3, [1.0] * 3))
+                        lambda frames, *args: (T.normalize(frames, [0.0] * 3, [1.0] * 3),
+                                               args[-2]))
     cfg = make_cfg(videos)
     dataset = VideoDataset([(str(videos / 'a.mp4'), 3)], cfg, 'train', seed=7)
     drawn = [frame_indices(dataset[(0, epoch)][0])[0] for epoch in range(30)]
@@ -110,9 +111,9 @@ def test_a_file_that_cannot_be_opened_is_tried_once_logged_and_marked(videos, mo
     missing = str(videos / 'missing.mp4')
     opened = []
 
-    def counting_open(path):
+    def counting_open(path, **kwargs):
         opened.append(path)
-        return open_video(path)
+        return open_video(path, **kwargs)
 
     monkeypatch.setattr(reader.dataset, 'open_video', counting_open)
     dataset = VideoDataset([(str(videos / 'b.mp4'), 1), (broken, 2), (missing, 4)], cfg, mode,
@@ -152,7 +153,7 @@ def test_a_failing_read_is_retried_only_in_training(videos, monkeypatch, caplog,
                                                     attempts):
     cfg = make_cfg(videos, DATA__max_retries=3)
     video = UnreadableVideo(str(videos / 'a.mp4'))
-    monkeypatch.setattr(reader.dataset, 'open_video', lambda path: video)
+    monkeypatch.setattr(reader.dataset, 'open_video', lambda path, **kwargs: video)
     with caplog.at_level(logging.WARNING, logger='reader.dataset'):
         clip, label, failures = VideoDataset([(video.path, 3)], cfg, mode, seed=0)[0]
     assert (label, failures) == (FAILED_LABEL, attempts) and video.reads == attempts
@@ -227,3 +228,20 @@ def test_check_failures():
         check_failures(6, 100, 0.05)
     with pytest.raises(RuntimeError):
         check_failures(1, 1, 0.5)
+
+
+def test_a_flipped_training_clip_carries_the_mapped_label(videos):
+    entries = [(str(videos / 'a.mp4'), label) for label in (0, 1, 2)]
+    mapped = VideoDataset(entries, make_cfg(videos, DATA__flip_label_map=[[0, 2]]), 'train')
+    unflipped = VideoDataset(entries, make_cfg(videos, DATA__flip=False), 'train')
+    outcomes = set()
+    for epoch in range(8):
+        for index, label in enumerate((0, 1, 2)):
+            clip, got, _ = mapped[(index, epoch)]
+            plain, kept, _ = unflipped[(index, epoch)]  # the same draws, but the flip
+            flipped = np.array_equal(clip, plain[..., ::-1])
+            assert flipped or np.array_equal(clip, plain)
+            assert kept == label and got == ({0: 2, 2: 0}.get(label, label) if flipped
+                                             else label)
+            outcomes.add((label, flipped))
+    assert {(0, True), (2, True), (1, True), (0, False)} <= outcomes

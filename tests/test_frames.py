@@ -134,7 +134,7 @@ def test_gaps_duplicates_and_odd_names_raise_naming_the_folder(frames_copy):
         open_video(str(frames_copy))
     for name in os.listdir(frames_copy):
         (frames_copy / name).unlink()
-    with pytest.raises(DecodeError, match='no img_'):
+    with pytest.raises(DecodeError, match='no frames named img_00001.jpg'):
         open_video(str(frames_copy))
 
 
@@ -179,7 +179,7 @@ def test_rerun_skips_done_videos_and_redoes_an_interrupted_one(source, tmp_path,
     monkeypatch.setattr(extract_frames.cv2, 'imwrite', imwrite_then_stop)
     with pytest.raises(KeyboardInterrupt):
         extract_frames.extract_video((str(videos / 'h264/b.mp4'), folder_of(out, 'h264/b.mp4'),
-                                      0, 95, 'cv2'))
+                                      0, 95, 'cv2', 'img_{:05d}.jpg'))
     monkeypatch.undo()
     assert sorted(os.listdir(out / 'h264')) == ['.b.tmp']
     assert len(os.listdir(out / 'h264/.b.tmp')) == 4
@@ -281,3 +281,48 @@ def test_read_clip_on_frames_matches_the_video(source, tmp_path, library):
         assert from_frames.shape == ((6 if mode == 'test' else 1), 4, 3, 32, 32)
         diff = np.abs(from_frames - from_video) * 255  # mean 0, std 1: pixels / 255
         assert diff.mean() < JPEG_MEAN_ERROR
+
+
+@pytest.mark.parametrize('template', ['{:05d}.jpg', '{:06d}.jpg'])
+def test_frames_named_as_the_datasets_name_them_are_found_and_read(source, tmp_path, template):
+    videos, out = tmp_path / 'videos', tmp_path / 'out'
+    videos.mkdir()
+    shutil.copy(source / 'd.avi', videos / 'd.avi')
+    assert extract(['--videos', videos, '--out', out, '--workers', 1,
+                    '--frame_template', template]) == 0
+    folder = str(out / 'd')
+    assert sorted(os.listdir(folder)) == [template.format(i) for i in range(1, 8)]
+    with open_video(folder) as video:  # the naming detected from the folder
+        assert video.template == template and video.num_frames == 7
+        check_frames(video.read([6, 0, 3]), sequential_frames(str(videos / 'd.avi')), [6, 0, 3])
+    os.unlink(os.path.join(folder, template.format(3)))
+    with pytest.raises(DecodeError, match=f'{template.format(3)} is missing'):
+        open_video(folder)
+
+
+def test_a_folder_of_two_namings_needs_the_config_to_say_which(frames_copy, tmp_path):
+    shutil.copy(frames_copy / 'img_00007.jpg', frames_copy / '00001.jpg')
+    with pytest.raises(DecodeError, match=r'holds img_00001.jpg and 00001.jpg: set '
+                                          r'DATA.frame_template'):
+        open_video(str(frames_copy))
+    with open_video(str(frames_copy), frame_template='img_{:05d}.jpg') as video:
+        assert video.num_frames == 30 and read_index(video.read([0])[0]) == 0
+    with open_video(str(frames_copy), frame_template='{:05d}.jpg') as video:
+        assert video.num_frames == 1 and read_index(video.read([0])[0]) == 6
+    # the dataset reads the folder the config's way
+    (tmp_path / 'c.yaml').write_text("MODEL: {seg_num: 2}\nDATA: {frame_template: '{:05d}.jpg',"
+                                     " short_size: 32, target_size: 32}\n")
+    clip = read_clip(str(frames_copy), load_config(str(tmp_path / 'c.yaml')), 'valid')
+    assert clip.shape[:2] == (1, 2)
+
+
+@pytest.mark.parametrize('value, words', [
+    ('{:05d}.png', 'a .jpg name'), ('img.jpg', 'one integer field'),
+    ('{:05d}_{:05d}.jpg', 'one integer field'), ('x/{:05d}.jpg', 'without a folder')])
+def test_a_frame_template_that_cannot_name_frames_is_refused(tmp_path, capsys, value, words):
+    (tmp_path / 'c.yaml').write_text('MODEL: {seg_num: 2}\n')
+    with pytest.raises(ValueError, match="DATA.frame_template: expected '' \\(detected\\) or"):
+        load_config(str(tmp_path / 'c.yaml'), [{'DATA': {'frame_template': value}}])
+    assert extract(['--videos', tmp_path, '--out', tmp_path / 'out',
+                    '--frame_template', value]) == 2
+    assert words in capsys.readouterr().err

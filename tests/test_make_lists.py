@@ -1,12 +1,16 @@
 """data/make_lists.py: every layout on a tiny tree written here, with a missing video, an
 unreadable one and a class without videos; the exact files, report lines and exit status, and
 lists that reader.listfile reads back with num_classes = the label count."""
+import json
 import os
 import shlex
 
+import cv2
+import numpy as np
 import pytest
 
 from data import make_lists
+from reader.decode import open_video
 from reader.listfile import read_list
 from tests.videos import write_corrupt_video, write_index_video
 
@@ -442,3 +446,140 @@ def test_an_out_folder_that_cannot_be_made_stops_at_once(tmp_path, capsys):
     status, _, err = run(capsys, 'folders', root, '--out', out)
     assert status == 2
     assert err[-1].endswith(f"--out {out}: no folder can be made in {tmp_path / 'root/a/v0.mp4'}")
+
+
+# --- Something-Something V2, V1 and Jester --------------------------------------------------
+
+STHV2_LABELS = {'Approaching something with your camera': '0',
+                'Pushing something from left to right': '1',
+                'Pushing something from right to left': '2',
+                'Putting something, something and something on the table': '3'}
+
+
+def write_json(path, data):
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def sthv2_files(folder, train_entry=None):
+    """The four JSON files, as 20BN names them, in `folder`."""
+    folder.mkdir()
+    train = [{'id': '11', 'label': 'pushing a pen from left to right',
+              'template': 'Pushing [something] from left to right', 'placeholders': ['a pen']},
+             {'id': '12', 'label': 'putting a cup, a pen and a key on the table',
+              'template': 'Putting [something], [something] and [something] on the table',
+              'placeholders': ['a cup', 'a pen', 'a key']},
+             {'id': '19', 'template': 'Pushing [something] from right to left'},  # no video
+             train_entry or {'id': '14', 'template': 'Approaching [something] with your camera'}]
+    val = [{'id': '13', 'template': 'Pushing [something] from right to left'}]
+    test = [{'id': '15'}, {'id': '16'}]
+    return [write_json(folder / f'something-something-v2-{name}.json', data) for name, data in
+            (('labels', STHV2_LABELS), ('train', train), ('validation', val), ('test', test))]
+
+
+def test_sthv2(tmp_path, capsys):
+    root = make_tree(tmp_path / '20bn-something-something-v2', bad=['14.webm'])
+    for name in ('11', '12', '13', '15'):  # VP9 in WebM, as 20BN ships SSv2
+        write_index_video(os.path.join(root, f'{name}.webm'), 3, codec='vp9')
+    labels, train, val, test = sthv2_files(tmp_path / 'annotations')
+    out = str(tmp_path / 'out')
+    status, stdout, err = run(capsys, 'sthv2', root, '--labels', labels, '--train', train,
+                              '--val', val, '--test', test, '--out', out)
+    assert status == 1
+    names = list(STHV2_LABELS)
+    assert cut_reasons(err) == [
+        *(f"warning: class {names[i]!r} (label {i}) has no video in train" for i in (0, 2)),
+        *(f"warning: class {names[i]!r} (label {i}) has no video in val" for i in (0, 1, 3)),
+        f'missing: 16.webm ({test}: entry 2 (id 16))',
+        f'missing: 19.webm ({train}: entry 3 (id 19))',
+        f'unreadable: 14.webm: {BAD}']
+    assert stdout[0] == ('train: 2 videos of 2 classes; val: 1 videos of 1 classes; 4 classes '
+                         'in all; test: 1 videos without labels')
+    assert stdout[-1] == f"predict the test split with: -o INFER.filelist={out}/test.list"
+    files = {name: open(os.path.join(out, name)).read().splitlines()
+             for name in os.listdir(out)}
+    assert files['labels.txt'] == list(STHV2_LABELS)  # in index order
+    # the template with brackets and commas is the class of the label with commas
+    assert files['train.list'] == ['11.webm 1', '12.webm 3']
+    assert files['val.list'] == ['13.webm 2']
+    assert files['test.list'] == ['15.webm']
+    assert read_list(os.path.join(out, 'test.list'), root, require_label=False) == [
+        (os.path.join(root, '15.webm'), None)]
+    check_readable(root, out)
+
+
+def test_sthv2_a_template_that_is_not_a_label_stops_naming_the_entry(tmp_path, capsys):
+    root = make_tree(tmp_path / 'videos', other=['11.webm'])  # never opened: it stops first
+    labels, train, val, _ = sthv2_files(tmp_path / 'annotations', {
+        'id': '14', 'template': 'Pushing [something], [something] from left to right'})
+    out = tmp_path / 'out'
+    status, _, err = run(capsys, 'sthv2', root, '--labels', labels, '--train', train,
+                         '--val', val, '--out', out)
+    assert status == 2 and not out.exists()
+    assert (f"{train}: entry 4 (id 14): class 'Pushing something, something from left to "
+            f"right' is not in {labels}") in err[-1]
+
+
+def write_frame_folders(root, ids, frames=3):
+    """ROOT/<id>/00001.jpg ..., as 20BN ships Something-Something V1 and Jester."""
+    for video_id in ids:
+        os.makedirs(root / video_id)
+        for i in range(1, frames + 1):
+            cv2.imwrite(str(root / video_id / f'{i:05d}.jpg'), np.full((8, 8, 3), i, np.uint8))
+    return str(root)
+
+
+@pytest.mark.parametrize('layout', ['sthv1', 'jester'])
+def test_sthv1_and_jester(tmp_path, capsys, layout):
+    root = write_frame_folders(tmp_path / 'frames', ['1', '2', '3', '5'])
+    os.makedirs(tmp_path / 'frames' / '4')  # an empty folder: no frame
+    labels = write_text(tmp_path / 'labels.csv',
+                        ['Swiping Left', 'Swiping Right', 'Doing other things'])
+    train = write_text(tmp_path / 'train.csv', ['1;Swiping Right', '2;Doing other things',
+                                                '4;Swiping Left', '9;Swiping Left'])
+    val = write_text(tmp_path / 'validation.csv', ['3;Swiping Left'])
+    test = write_text(tmp_path / 'test.csv', ['5', '8'])
+    out = str(tmp_path / 'out')
+    argv = [layout, root, '--labels', labels, '--train', train, '--val', val, '--test', test,
+            '--out', out]
+    status, stdout, err = run(capsys, *argv)
+    assert status == 1
+    assert f'missing: 8 ({test}:2)' in err and f'missing: 9 ({train}:4)' in err
+    assert any(line.startswith('unreadable: 4: no frames named') for line in err)
+    assert stdout[0] == ('train: 2 videos of 2 classes; val: 1 videos of 1 classes; 3 classes '
+                         'in all; test: 1 videos without labels')
+    read = lambda name: open(os.path.join(out, name)).read().splitlines()  # noqa: E731
+    assert read('labels.txt') == ['Swiping Left', 'Swiping Right', 'Doing other things']
+    assert read('train.list') == ['1 1', '2 2'] and read('val.list') == ['3 0']
+    assert read('test.list') == ['5']  # an id alone on its line is a path, not a label
+    assert read_list(os.path.join(out, 'test.list'), root, require_label=False) == [
+        (os.path.join(root, '5'), None)]
+    check_readable_folders(root, out)
+    # the original TSM code's order: sorted names
+    run(capsys, *argv, '--label_order', 'sorted')
+    assert read('labels.txt') == ['Doing other things', 'Swiping Left', 'Swiping Right']
+    assert read('train.list') == ['2 0', '1 2'] and read('val.list') == ['3 1']
+
+
+def check_readable_folders(root, out):
+    """The lists' frame folders open with the reader (frames detected as 00001.jpg)."""
+    for split in ('train', 'val'):
+        for path, _ in read_list(os.path.join(out, f'{split}.list'), root):
+            with open_video(path) as video:
+                assert video.template == '{:05d}.jpg' and video.num_frames == 3
+
+
+@pytest.mark.parametrize('line, words', [
+    ('1;Swiping Up', ":1: class 'Swiping Up' is not in "),
+    ('1', ':1: expected "id;class", got \'1\''),
+])
+def test_sthv1_a_class_absent_from_the_labels_stops_naming_the_line(tmp_path, capsys, line,
+                                                                      words):
+    root = write_frame_folders(tmp_path / 'frames', ['1'])
+    labels = write_text(tmp_path / 'labels.csv', ['Swiping Left'])
+    train = write_text(tmp_path / 'train.csv', [line])
+    val = write_text(tmp_path / 'validation.csv', [])
+    out = tmp_path / 'out'
+    status, _, err = run(capsys, 'sthv1', root, '--labels', labels, '--train', train,
+                         '--val', val, '--out', out)
+    assert status == 2 and not out.exists() and f'{train}{words}' in err[-1]

@@ -32,6 +32,13 @@ def mit_test_indices(num_frames, num_segments):
     return [int(tick / 2.0 + tick * x) for x in range(num_segments)]
 
 
+def mit_twice_indices(num_frames, num_segments):
+    """The twice_sample branch of _get_test_indices, RGB (new_length 1), less its + 1."""
+    tick = (num_frames - 1 + 1) / float(num_segments)
+    return ([int(tick / 2.0 + tick * x) for x in range(num_segments)]
+            + [int(tick * x) for x in range(num_segments)])
+
+
 def mit_dense_indices(num_frames, num_segments):
     """The dense branch of _get_test_indices (PaddleVideo's dense Sampler is the same code)."""
     sample_pos = max(1, 1 + num_frames - 64)
@@ -71,7 +78,8 @@ def pptsm_indices(frames_len, num_seg, seg_len=1):
 
 
 SOURCE_INDICES = {'tick': mit_test_indices, 'tick_or_first': paddlevideo_tsm_indices,
-                  'pptsm': pptsm_indices, 'dense_10': mit_dense_indices}
+                  'pptsm': pptsm_indices, 'dense_10': mit_dense_indices,
+                  'twice': mit_twice_indices}
 
 
 @pytest.mark.parametrize('sampling', sorted(SOURCE_INDICES))
@@ -92,6 +100,8 @@ def test_where_the_sources_and_our_sampling_part():
     assert source_views(300, 8, 'pptsm').tolist() == [18, 55, 92, 129, 166, 203, 240, 277]
     assert source_views(8, 8, 'tick_or_first').tolist() == [0] * 8  # PaddleVideo: > seg only
     assert source_views(5, 8, 'tick').tolist() == [0, 0, 1, 2, 2, 3, 4, 4]
+    # twice_sample: the second clip half a tick (here 1.25 frames) before the first
+    assert source_views(10, 4, 'twice').tolist() == [1, 3, 6, 8, 0, 2, 5, 7]
 
 
 # -- pixels: resize, crops and normalisation through PIL, as the sources do
@@ -154,6 +164,8 @@ SOURCE_PIXELS = {
     'mit-1crop': (lambda im: torchvision_resize(im, 256), centre_crop, 224),
     'mit-10crop': (lambda im: torchvision_resize(im, 256), over_sample, 224),
     'mit-dense': (lambda im: torchvision_resize(im, 256), full_res_sample, 256),
+    # test_models.py --full_res: GroupFullResSample(scale_size, scale_size), 256 both
+    'mit-twice': (lambda im: torchvision_resize(im, 256), full_res_sample, 256),
     'paddlevideo-tsm': (lambda im: paddlevideo_scale(im, 256, False), centre_crop, 224),
     'pptsm-uniform': (lambda im: paddlevideo_scale(im, 256, True), centre_crop, 224),
     'pptsm-dense': (lambda im: paddlevideo_scale(im, 256, True), full_res_sample, 224),
@@ -236,8 +248,8 @@ def test_pil_resize_in_our_pipeline_and_training(videos):
     np.testing.assert_array_equal(pil, np.stack(want))
     # the multi-scale crop resized to the input side with PIL (DATA.resize: pil)
     scales = [1.0, 0.875, 0.75, 0.66]
-    got = train_transform(frames, 256, 224, scales, False, MEAN, STD,
-                          np.random.default_rng(7), 'pil')
+    got, _ = train_transform(frames, 256, 224, scales, False, MEAN, STD,
+                             np.random.default_rng(7), 'pil')
     top, left, ch, cw = random_crop_box(*pil.shape[1:3], scales, np.random.default_rng(7))
     crops = [Image.fromarray(f[top:top + ch, left:left + cw]).resize((224, 224), Image.BILINEAR)
              for f in pil]

@@ -73,8 +73,9 @@ def test_test_transform_resizes_then_crops():
 
 def test_train_transform_shape():
     rng = np.random.default_rng(0)
-    out = T.train_transform(np.zeros((6, 48, 64, 3), np.uint8), 40, 32,
-                            [1.0, 0.875, 0.75, 0.66], True, *IMAGENET, rng)
+    out, label = T.train_transform(np.zeros((6, 48, 64, 3), np.uint8), 40, 32,
+                                   [1.0, 0.875, 0.75, 0.66], True, *IMAGENET, rng)
+    assert label is None  # none given, none returned
     assert out.shape == (6, 3, 32, 32) and out.dtype == np.float32
 
 
@@ -107,8 +108,8 @@ def test_train_crop_is_the_drawn_box():
     frames = coordinate_frames(3, 40, 60)
     for seed in range(20):
         top, left, h, w = T.random_crop_box(40, 60, [0.8], np.random.default_rng(seed))
-        out = T.train_transform(frames, 40, 32, [0.8], False, MEAN0, STD1,
-                                np.random.default_rng(seed))
+        out, _ = T.train_transform(frames, 40, 32, [0.8], False, MEAN0, STD1,
+                                   np.random.default_rng(seed))
         px = pixels(out)
         assert (h, w) == (32, 32)
         assert (px[0, 0, 0, 0], px[0, 1, 0, 0]) == (top, left)
@@ -120,8 +121,8 @@ def test_train_same_crop_and_flip_for_all_frames():
     scales = [1.0, 0.875, 0.75, 0.66]
     flips = set()
     for seed in range(40):
-        out = T.train_transform(frames, 48, 32, scales, True, MEAN0, STD1,
-                                np.random.default_rng(seed))
+        out, _ = T.train_transform(frames, 48, 32, scales, True, MEAN0, STD1,
+                                   np.random.default_rng(seed))
         # rows and columns (channels 0, 1) are identical in every frame: same crop and flip
         assert np.array_equal(out[:, :2], np.broadcast_to(out[:1, :2], out[:, :2].shape))
         assert np.array_equal(pixels(out[:, 2, 5, 7]), np.arange(8))
@@ -135,9 +136,49 @@ def test_flip_mirrors_and_is_off_when_disabled():
     outcomes = []
     for seed in range(40):
         args = (frames, 40, 40, [1.0])
-        flipped = T.train_transform(*args, True, MEAN0, STD1, np.random.default_rng(seed))
-        kept = T.train_transform(*args, False, MEAN0, STD1, np.random.default_rng(seed))
+        flipped, _ = T.train_transform(*args, True, MEAN0, STD1, np.random.default_rng(seed))
+        kept, _ = T.train_transform(*args, False, MEAN0, STD1, np.random.default_rng(seed))
         assert np.array_equal(kept, plain)
         outcomes.append(np.array_equal(flipped, plain[..., ::-1]))
         assert outcomes[-1] or np.array_equal(flipped, plain)
     assert 10 < sum(outcomes) < 30
+
+
+def test_flip_with_a_label_map_swaps_exactly_the_mapped_labels():
+    frames = coordinate_frames(2, 40, 40)
+    plain = T.normalize(frames, MEAN0, STD1)
+    pairs = [[1, 4], [2, 3]]
+    partner = {1: 4, 4: 1, 2: 3, 3: 2}
+    flipped_any = set()
+    for label in range(6):
+        for seed in range(12):
+            args = (frames, 40, 40, [1.0], True, MEAN0, STD1, np.random.default_rng(seed))
+            clip, got = T.train_transform(*args, label=label, flip_label_map=pairs)
+            flipped = np.array_equal(clip, plain[..., ::-1])
+            assert flipped or np.array_equal(clip, plain)
+            assert got == (partner.get(label, label) if flipped else label), (label, seed)
+            flipped_any.add(flipped)
+            # the map changes no pixel and no draw; without flipping, no label changes
+            same, unmapped = T.train_transform(*args[:-1], np.random.default_rng(seed),
+                                               label=label)
+            assert np.array_equal(same, clip) and unmapped == label
+            _, kept = T.train_transform(*args[:4], False, MEAN0, STD1,
+                                        np.random.default_rng(seed), label=label,
+                                        flip_label_map=pairs)
+            assert kept == label
+    assert flipped_any == {True, False}
+
+
+def test_mirror_pairs_are_the_names_a_flip_exchanges():
+    ssv2 = ['Pulling something from left to right', 'Pulling something from right to left',
+            'Pushing something from left to right', 'Moving something up',
+            'Moving something down', 'Turning the camera left while filming something',
+            'Turning the camera right while filming something',
+            'Pushing something from right to left']
+    assert T.mirror_pairs(ssv2) == [(0, 1), (2, 7), (5, 6)]
+    demo = ['move_left', 'move_right', 'rotate_cw', 'rotate_ccw', 'grow', 'shrink']
+    assert T.mirror_pairs(demo) == [(0, 1), (2, 3)]
+    jester = ['Swiping Left', 'Swiping Right', 'Turning Hand Clockwise',
+              'Turning Hand Counterclockwise', 'Sliding Two Fingers Left', 'Thumb Up']
+    assert T.mirror_pairs(jester) == [(0, 1), (2, 3)]
+    assert T.mirror_pairs(['left', 'Right turn', 'right hand']) == []
