@@ -395,9 +395,11 @@ def test_a_full_disk_during_predict_is_one_line_and_keeps_the_predictions(tmp_pa
     whole = json.loads((out / 'TSM_predict.json').read_text())
     assert whole['interrupted'] is True
     assert [p['video'] for p in whole['predictions']] == videos[:1]
-    os.symlink('/dev/full', out / 'TSM_timeline.json')
+    # the timeline is written under a temporary name first: that write finds the disk full
+    os.symlink('/dev/full', out / f'.TSM_timeline.json.tmp-{os.getpid()}')
     assert run('predict', predict.main, '--config', config, '--video_path', videos[0],
                '--window', '0.5', '--dynamic', '--no_plots') == 1
     errors = logged_error(capsys)
     assert len(errors) == 1
     assert f'{out / "TSM_timeline.json"}: cannot write (No space left on device)' in errors[0]
+    assert not os.path.exists(out / 'TSM_timeline.json')  # no half file in its place
