@@ -60,8 +60,6 @@ test_tools() {
 # variant and not by TSN; then a prediction, and one streamed frame by frame.
 demo() {
     local py; py=$(python_bin)
-    # the same figures on every CPU with AVX2: the libraries' AVX2 paths (models/mkl.py)
-    export TSM_CODE_PATH=${TSM_CODE_PATH:-avx2}
     $py data/make_demo.py --out data/demo
     local video; video=data/demo/$(head -n 1 data/demo/val.list | cut -d' ' -f1)
     for name in tsm tsn tsm_online; do

@@ -5,6 +5,8 @@ import os
 
 import paddle
 
+from . import mkl
+
 log = logging.getLogger(__name__)
 
 
@@ -39,9 +41,14 @@ def set_cpu_threads(threads):
 
 
 def use_cpu(threads):
-    """The CPU as the scripts run on it: `threads` math threads, freed memory kept."""
+    """The CPU as the scripts run on it: `threads` math threads, freed memory kept, and MKL's
+    code path for this CPU's instructions (models/mkl.py), logged where it is set."""
     set_cpu_threads(threads)
     keep_freed_memory()
+    path = mkl.use_best_code_path()
+    if path is not None:
+        log.info('MKL code path: MKL_DEBUG_CPU_TYPE=%s (%s)', path,
+                 mkl.PATH_NAMES.get(path, 'set by the user'))
 
 
 def keep_freed_memory():

@@ -42,7 +42,7 @@ def bf16_cpu():
 
 
 def bf16_supported():
-    """bf16_cpu(), unless oneDNN is capped below its bfloat16 kernels (TSM_CODE_PATH=avx2)."""
+    """bf16_cpu(), unless the user capped oneDNN below its bfloat16 kernels."""
     return bf16_cpu() and mkl.onednn_runs_bf16()
 
 
@@ -66,8 +66,8 @@ def _check_precision(precision, on_gpu):
                          'instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo); this '
                          'machine or build has none: use fp32')
     if precision == 'bf16' and not bf16_supported():
-        raise ValueError('precision bf16: %s=%s caps oneDNN below its bfloat16 kernels '
-                         '(TSM_CODE_PATH=avx2 sets it): use fp32, or unset it' % mkl.onednn_cap())
+        raise ValueError('precision bf16: %s=%s caps oneDNN below its bfloat16 kernels: use '
+                         'fp32, or unset it' % mkl.onednn_cap())
     if precision == 'fp16' and not on_gpu:
         raise ValueError('precision fp16: only on the GPU; on the CPU use fp32 or bf16')
 

@@ -7,15 +7,10 @@ build carries (2019) still takes the path from MKL_DEBUG_CPU_TYPE: 5 selects the
 the AVX-512 one. On a 2-core AMD EPYC with AVX-512 (Paddle 3.3.1): a 64x576 by 576x50176
 product 111 ms -> 23 ms; the TSM-R50 training step (8x224x224, batch 2) 10.3 s -> 4.1 s; the
 dynamic model's clip 2.0 s -> 0.6 s. Paddle Inference (the exported model) computes with
-oneDNN, which reads the instructions itself, and is unchanged. MKL reads the variable at its
-first product, so models sets it on import, before any; a value the user set is kept.
-
-TSM_CODE_PATH=avx2 (what `bash run.sh demo` sets) runs MKL's and oneDNN's AVX2 paths on every
-CPU with AVX2 instead, Intel's included, so that a seeded run computes the same bits on all of
-them: the AVX-512 paths add in another order, and the demo's figures moved by a few videos.
-On 2-core AMD EPYCs with and without AVX-512 the demo printed the same table this way; on
-the AVX-512 one its training took 168 to 197 s in three runs, 201 s in one on MKL's AVX-512
-path (32x32 frames: small products, where the wider instructions do not pay).
+oneDNN, which reads the instructions itself, and is unchanged. MKL reads the variable at
+its first product, so the scripts and benchmarks set it at start-up (models.device.use_cpu),
+before any, and log it; a value the user set is kept. Later MKL releases ignore the variable:
+with a Paddle that carries one, this module has nothing left to do and goes.
 """
 import os
 
@@ -23,15 +18,9 @@ CPUINFO = '/proc/cpuinfo'
 # MKL_DEBUG_CPU_TYPE for each code path, best first, with the instructions it runs.
 CODE_PATHS = (('7', {'avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl'}),
               ('5', {'avx2', 'fma'}))
-AVX2_PATH, AVX2_FLAGS = CODE_PATHS[1]
-# What TSM_CODE_PATH=avx2 sets: MKL's path by MKL_DEBUG_CPU_TYPE on other vendors' CPUs and by
-# its reproducibility mode (MKL_CBWR) on Intel's, oneDNN's by its ISA cap (DNNL_ for the
-# oneDNN of Paddle 2.6).
-AVX2_ENVIRON = {'MKL_DEBUG_CPU_TYPE': AVX2_PATH, 'MKL_CBWR': 'AVX2',
-                'ONEDNN_MAX_CPU_ISA': 'AVX2', 'DNNL_MAX_CPU_ISA': 'AVX2'}
-CHOICES = ('best', 'avx2')
-# oneDNN ISA caps under which it has no bfloat16 kernels (Paddle Inference then fails to build
-# a bf16 predictor, with no message): the AVX2 cap above among them.
+PATH_NAMES = {'7': 'AVX-512', '5': 'AVX2'}
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA, set by a user) under which it has no bfloat16 kernels:
+# Paddle Inference then fails to build a bf16 predictor, with no message.
 NO_BF16_CAPS = ('SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX2_VNNI_2', 'AVX512_CORE',
                 'AVX512_CORE_VNNI')
 
@@ -58,16 +47,8 @@ def code_path(info):
 
 
 def use_best_code_path(environ=os.environ):
-    """Set MKL_DEBUG_CPU_TYPE for this CPU, or the AVX2 paths where TSM_CODE_PATH says avx2
-    and the CPU has AVX2, each variable unless it is set already; MKL_DEBUG_CPU_TYPE in force."""
-    choice = environ.get('TSM_CODE_PATH', 'best')
-    if choice not in CHOICES:
-        raise ValueError(f'TSM_CODE_PATH={choice}: expected one of {", ".join(CHOICES)}')
-    info = cpu_info()
-    if choice == 'avx2' and AVX2_FLAGS <= info['flags']:
-        for key, value in AVX2_ENVIRON.items():
-            environ.setdefault(key, value)
-    value = code_path(info)
+    """Set MKL_DEBUG_CPU_TYPE for this CPU unless it is set already; the value in force."""
+    value = code_path(cpu_info())
     if value is not None:
         environ.setdefault('MKL_DEBUG_CPU_TYPE', value)
     return environ.get('MKL_DEBUG_CPU_TYPE')

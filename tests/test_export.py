@@ -141,8 +141,8 @@ def test_bf16_is_near_fp32(exported):
 
 
 def test_a_onednn_cap_below_bf16_means_fp32(exported, monkeypatch):
-    """Under TSM_CODE_PATH=avx2 oneDNN has no bf16 kernels: auto takes fp32, and bf16 names
-    the cap instead of failing inside Paddle Inference with no message."""
+    """Under a user's oneDNN cap below bf16 there are no bf16 kernels: auto takes fp32, and
+    bf16 names the cap instead of failing inside Paddle Inference with no message."""
     _, _, prefix = exported
     monkeypatch.setattr(inference, 'bf16_cpu', lambda: True)
     monkeypatch.delenv('DNNL_MAX_CPU_ISA', raising=False)

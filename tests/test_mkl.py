@@ -50,8 +50,13 @@ def test_a_value_the_user_set_is_kept(monkeypatch):
 
 CHILD = '''
 import os, numpy as np
-import models, paddle, paddle.nn.functional as F
+import paddle, paddle.nn.functional as F
+before = dict(os.environ)  # after paddle's import, which sets variables of its own
+import models
 from models import mkl
+from models.device import use_cpu
+print(dict(os.environ) == before)  # importing the package changes nothing
+use_cpu(1)
 print(os.environ.get('MKL_DEBUG_CPU_TYPE'), mkl.code_path(mkl.cpu_info()))
 rng = np.random.default_rng(0)
 a, b = rng.standard_normal([96, 300]), rng.standard_normal([300, 1000])
@@ -64,62 +69,21 @@ print(np.abs(got - want).max() / np.abs(want).max())
 '''
 
 
-def test_importing_models_sets_this_cpus_path_which_computes_right():
+def test_the_scripts_cpu_set_up_sets_this_cpus_path_which_computes_right():
     environ = {k: v for k, v in os.environ.items() if k != 'MKL_DEBUG_CPU_TYPE'}
     out = subprocess.run([sys.executable, '-c', CHILD], cwd=ROOT, env=environ, check=True,
                          capture_output=True, text=True).stdout.split('\n')
-    in_force, chosen = out[0].split()
+    assert out[0] == 'True'
+    in_force, chosen = out[1].split()
     assert in_force == chosen  # 'None None' on an Intel CPU or one without AVX2
-    assert float(out[1]) < 1e-5 and float(out[2]) < 1e-5
+    assert float(out[2]) < 1e-5 and float(out[3]) < 1e-5
 
 
-def test_avx2_pins_every_library_on_a_cpu_with_avx2(tmp_path, monkeypatch):
-    info = mkl.cpu_info(write_cpuinfo(tmp_path, 'AuthenticAMD', ZEN4))
-    monkeypatch.setattr(mkl, 'cpu_info', lambda: info)
-    environ = {'TSM_CODE_PATH': 'avx2', 'MKL_CBWR': 'AVX2,STRICT'}
-    assert mkl.use_best_code_path(environ) == '5'
-    assert environ == {'TSM_CODE_PATH': 'avx2', 'MKL_DEBUG_CPU_TYPE': '5',
-                       'MKL_CBWR': 'AVX2,STRICT',  # the user's value kept
-                       'ONEDNN_MAX_CPU_ISA': 'AVX2', 'DNNL_MAX_CPU_ISA': 'AVX2'}
-    environ = {'TSM_CODE_PATH': 'best'}
-    assert mkl.use_best_code_path(environ) == '7' and 'MKL_CBWR' not in environ
-
-
-def test_avx2_leaves_a_cpu_without_avx2_alone(tmp_path, monkeypatch):
-    info = mkl.cpu_info(write_cpuinfo(tmp_path, 'GenuineIntel', 'fpu sse2 avx'))
-    monkeypatch.setattr(mkl, 'cpu_info', lambda: info)
-    environ = {'TSM_CODE_PATH': 'avx2'}
-    assert mkl.use_best_code_path(environ) is None and environ == {'TSM_CODE_PATH': 'avx2'}
-
-
-def test_an_unknown_choice_names_the_variable():
-    environ = dict(os.environ, TSM_CODE_PATH='avx512')
-    out = subprocess.run([sys.executable, '-c', 'import models'], cwd=ROOT, env=environ,
-                         capture_output=True, text=True)
-    assert out.returncode == 1
-    last = out.stderr.strip().split('\n')[-1]  # after Paddle's own warnings on import
-    assert last == 'error: TSM_CODE_PATH=avx512: expected one of best, avx2'
-
-
-PRODUCT = '''
-import numpy as np
-import models, paddle
-rng = np.random.default_rng(0)
-a, b = rng.standard_normal([64, 576]), rng.standard_normal([576, 3000])
-c = paddle.matmul(paddle.to_tensor(a, 'float32'), paddle.to_tensor(b, 'float32'))
-print(c.numpy().tobytes().hex())
-'''
-
-
-@pytest.mark.skipif(not mkl.AVX2_FLAGS <= mkl.cpu_info()['flags'], reason='needs AVX2')
-def test_avx2_computes_what_the_libraries_own_settings_compute():
-    """Set by models on import, the pin is in force at the first product: the bits equal those
-    of the variables set by hand (on an AVX-512 CPU, MKL's default path gives other bits)."""
-    base = {k: v for k, v in os.environ.items()
-            if k not in mkl.AVX2_ENVIRON and k != 'TSM_CODE_PATH'}
-
-    def product(**env):
-        return subprocess.run([sys.executable, '-c', PRODUCT], cwd=ROOT, env=dict(base, **env),
-                              check=True, capture_output=True, text=True).stdout
-
-    assert product(TSM_CODE_PATH='avx2') == product(**mkl.AVX2_ENVIRON)
+def test_the_path_set_is_logged(monkeypatch, caplog):
+    from models import device
+    monkeypatch.setattr(mkl, 'code_path', lambda info: '7')
+    monkeypatch.delenv('MKL_DEBUG_CPU_TYPE', raising=False)
+    with caplog.at_level('INFO', logger=device.__name__):
+        device.use_cpu(1)
+    assert os.environ['MKL_DEBUG_CPU_TYPE'] == '7'
+    assert 'MKL code path: MKL_DEBUG_CPU_TYPE=7 (AVX-512)' in caplog.text
