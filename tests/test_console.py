@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 import console
 import eval as eval_script
@@ -14,30 +13,15 @@ import results
 import train
 from configs import cli
 from test_noise import ROOT, assert_quiet, command
+from tests.tiny import make_demo_data, write_tiny_config
 
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
     """A tiny demo dataset and a config that trains on it in seconds."""
     root = tmp_path_factory.mktemp('console')
-    subprocess.run([sys.executable, 'data/make_demo.py', '--out', str(root / 'data'),
-                    '--train_per_class', '1', '--val_per_class', '1', '--size', '32',
-                    '--seed', '3'], cwd=ROOT, check=True, capture_output=True)
-    data = root / 'data'
-    cfg = {'MODEL': {'num_classes': 6, 'seg_num': 2, 'depth': 18},
-           'DATA': {'data_root': str(data), 'short_size': 32, 'target_size': 32, 'flip': False,
-                    'num_workers': 0},
-           'TRAIN': {'filelist': str(data / 'train.list'), 'batch_size': 3, 'epoch': 2,
-                     'lr_decay_epochs': [], 'valid_interval': 1, 'log_interval': 0,
-                     'save_dir': str(root / 'run'), 'pretrain': ''},
-           'VALID': {'filelist': str(data / 'val.list'), 'batch_size': 3},
-           'TEST': {'filelist': str(data / 'val.list'), 'batch_size': 3,
-                    'weights': str(root / 'run/TSM_best'), 'save_dir': str(root / 'eval')},
-           'INFER': {'label_file': str(data / 'labels.txt'), 'topk': 2,
-                     'weights': str(root / 'run/TSM_best'), 'save_dir': str(root / 'predict')}}
-    config = root / 'tiny.yaml'
-    config.write_text(yaml.safe_dump(cfg))
-    return root, str(config)
+    data = make_demo_data(root / 'data', seed=3)
+    return root, write_tiny_config(root, data)
 
 
 def test_train_eval_predict_export_print_their_outputs_and_no_paddle_noise(demo):
@@ -105,7 +89,7 @@ def test_train_shows_progress_where_no_bar_is_drawn_and_titles_its_plot(
     steps = re.findall(r'INFO epoch (\d)  step (\d)/2  loss \d+\.\d{4}  top1 \d\.\d{3}  '
                        r'clips/s \d+\.\d  lr \S+  \d+ s\n', err)
     assert steps == [('0', '1'), ('0', '2'), ('1', '1'), ('1', '2')]
-    assert titles == [f'tiny.yaml: {save_dir}'] * 2
+    assert titles == [f'cfg.yaml: {save_dir}'] * 2
 
 
 def test_no_line_before_its_time(monkeypatch, capsys):
@@ -132,7 +116,7 @@ def test_eval_titles_its_plots(demo, tmp_path, monkeypatch):
         cli.run('eval', eval_script.main, ['--config', config, '--save_dir', save_dir,
                                            '--dynamic'])
     assert exit_.value.code == 0
-    assert titles == [f'tiny.yaml: {save_dir}']
+    assert titles == [f'cfg.yaml: {save_dir}']
 
 
 @pytest.mark.parametrize('seconds, text', [(0.44, '0.4 s'), (9.96, '10 s'), (59.4, '59 s'),

@@ -17,38 +17,11 @@ import predict
 import train
 from configs import cli
 from models import weights
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from tests.tiny import ROOT, make_demo_data, write_tiny_config as write_config
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp('runs') / 'data'
-    subprocess.run([sys.executable, 'data/make_demo.py', '--out', str(root),
-                    '--train_per_class', '1', '--val_per_class', '1', '--size', '32',
-                    '--seed', '2'], cwd=ROOT, check=True, capture_output=True)
-    return root
-
-
-def write_config(tmp_path, data, **sections):
-    cfg = {'MODEL': {'num_classes': 6, 'seg_num': 2, 'depth': 18},
-           'DATA': {'data_root': str(data), 'short_size': 32, 'target_size': 32, 'flip': False,
-                    'num_workers': 0},
-           'TRAIN': {'filelist': str(data / 'train.list'), 'batch_size': 3, 'epoch': 2,
-                     'lr_decay_epochs': [], 'valid_interval': 1, 'log_interval': 0,
-                     'save_dir': str(tmp_path / 'run'), 'pretrain': ''},
-           'VALID': {'filelist': str(data / 'val.list'), 'batch_size': 3},
-           'TEST': {'filelist': str(data / 'val.list'), 'batch_size': 3,
-                    'weights': str(tmp_path / 'run' / weights.BEST),
-                    'save_dir': str(tmp_path / 'eval')},
-           'INFER': {'label_file': str(data / 'labels.txt'), 'topk': 2,
-                     'weights': str(tmp_path / 'run' / weights.BEST),
-                     'save_dir': str(tmp_path / 'predict')}}
-    for section, values in sections.items():
-        cfg[section].update(values)
-    path = tmp_path / 'cfg.yaml'
-    path.write_text(yaml.safe_dump(cfg))
-    return str(path)
+    return make_demo_data(tmp_path_factory.mktemp('runs') / 'data', seed=2)
 
 
 def run(script, main, *argv):
