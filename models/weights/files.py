@@ -63,9 +63,9 @@ def _load_torch(path):
                            ) from None
 
 
-# mmcv and mmengine checkpoints (mmaction2's) keep numpy scalars in their 'meta', such as an
-# evaluation hook's best score; files written under numpy 1 and 2 name its constructor
-# in either module.
+# mmcv and mmengine checkpoints (mmaction2's) may keep numpy scalars in their 'meta' (a
+# score computed with numpy); files written under numpy 1 and 2 name its constructor in
+# either module.
 _SCALAR_NAMES = ('numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar')
 _NUMERIC_DTYPES = '?bhilqBHILQefd'
 
