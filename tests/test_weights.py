@@ -218,6 +218,7 @@ def test_something_something_names(name):
     assert 'sha256' not in entry  # none is published
     if name.startswith('sthv1'):  # its category list is the user's: no file to point at
         assert 'labels' not in entry and '--label_order sorted' in entry['about']
+        assert entry['label_order'] == 'sorted'
         return
     labels = open(entry['labels'], encoding='utf-8').read().splitlines()
     assert len(labels) == len(set(labels)) == 174
