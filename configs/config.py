@@ -20,7 +20,7 @@ from models import TSM
 from models.amp import AMP_MODES
 from models.inference import PRECISIONS
 from models.tsm import check_args
-from models.weights.published import published_protocol
+from models.weights.published import label_order_problem, published_protocol
 from reader.frames import TEMPLATES as FRAME_TEMPLATES, template_problem
 from reader.listfile import ListFileError, read_label_names
 from reader.protocols import CROPS_PER_CLIP, NAMES as PROTOCOL_NAMES, OURS, PROTOCOLS
@@ -283,6 +283,7 @@ def load_config(path, overrides=()):
     check_values(cfg, path)
     resolve_protocols(cfg, path)
     warn_mirrored_classes(cfg, path)
+    check_label_order(cfg, path)
     return cfg
 
 
@@ -405,6 +406,24 @@ def warn_mirrored_classes(cfg, source):
                        'into each other: %s; set DATA.flip_label_map: %s (or DATA.flip: false)',
                        source, path, shown_pairs,
                        sorted([list(p) for p in mapped] + [list(p) for p in unmapped]))
+
+
+def check_label_order(cfg, source):
+    """ConfigError when INFER.label_file does not name the classes in the order the
+    published weights of TEST or INFER output them (the lists made with it number the
+    classes in its order, so scores and predictions would be silently misnamed)."""
+    path = cfg['INFER']['label_file']
+    specs = {cfg[s]['weights'] for s in ('TEST', 'INFER') if not cfg[s]['infer_model']}
+    if not os.path.isfile(path):
+        return
+    try:
+        names = read_label_names(path, cfg['MODEL']['num_classes'])
+    except ListFileError:
+        return  # not this model's names: eval.py and predict.py report that
+    for spec in sorted(specs):
+        problem = label_order_problem(spec, names, path)
+        if problem:
+            raise ConfigError(f'{source}: INFER.label_file {problem}')
 
 
 def _weights_protocol(settings):

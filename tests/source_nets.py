@@ -3,8 +3,9 @@ parameter names, and forward passes written in the publisher's own framework and
 
 Nothing here imports models/: the names and shapes are spelled out from the publishers'
 code (PaddleVideo ResNetTSM + TSMHead and PP-TSM's ResNetTweaksTSM + ppTSMHead, the old
-zoo's tsm_res_model.py, the original ops/temporal_shift.py on a torchvision ResNet), so a conversion is compared with an
-independent computation.
+zoo's tsm_res_model.py, the original ops/temporal_shift.py on a torchvision ResNet,
+mmaction2's resnet_tsm.py + tsm_head.py), so a conversion is compared with an independent
+computation.
 """
 import numpy as np
 import paddle
@@ -104,6 +105,7 @@ class MitNames(PaddleVideoNames):
     kind = {'scale': 'weight', 'offset': 'bias', 'mean': 'running_mean', 'var': 'running_var'}
     fc_w, fc_b, fc_in_out = 'module.new_fc.weight', 'module.new_fc.bias', False
     prefix = 'module.base_model.'
+    marker = 'conv1.net.'  # how a shifted block names its first conv
 
     def __init__(self, depth):
         super().__init__(depth)
@@ -129,6 +131,23 @@ class MitNames(PaddleVideoNames):
 
 class TorchvisionNames(MitNames):
     fc_w, fc_b, prefix = 'fc.weight', 'fc.bias', ''
+
+
+class Mmaction2Names(MitNames):
+    """mmaction2 ResNetTSM (backbone.*, each layer an mmcv ConvModule holding .conv and .bn)
+    + TSMHead (cls_head.fc_cls.*). Its 'blockres' shift wraps the conv of conv1 of block i
+    when i % n_round == 0 (n_round as the original's), named conv1.conv.net."""
+    fc_w, fc_b = 'cls_head.fc_cls.weight', 'cls_head.fc_cls.bias'
+    marker = 'conv1.conv.net.'
+
+    def _layer(self, block, role, conv):
+        part = 'conv' if conv else 'bn'
+        if block is None:
+            return f'backbone.conv1.{part}'
+        layer = 'downsample' if role == 'short' else f'conv{self.role[role]}'
+        wrapped = conv and role == 'a' and block[1] % self.n_round == 0
+        return f'backbone.layer{block[0] + 1}.{block[1]}.{layer}.{part}' + (
+            '.net' if wrapped else '')
 
 
 def random_state(names, depth, num_classes, seed=0):
@@ -196,17 +215,31 @@ def torch_shift(x, n_segment, fold_div=8):
     return out.view(nt, c, h, w)
 
 
-def torch_forward(state, names, depth, x, seg_num, shift):
+def mmaction2_shift(x, num_segments, shift_div=8):
+    """mmaction2's TemporalShift.shift: frames as [N/T, T, C, H*W], the first fold moved one
+    frame earlier (zeros appended after the last), the second one frame later (zeros before
+    the first), built by slicing and concatenation as it does."""
+    import torch
+    n, c, h, w = x.size()
+    x = x.view(-1, num_segments, c, h * w)
+    fold = c // shift_div
+    first, second, rest = x[:, :, :fold], x[:, :, fold:2 * fold], x[:, :, 2 * fold:]
+    first = torch.cat((first[:, 1:], torch.zeros_like(first[:, :1])), 1)
+    second = torch.cat((torch.zeros_like(second[:, :1]), second[:, :-1]), 1)
+    return torch.cat((first, second, rest), 2).view(n, c, h, w)
+
+
+def torch_forward(state, names, depth, x, seg_num, shift, shift_op=torch_shift):
     """Logits of the original TSM or a torchvision ResNet run per frame (shift=False), in
     torch, on the torch state dict. shift=True shifts the blocks whose first conv the
-    state dict names conv1.net (the original's TemporalShift wrapper); a set of
-    (stage 0..3, index) shifts those blocks."""
+    state dict names with names.marker (a TemporalShift wrapper); a set of (stage 0..3,
+    index) shifts those blocks. shift_op(x, seg_num) is the publisher's shift."""
     import torch
     import torch.nn.functional as tf
     t = {k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}
     if shift is True:
         shift = {(stage, i) for stage, i, *_ in _blocks(depth)
-                 if any(f'layer{stage + 1}.{i}.conv1.net.' in k for k in state)}
+                 if any(f'layer{stage + 1}.{i}.{names.marker}' in k for k in state)}
     shifted = shift or set()
 
     def conv_bn(y, block, role, k, stride, act):
@@ -221,7 +254,7 @@ def torch_forward(state, names, depth, x, seg_num, shift):
         y = tf.max_pool2d(conv_bn(y, None, 'a', 7, 2, True), 3, 2, 1)
         for stage, i, in_ch, planes, stride in _blocks(depth):
             convs = _convs(depth, in_ch, planes, stride)
-            b = torch_shift(y, seg_num) if (stage, i) in shifted else y
+            b = shift_op(y, seg_num) if (stage, i) in shifted else y
             branch = [c for c in convs if c[0] != 'short']
             for j, (role, _, _, k, s) in enumerate(branch):
                 b = conv_bn(b, (stage, i), role, k, s, j < len(branch) - 1)

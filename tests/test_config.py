@@ -287,3 +287,32 @@ def test_flip_on_warns_naming_the_mirrored_classes_the_map_leaves(tmp_path, capl
         assert f"{i} '{MIRRORED[i]}' / {j} '{MIRRORED[j]}'" in messages[0]
     assert messages[0].count(' / ') == len(warned)
     assert 'set DATA.flip_label_map: [[0, 3], [1, 4]]' in messages[0]
+
+
+STHV2 = open('data/sthv2_labels.txt', encoding='utf-8').read().splitlines()
+NAMED = [f'class {i:03d}' for i in range(174)]
+
+
+@pytest.mark.parametrize('weights, names, problem', [
+    ('TEST.weights=sthv2-mit', STHV2, None),
+    ('INFER.weights=sthv2-mit-16', STHV2[1:] + STHV2[:1],
+     'does not name the classes in the order the weights \'sthv2-mit-16\' output them: use '
+     'data/sthv2_labels.txt (lists numbered in its order)'),
+    ('TEST.weights=sthv1-mit', NAMED, None),
+    ('TEST.weights=sthv1-mit-r101', NAMED[::-1],
+     'is not in sorted order, the order the weights \'sthv1-mit-r101\' output the classes '
+     'in: write the lists with data/make_lists.py ... --label_order sorted'),
+    ('TEST.weights=checkpoints/x/TSM_best', NAMED[::-1], None),  # nothing says its order
+])
+def test_published_weights_refuse_class_names_in_another_order(tmp_path, weights, names,
+                                                               problem):
+    labels = tmp_path / 'labels.txt'
+    labels.write_text('\n'.join(names) + '\n')
+    path = write(tmp_path, f'MODEL: {{num_classes: 174}}\nDATA: {{flip: false}}\n'
+                           f'INFER: {{label_file: {labels}}}\n')
+    if problem is None:
+        load_config(path, [weights])
+        return
+    with pytest.raises(ConfigError) as err:
+        load_config(path, [weights])
+    assert str(err.value) == f'{path}: INFER.label_file {labels} {problem}'

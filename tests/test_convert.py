@@ -4,14 +4,17 @@ The references (tests/source_nets.py) are written in the publisher's framework a
 naming, without models/: PaddleVideo and the old zoo with paddle.nn.functional and
 F.temporal_shift, the original PyTorch release with torch ops and its own shift.
 """
+import argparse
 import io
 import logging
 import os
 import pickle
+import re
 import struct
 import sys
 import tarfile
 import tracemalloc
+import zipfile
 
 import numpy as np
 import paddle
@@ -265,6 +268,84 @@ def test_original_pytorch_tsm_r101_shifts_every_other_block(tmp_path):
     assert far(logits(every, x), ref)
 
 
+def mmaction2_checkpoint(tmp_path, state, numpy_module='numpy._core.multiarray'):
+    """`state` saved as mmcv's save_checkpoint does: {'meta', 'state_dict'}, the meta with
+    strings, numbers and an evaluation hook's best score, a numpy scalar whose constructor
+    the pickle names in `numpy_module` (numpy 2's, or numpy 1's 'numpy.core.multiarray')."""
+    import torch
+    sd = {k: torch.from_numpy(v) for k, v in state.items()}
+    sd.update({k.rsplit('.', 1)[0] + '.num_batches_tracked': torch.tensor(3)
+               for k in state if k.endswith('running_var')})
+    meta = {'mmcv_version': '1.3.16', 'time': 'Mon Jul 26 02:00:00 2021', 'epoch': 50,
+            'iter': 61400, 'seed': 0, 'config': "model = dict(type='Recognizer2D')",
+            'hook_msgs': {'best_score': np.float64(0.7), 'best_ckpt': 'best_top1.pth'}}
+    buffer = io.BytesIO()
+    torch.save({'meta': meta, 'state_dict': sd}, buffer)
+    path = tmp_path / 'tsm_mmaction2.pth'
+    with zipfile.ZipFile(buffer) as zin, zipfile.ZipFile(path, 'w') as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith('data.pkl'):  # protocol 2: GLOBAL module\nname\n
+                data = re.sub(rb'numpy\.(_core|core)\.multiarray\n',
+                              numpy_module.encode() + b'\n', data)
+            zout.writestr(item, data)
+    return str(path)
+
+
+def test_mmaction2_tsm_layout(tmp_path, clip):
+    pytest.importorskip('torch')
+    names = src.Mmaction2Names(50)
+    state = src.random_state(names, 50, CLASSES, seed=12)
+    assert 'backbone.layer3.5.conv1.conv.net.weight' in state
+    assert detect_format(state) == 'mmaction2'
+    ref = src.torch_forward(state, names, 50, clip, SEG, shift=True,
+                            shift_op=src.mmaction2_shift)
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=50)
+    load_for_inference(model, mmaction2_checkpoint(tmp_path, state))
+    assert_close(logits(model, clip), ref)
+    # the shift's direction matters: the original's shift with the folds exchanged is far
+    swapped = src.torch_forward(state, names, 50, clip, SEG, shift=True,
+                                shift_op=lambda x, t: src.torch_shift(x.flip(1), t).flip(1))
+    assert far(swapped, ref)
+
+
+@pytest.mark.parametrize('numpy_module', ['numpy.core.multiarray', 'numpy._core.multiarray'])
+def test_mmcv_meta_with_numpy_scalars_is_read(tmp_path, numpy_module):
+    pytest.importorskip('torch')
+    state = src.random_state(src.Mmaction2Names(18), 18, CLASSES, seed=13)
+    read = read_weight_file(mmaction2_checkpoint(tmp_path, state, numpy_module))
+    assert set(read) == set(state) | {k.rsplit('.', 1)[0] + '.num_batches_tracked'
+                                      for k in state if k.endswith('running_var')}
+    assert all(np.array_equal(read[k], v) for k, v in state.items())
+
+
+def test_a_torch_file_asking_for_code_is_still_refused(tmp_path):
+    torch = pytest.importorskip('torch')
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'meta': {'args': argparse.Namespace(lr=0.01)},
+                'state_dict': {'fc.weight': torch.zeros(2, 2)}}, path)
+    with pytest.raises(WeightsError, match=r'evil.pth: refused by torch.load\(weights_only'
+                                           r'=True\): .*argparse.Namespace'):
+        read_weight_file(path)
+
+
+@pytest.mark.parametrize('part, names, about', [
+    ('non-local', {'backbone.layer2.0.block.conv1.conv.net.weight',
+                   'backbone.layer2.0.non_local_block.g.conv.weight'},
+     r'non-local blocks \(the -nl- configs\)'),
+    ('temporal pool', {'backbone.layer2.net.0.conv1.conv.net.weight'}, r'temporal pooling \(temporal_pool=True\)'),
+    ('block shift', {'backbone.layer1.0.net.conv1.conv.weight'},
+     "a shift of the whole block \\(shift_place='block'\\)"),
+])
+def test_mmaction2_parts_this_network_lacks_are_one_line(part, names, about):
+    state = src.random_state(src.Mmaction2Names(18), 18, CLASSES)
+    state.update({n: np.zeros((1,), np.float32) for n in names})
+    with pytest.raises(WeightsError, match=rf'^w.pth: mmaction2 weights of a network with '
+                                           rf'{about}, which this TSM does not have') as err:
+        convert_state(state, TSM(num_classes=CLASSES, depth=18), where='w.pth')
+    assert '\n' not in str(err.value)
+
+
 def test_torchvision_imagenet_as_tsn(tmp_path, clip):
     torch = pytest.importorskip('torch')
     names = src.TorchvisionNames(18)
@@ -296,6 +377,7 @@ def test_detect_format():
     assert detect_format(src.random_state(src.FluidNames(18), 18, 2)) == 'fluid'
     assert detect_format(src.random_state(src.MitNames(18), 18, 2)) == 'mit'
     assert detect_format(src.random_state(src.TorchvisionNames(18), 18, 2)) == 'torchvision'
+    assert detect_format(src.random_state(src.Mmaction2Names(18), 18, 2)) == 'mmaction2'
     assert detect_format(TSM(num_classes=2, depth=18).state_dict()) == 'native'
     with pytest.raises(ValueError, match=r'unrecognised weight layout \(2 parameters: '
                                          r'encoder.weight, decoder.bias\)'):

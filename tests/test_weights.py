@@ -170,7 +170,8 @@ def test_published_table():
         'kinetics400', 'imagenet', 'kinetics400-zoo', 'imagenet-zoo', 'kinetics400-mit',
         'kinetics400-mit-dense', 'pptsm-k400-uniform', 'pptsm-k400-dense',
         'pptsm-k400-uniform-distill', 'pptsm-k400-dense-distill',
-        'pptsm-k400-uniform-distill-r101', 'pptsm-k400-dense-r101'}
+        'pptsm-k400-uniform-distill-r101', 'pptsm-k400-dense-r101', 'sthv1-mit',
+        'sthv1-mit-16', 'sthv1-mit-r101', 'sthv2-mit', 'sthv2-mit-16', 'sthv2-mit-r101'}
     for entry in weights.PUBLISHED.values():
         assert entry['urls'] and all(u.startswith('https://') for u in entry['urls'])
     assert weights.PUBLISHED['kinetics400-mit']['urls'][0].endswith(
@@ -186,3 +187,71 @@ def test_published_table():
         'kinetics400-zoo'}
     assert set(named.values()) <= set(PROTOCOLS)
     assert all((PROTOCOLS[p].num_clips == 10) == ('dense' in n) for n, p in named.items())
+
+
+# name: (file of the original code, seg_num, depth, protocol of the published figure)
+STH = {
+    'sthv1-mit': ('TSM_something_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth', 8, 50,
+                  'mit-1crop'),
+    'sthv1-mit-16': ('TSM_something_RGB_resnet50_shift8_blockres_avg_segment16_e45.pth', 16,
+                     50, 'mit-1crop'),
+    'sthv1-mit-r101': ('TSM_something_RGB_resnet101_shift8_blockres_avg_segment8_e45.pth', 8,
+                       101, 'mit-1crop'),
+    'sthv2-mit': ('TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth', 8, 50,
+                  'mit-twice'),
+    'sthv2-mit-16': ('TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment16_e45.pth', 16,
+                     50, 'mit-twice'),
+    'sthv2-mit-r101': ('TSM_somethingv2_RGB_resnet101_shift8_blockres_avg_segment8_e45.pth',
+                       8, 101, 'mit-twice'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(STH))
+def test_something_something_names(name):
+    file_name, seg_num, depth, protocol = STH[name]
+    entry = weights.PUBLISHED[name]
+    assert entry['urls'] == [f'https://{host}/projects/tsm/models/{file_name}'
+                             for host in ('file.lzhu.me', 'hanlab18.mit.edu')]
+    assert entry['model'] == dict(weights.published.R50_K400, num_classes=174, seg_num=seg_num,
+                                  depth=depth, shift_every=2 if depth == 101 else 1)
+    assert entry['protocol'] == protocol
+    assert 'sha256' not in entry  # none is published
+    if name.startswith('sthv1'):  # its category list is the user's: no file to point at
+        assert 'labels' not in entry and '--label_order sorted' in entry['about']
+        assert entry['label_order'] == 'sorted'
+        return
+    labels = open(entry['labels'], encoding='utf-8').read().splitlines()
+    assert len(labels) == len(set(labels)) == 174
+    # something-something-v2-labels.json's index, which is alphabetical
+    assert labels == sorted(labels)
+    assert labels[86:88] == ['Pulling something from left to right',
+                             'Pulling something from right to left']
+    assert labels[93:95] == ['Pushing something from left to right',
+                             'Pushing something from right to left']
+
+
+def test_something_something_name_refuses_another_segment_count_before_downloading(cache):
+    model = TSM(num_classes=174, seg_num=8, depth=50)
+    with pytest.raises(weights.WeightsError, match=r"MODEL.seg_num: model 8, weights trained "
+                                                   r"with 16"):
+        weights.load_for_inference(model, 'sthv2-mit-16')
+    assert cached_files(cache) == []
+
+
+def test_something_something_name_loads_the_original_layout(server, cache, monkeypatch):
+    torch = pytest.importorskip('torch')
+    root, base, requests = server
+    file_name = STH['sthv2-mit'][0]
+    names = src.MitNames(50)
+    state = src.random_state(names, 50, 174, seed=21)
+    torch.save({'epoch': 45, 'arch': 'resnet50', 'best_prec1': 61.2,
+                'state_dict': {k: torch.from_numpy(v) for k, v in state.items()}},
+               str(root / file_name))
+    entry = dict(weights.PUBLISHED['sthv2-mit'], urls=[f'{base}/{file_name}'])
+    monkeypatch.setitem(weights.PUBLISHED, 'sthv2-mit', entry)
+    clip = np.random.default_rng(22).normal(size=(1, 8, 3, 32, 32)).astype(np.float32)
+    model = TSM(num_classes=174, seg_num=8, depth=50)
+    weights.load_for_inference(model, 'sthv2-mit')
+    ref = src.torch_forward(state, names, 50, clip, 8, shift=True)
+    assert np.abs(logits(model, clip) - ref).max() / np.abs(ref).max() < 1e-4
+    assert requests == [f'/{file_name}']

@@ -33,7 +33,7 @@ from .checkpoint import write_weights
 from .errors import WeightsError, refuse_or_warn
 from .files import read_state
 from .names import (FORMATS, TORCH_FORMATS, detect_format, is_ignored, our_name,
-                    source_backbone)
+                    source_backbone, unsupported)
 from .streams import needs_swap, permute_streams, shift_problems, source_shift
 
 __all__ = ['convert_state', 'convert_file', 'detect_format', 'FORMATS']
@@ -138,6 +138,10 @@ def convert_state(state, model, source_format=None, recorded=None, for_training=
     fmt = source_format or detect_format(list(state))
     if fmt not in FORMATS:
         raise ValueError(f'source_format: expected one of {FORMATS}, got {fmt!r}')
+    missing_parts = unsupported(fmt, list(state))
+    if missing_parts:
+        raise WeightsError(f'{where}: {fmt} weights of a network with {missing_parts}, '
+                           f'which this TSM does not have: they cannot be loaded')
     renamed, origin, unknown = _rename(state, fmt, where)
     shown = {k: v for k, v in _network_of(list(state), list(renamed)).items() if v is not None}
     check_architecture({**recorded, **shown}, model.settings, where)

@@ -6,6 +6,7 @@ The kind of file is told by its first bytes, not by its name, so a download stil
 import logging
 import os
 import pickle
+import re
 import tarfile
 import zipfile
 
@@ -43,16 +44,42 @@ def _load_torch(path):
     except ImportError:
         raise WeightsError(f'{path} is a PyTorch file; reading it needs PyTorch '
                            f'("pip install torch", the CPU build is enough)') from None
+    allowed = getattr(torch.serialization, 'safe_globals', None)
     try:
         # weights_only: a checkpoint from the internet must not run code when unpickled.
-        return torch.load(path, map_location='cpu', weights_only=True)
+        if allowed is None:  # torch < 2.5: numpy scalars stay refused
+            return torch.load(path, map_location='cpu', weights_only=True)
+        with allowed(_numpy_scalar_globals()):
+            return torch.load(path, map_location='cpu', weights_only=True)
     except TypeError:  # torch < 1.13 has no weights_only, and a full unpickle may run code
         raise WeightsError(f'{path}: reading a PyTorch file safely needs torch >= 1.13 '
                            f'(torch.load weights_only); this is torch {torch.__version__}'
                            ) from None
     except pickle.UnpicklingError as exc:
-        raise WeightsError(f'{path}: refused by torch.load(weights_only=True): '
-                           f'{str(exc).splitlines()[0]}') from None
+        asked = re.search(r'GLOBAL (\S+) was not an allowed global', str(exc))
+        why = (f'the file asks to import {asked[1]}, which loading could run'
+               if asked else str(exc).splitlines()[0])
+        raise WeightsError(f'{path}: refused by torch.load(weights_only=True): {why}'
+                           ) from None
+
+
+# mmcv and mmengine checkpoints (mmaction2's) may keep numpy scalars in their 'meta' (a
+# score computed with numpy); files written under numpy 1 and 2 name its constructor in
+# either module.
+_SCALAR_NAMES = ('numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar')
+_NUMERIC_DTYPES = '?bhilqBHILQefd'
+
+
+def _numpy_scalar_globals():
+    """What torch.load(weights_only=True) is also allowed to call: numpy's scalar
+    constructor (a number from a numeric dtype and its bytes) and those dtypes, nothing
+    that can run code."""
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:  # numpy 1
+        from numpy.core.multiarray import scalar
+    dtypes = {type(np.dtype(code)) for code in _NUMERIC_DTYPES} - {np.dtype}
+    return [(scalar, name) for name in _SCALAR_NAMES] + [np.dtype] + sorted(dtypes, key=str)
 
 
 def _to_numpy(value):

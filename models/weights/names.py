@@ -15,12 +15,17 @@ Layouts (`source_format` values):
   mit          original PyTorch TSM: module.base_model.layer1.0.conv1.net.weight,
                module.base_model.bn1.running_var, module.new_fc.weight [out, in]
   torchvision  torchvision ResNets: conv1.weight, bn1.running_mean, fc.weight [out, in]
+  mmaction2    mmaction2 ResNetTSM + TSMHead (mmcv ConvModules, conv then bn):
+               backbone.conv1.conv.weight, backbone.conv1.bn.running_var,
+               backbone.layer1.0.conv1.conv.net.weight (a shifted block: TemporalShift
+               wraps conv1's conv), backbone.layer1.0.downsample.bn.weight,
+               cls_head.fc_cls.weight [out, in]
 """
 import re
 
-FORMATS = ('native', 'paddlevideo', 'fluid', 'mit', 'torchvision')
+FORMATS = ('native', 'paddlevideo', 'fluid', 'mit', 'torchvision', 'mmaction2')
 # Layouts written by PyTorch: Linear weights are [out, in] there, [in, out] in Paddle.
-TORCH_FORMATS = ('mit', 'torchvision')
+TORCH_FORMATS = ('mit', 'torchvision', 'mmaction2')
 
 # res{stage}{letter}{number}: stages 2..5 are layer1..4; block 0 is 'a', block i is
 # chr(97 + i), except ResNet-101/152's third stage which counts 'b1', 'b2', ...
@@ -29,6 +34,17 @@ _PV_ROLES = {'conv0': 1, 'conv1': 2, 'conv2': 3, 'short': 'down'}
 _FLUID_ROLES = {'branch2a': 1, 'branch2b': 2, 'branch2c': 3, 'branch1': 'down'}
 _FLUID_BN = {'scale': 'weight', 'offset': 'bias', 'mean': '_mean', 'variance': '_variance'}
 _TORCH_BN = {'running_mean': '_mean', 'running_var': '_variance'}
+# mmaction2: a ConvModule <layer>.conv / <layer>.bn; in a block, convN.bn is our bnN and
+# downsample.conv / .bn are downsample.0 / .1; the stem's conv1.bn is our bn1.
+_MM_LAYER = re.compile(r'^(?P<block>layer[1-4]\.\d+\.)?(?P<layer>conv[123]|downsample)'
+                       r'\.(?P<part>conv|bn)\.(?:net\.)?(?P<param>\w+)$')
+# Parts of mmaction2 TSMs this network does not have, and how their names show them.
+_MM_UNSUPPORTED = (
+    (re.compile(r'\.non_local_block\.'), 'non-local blocks (the -nl- configs)'),
+    (re.compile(r'^backbone\.layer2\.net\.'), 'temporal pooling (temporal_pool=True)'),
+    (re.compile(r'^backbone\.layer\d\.\d+\.net\.'),
+     "a shift of the whole block (shift_place='block')"),
+)
 
 # PP-TSM names its blocks bb_{stage 0..3}_{index} (PaddleClas's ResNet-vd names).
 _PV_BLOCK = rf'(?:{_BLOCK}|bb_(?P<bb_stage>[0-3])_(?P<bb_index>\d+))'
@@ -54,6 +70,10 @@ def detect_format(names):
     bare = [n[len('module.'):] if n.startswith('module.') else n for n in names]
     if any(n.startswith('base_model.') for n in bare):
         return 'mit'
+    if 'cls_head.fc_cls.weight' in names or any(
+            n.startswith('backbone.') and n.endswith(('.conv.weight', '.bn.running_var'))
+            for n in names):
+        return 'mmaction2'
     if any(n.endswith('._conv.weight') or '._batch_norm.' in n for n in names):
         return 'paddlevideo'
     if 'conv1_weights' in names or any(_FLUID_CONV.match(n) for n in names):
@@ -70,6 +90,16 @@ def detect_format(names):
 def source_backbone(names):
     """'resnet_vd' when the parameter names hold a ResNet-vd stem, else 'resnet'."""
     return 'resnet_vd' if any(_VD_STEM.search(n) for n in names) else 'resnet'
+
+
+def unsupported(source_format, names):
+    """What a network of `source_format` with parameters `names` has that this network does
+    not ('' when nothing): its weights cannot be loaded whatever the settings."""
+    if source_format != 'mmaction2':
+        return ''
+    found = [about for pattern, about in _MM_UNSUPPORTED
+             if any(pattern.search(n) for n in names)]
+    return ', '.join(found)
 
 
 def is_ignored(name):
@@ -142,6 +172,22 @@ def _torch(name):
     return f'{head}.{_TORCH_BN.get(last, last)}' if head else name
 
 
+def _mmaction2(name):
+    if name.startswith('cls_head.fc_cls.'):
+        return 'fc.' + name[len('cls_head.fc_cls.'):]
+    if not name.startswith('backbone.'):
+        return None
+    m = _MM_LAYER.match(name[len('backbone.'):])
+    if m is None:
+        return None
+    block, layer, param = m['block'] or '', m['layer'], _TORCH_BN.get(m['param'], m['param'])
+    if layer == 'downsample':
+        return f"{block}downsample.{0 if m['part'] == 'conv' else 1}.{param}"
+    if not block and layer != 'conv1':
+        return None
+    return f"{block}{layer if m['part'] == 'conv' else 'bn' + layer[-1]}.{param}"
+
+
 def our_name(source_format, name):
     """Our parameter name for `name` of `source_format`, or None when it has no counterpart."""
     if source_format == 'native':
@@ -150,6 +196,8 @@ def our_name(source_format, name):
         return _paddlevideo(name)
     if source_format == 'fluid':
         return _fluid(name)
+    if source_format == 'mmaction2':
+        return _mmaction2(name)
     if source_format in TORCH_FORMATS:
         return _torch(name)
     raise ValueError(f'source_format: expected one of {FORMATS}, got {source_format!r}')

@@ -28,9 +28,38 @@ _PPTSM_URL = 'https://videotag.bj.bcebos.com/PaddleVideo-release2.1/PPTSM/'
 _PPTSM_R101_URL = 'https://videotag.bj.bcebos.com/PaddleVideo-release2.2/'
 _MIT_URLS = ('https://file.lzhu.me/projects/tsm/models/',
              'https://hanlab18.mit.edu/projects/tsm/models/')
+# The original code's Something-Something TSMs (V1 and V2 alike): 174 classes, 8 or 16
+# segments; its ResNet-101 shifts every other block (n_round 2 when layer3 has 23 blocks).
+R50_STH = dict(R50_K400, num_classes=174)
+R50_STH_16 = dict(R50_STH, seg_num=16)
+R101_STH = dict(R50_STH, depth=101, shift_every=2)
+# Their outputs are in the order of the original's category.txt: SSv1's sorts the names of
+# something-something-v1-labels.csv (data/make_lists.py sthv1 --label_order sorted writes
+# it); SSv2's follows the index of something-something-v2-labels.json.
+_STHV1_LABELS = ('class names: labels.txt of data/make_lists.py sthv1 ... --label_order '
+                 'sorted')
+STHV2_LABELS = 'data/sthv2_labels.txt'
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _mit(file_name, about, model, protocol, labels=None):
+    """A published entry of the original PyTorch code (its two mirrors); `labels`: the
+    class-name file this project ships for it, or 'sorted' when the user's names, sorted,
+    are in the order of its outputs."""
+    entry = {'urls': [u + file_name for u in _MIT_URLS],
+             'about': f'original PyTorch {about}; reading it needs PyTorch',
+             'model': model, 'protocol': protocol}
+    if labels == 'sorted':
+        entry['label_order'] = labels
+    elif labels:
+        entry['labels'] = labels
+    return entry
+
 
 # 'protocol' (reader/protocols.py) is the test pipeline that produced the published top-1;
-# evaluation uses it unless the config names another (TEST.protocol).
+# evaluation uses it unless the config names another (TEST.protocol). 'labels': the
+# class-name file (INFER.label_file) in the order of the weights' outputs, where this
+# project ships it; 'label_order': 'sorted' where the outputs follow the sorted names.
 PUBLISHED = {
     'kinetics400': {
         'urls': ['https://videotag.bj.bcebos.com/PaddleVideo-release2.1/TSM/TSM_k400.pdparams'],
@@ -113,6 +142,30 @@ PUBLISHED = {
         'model': PPTSM_R101,
         'protocol': 'pptsm-dense',
     },
+    'sthv1-mit': _mit('TSM_something_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth',
+                      'TSM-R50 Something-Something V1, 8 segments, top-1 45.6 (1 clip x '
+                      '1 centre crop; 47.2 with protocol mit-twice); ' + _STHV1_LABELS,
+                      R50_STH, 'mit-1crop', 'sorted'),
+    'sthv1-mit-16': _mit('TSM_something_RGB_resnet50_shift8_blockres_avg_segment16_e45.pth',
+                         'TSM-R50 Something-Something V1, 16 segments, top-1 47.2 (1 clip '
+                         'x 1 centre crop; 48.4 with protocol mit-twice); ' + _STHV1_LABELS,
+                         R50_STH_16, 'mit-1crop', 'sorted'),
+    'sthv1-mit-r101': _mit('TSM_something_RGB_resnet101_shift8_blockres_avg_segment8_e45.pth',
+                           'TSM-R101 Something-Something V1, 8 segments, top-1 46.9 (1 clip '
+                           'x 1 centre crop; 48.7 with protocol mit-twice); '
+                           + _STHV1_LABELS, R101_STH, 'mit-1crop', 'sorted'),
+    'sthv2-mit': _mit('TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth',
+                      'TSM-R50 Something-Something V2, 8 segments, top-1 61.2 (2 clips x '
+                      '3 full-resolution crops); class names ' + STHV2_LABELS,
+                      R50_STH, 'mit-twice', STHV2_LABELS),
+    'sthv2-mit-16': _mit('TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment16_e45.pth',
+                         'TSM-R50 Something-Something V2, 16 segments, top-1 63.1 (2 clips '
+                         'x 3 full-resolution crops); class names ' + STHV2_LABELS,
+                         R50_STH_16, 'mit-twice', STHV2_LABELS),
+    'sthv2-mit-r101': _mit('TSM_somethingv2_RGB_resnet101_shift8_blockres_avg_segment8_e45.pth',
+                           'TSM-R101 Something-Something V2, 8 segments, top-1 63.3 (2 clips '
+                           'x 3 full-resolution crops); class names ' + STHV2_LABELS,
+                           R101_STH, 'mit-twice', STHV2_LABELS),
 }
 
 
@@ -121,6 +174,22 @@ def published_protocol(spec):
     """The test protocol that produced the published figure of weights `spec`, or '' where
     none is published (a local file or folder, a URL, an ImageNet backbone)."""
     return PUBLISHED.get(spec, {}).get('protocol', '')
+
+
+def label_order_problem(spec, names, path):
+    """Why the class names `names` (of the file `path`) do not name the outputs of the
+    published weights `spec` in order, or '' when they do or nothing says."""
+    entry = PUBLISHED.get(spec, {})
+    if entry.get('labels'):
+        with open(os.path.join(_REPO, entry['labels']), encoding='utf-8') as f:
+            theirs = [line.strip() for line in f if line.strip()]
+        if names != theirs:
+            return (f'{path} does not name the classes in the order the weights {spec!r} '
+                    f'output them: use {entry["labels"]} (lists numbered in its order)')
+    if entry.get('label_order') == 'sorted' and names != sorted(names):
+        return (f'{path} is not in sorted order, the order the weights {spec!r} output the '
+                f'classes in: write the lists with data/make_lists.py ... --label_order sorted')
+    return ''
 
 
 def recorded_settings(spec):

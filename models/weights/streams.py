@@ -31,13 +31,22 @@ def source_shift(source_format, names, seg_num=8):
         return SourceShift('paddle', lambda c: (int(c / 8), int(2 * c / 8) - int(c / 8)),
                            None, 'fluid temporal_shift, ratio 1/8')
     if source_format == 'mit':
-        blocks = {n.split('conv1.net.')[0] for n in map(_bare_mit, names)
-                  if 'conv1.net.' in n}
-        if not blocks:
-            return SourceShift('none', None, None, 'no shift')
-        return SourceShift('ours', lambda c: (c // 8, c // 8), blocks,
-                           'original TSM shift, n_div 8')
+        return _wrapped_conv1_shift(map(_bare_mit, names), 'conv1.net.',
+                                    'original TSM shift, n_div 8')
+    if source_format == 'mmaction2':  # its TemporalShift is the original's, shift_div 8
+        bare = (n[len('backbone.'):] for n in names if n.startswith('backbone.'))
+        return _wrapped_conv1_shift(bare, 'conv1.conv.net.', 'mmaction2 TemporalShift, '
+                                    'shift_div 8')
     return None
+
+
+def _wrapped_conv1_shift(names, marker, about):
+    """The shift of a source whose shifted blocks name their first conv with `marker`
+    (a TemporalShift wrapping it); fold 0 comes from frame t+1, fold 1 from t-1."""
+    blocks = {n.split(marker)[0] for n in names if marker in n}
+    if not blocks:
+        return SourceShift('none', None, None, 'no shift')
+    return SourceShift('ours', lambda c: (c // 8, c // 8), blocks, about)
 
 
 def _bare_mit(name):
