@@ -73,10 +73,36 @@ def build_optimizer(model, train, steps_per_epoch, base_lr):
     if warmup_steps:
         lr = paddle.optimizer.lr.LinearWarmup(lr, warmup_steps, 0.0, base_lr)
     optimizer = paddle.optimizer.Momentum(
-        learning_rate=lr, momentum=train['momentum'], parameters=model.parameters(),
+        learning_rate=lr, momentum=train['momentum'],
+        parameters=parameter_groups(model, train['param_groups']),
         weight_decay=paddle.regularizer.L2Decay(train['l2_weight_decay']),
         grad_clip=paddle.nn.ClipGradByGlobalNorm(train['clip_norm']))
     return optimizer, lr
+
+
+# The original TSM code's optimisation policy (its get_optim_policies, with the classifier
+# new, as when it trains from ImageNet or another dataset's weights): (learning-rate factor,
+# whether L2 decay applies) of weights and biases of convolutions, of BatchNorm, and of the
+# classifier.
+MIT_POLICY = {'conv': ((1, True), (2, False)), 'norm': ((1, False), (1, False)),
+              'classifier': ((5, True), (10, False))}
+
+
+def parameter_groups(model, policy):
+    """The optimizer's parameters: all alike ('plain'), or in the groups of MIT_POLICY
+    ('mit'), each a dict with its learning-rate factor and, without decay, weight_decay 0."""
+    if policy == 'plain':
+        return model.parameters()
+    groups = collections.defaultdict(list)
+    for layer in model.sublayers(include_self=True):
+        kind = ('norm' if isinstance(layer, paddle.nn.layer.norm._BatchNormBase) else
+                'classifier' if isinstance(layer, paddle.nn.Linear) else 'conv')
+        for name, param in layer.named_parameters(include_sublayers=False):
+            if not param.stop_gradient:
+                groups[MIT_POLICY[kind][name != 'weight']].append(param)
+    return [{'params': params, 'learning_rate': float(factor),
+             **({} if decay else {'weight_decay': 0.0})}
+            for (factor, decay), params in sorted(groups.items())]
 
 
 def masked_loss(logits, labels):

@@ -33,7 +33,8 @@ parallel.init()
 paddle.seed(0)
 model = TSM(num_classes=400, seg_num=8, depth={depth})
 settings = {{'learning_rate': 0.01, 'lr_decay': 0.1, 'lr_decay_epochs': [], 'warmup_epochs': 0,
-            'momentum': 0.9, 'l2_weight_decay': 1e-4, 'clip_norm': 20.0}}
+            'momentum': 0.9, 'l2_weight_decay': 1e-4, 'clip_norm': 20.0,
+            'param_groups': 'plain'}}
 optimizer, _ = train.build_optimizer(model, settings, 100, 0.01)
 trained = parallel.data_parallel(model)
 trained.train()

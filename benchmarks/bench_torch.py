@@ -43,7 +43,7 @@ PAUSE = 1.0  # seconds between jobs: the side that ran last lets its idle thread
 # train.py's optimizer settings for a timed step (no schedule: the rate stays put)
 TRAIN_SETTINGS = {'learning_rate': 0.01, 'lr_decay': 0.1, 'lr_decay_epochs': [],
                   'warmup_epochs': 0, 'momentum': 0.9, 'l2_weight_decay': 1e-4,
-                  'clip_norm': 20.0}
+                  'clip_norm': 20.0, 'param_groups': 'plain'}
 
 
 def build_parser():

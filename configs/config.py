@@ -69,6 +69,9 @@ DEFAULTS = {
         'momentum': 0.9,          # SGD momentum
         'l2_weight_decay': 1.0e-4,  # L2 regularisation of all parameters
         'clip_norm': 20.0,        # gradient clipping by global norm
+        'param_groups': 'plain',  # plain: one rate and decay for all; mit: the original code's
+                                  # (biases 2x without decay, BatchNorm without decay, a new
+                                  # classifier at 5x, its bias 10x)
         'valid_interval': 1,      # validate every this many epochs (0 = never)
         'log_interval': 10,       # steps between log lines
         'save_dir': 'checkpoints',  # checkpoints, logs and the best model go here
@@ -333,6 +336,7 @@ RULES = [
     ('TRAIN', 'momentum', lambda v: 0 <= v < 1, 'a value in [0, 1)'),
     ('TRAIN', 'l2_weight_decay', lambda v: v >= 0, 'a number >= 0'),
     ('TRAIN', 'clip_norm', lambda v: v > 0, 'a positive number'),
+    ('TRAIN', 'param_groups', lambda v: v in ('plain', 'mit'), 'plain or mit'),
     ('TRAIN', 'valid_interval', lambda v: v >= 0, 'an int >= 0 (0: never)'),
     ('TRAIN', 'log_interval', lambda v: v >= 0, 'an int >= 0'),
     ('VALID', 'batch_size', lambda v: v >= 1, 'an int >= 1'),

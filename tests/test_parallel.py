@@ -21,7 +21,7 @@ from reader.loader import EpochBatchSampler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = {'learning_rate': 0.1, 'lr_decay': 0.1, 'lr_decay_epochs': [], 'warmup_epochs': 0,
-         'momentum': 0.9, 'l2_weight_decay': 1e-4, 'clip_norm': 20.0}
+         'momentum': 0.9, 'l2_weight_decay': 1e-4, 'clip_norm': 20.0, 'param_groups': 'plain'}
 
 
 def launch(args, nproc=2, timeout=300, cwd=ROOT):

@@ -7,7 +7,7 @@ from models.finite import NonFiniteError
 from train import build_optimizer, check_update, masked_loss
 
 TRAIN = {'learning_rate': 0.1, 'lr_decay': 0.1, 'momentum': 0.9, 'l2_weight_decay': 1e-4,
-         'clip_norm': 20.0}
+         'clip_norm': 20.0, 'param_groups': 'plain'}
 
 
 def lrs(train, steps_per_epoch, epochs):
@@ -79,3 +79,31 @@ def test_a_non_finite_loss_or_weight_stops_naming_the_step():
     with pytest.raises(NonFiniteError, match=r'epoch 3 step 2/5: bias is NaN or infinite after '
                                              r'the update \(loss 0.5\)'):
         check_update(model, 0.5, 'epoch 3 step 2/5', optimizer, train)
+
+
+@pytest.mark.parametrize('policy', ['plain', 'mit'])
+def test_parameter_groups_give_each_parameter_its_rate_and_decay(policy):
+    """One step from zero momentum moves a parameter by -lr * factor * (grad + decay * value):
+    with 'mit', the original code's factors (classifier 5x, its bias 10x) and no decay on
+    BatchNorm and biases."""
+    from models import TSM
+    paddle.seed(0)
+    model = TSM(num_classes=3, seg_num=2, depth=18)
+    train = dict(TRAIN, lr_decay_epochs=[], warmup_epochs=0, l2_weight_decay=0.01,
+                 clip_norm=1e9, param_groups=policy)
+    optimizer, _ = build_optimizer(model, train, 10, 0.1)
+    model.train()
+    model(paddle.rand([2, 2, 3, 32, 32])).sum().backward()
+    named = dict(model.named_parameters())
+    picked = ['conv1.weight', 'layer2.0.bn1.weight', 'layer2.0.bn1.bias', 'fc.weight', 'fc.bias']
+    before = {n: named[n].numpy().copy() for n in picked}
+    grads = {n: named[n].grad.numpy().copy() for n in picked}
+    optimizer.step()
+    want = {'plain': {n: (1, 0.01) for n in picked},
+            'mit': {'conv1.weight': (1, 0.01), 'layer2.0.bn1.weight': (1, 0),
+                    'layer2.0.bn1.bias': (1, 0), 'fc.weight': (5, 0.01), 'fc.bias': (10, 0)}}
+    for n in picked:
+        factor, decay = want[policy][n]
+        step = -0.1 * factor * (grads[n] + decay * before[n])
+        np.testing.assert_allclose(named[n].numpy() - before[n], step, rtol=1e-4, atol=1e-7,
+                                   err_msg=n)
