@@ -214,6 +214,22 @@ def test_download_failure_is_one_message(tmp_path, data, capsys, monkeypatch):
     assert len(errors) == 1 and f'the URL {folder} names no file' in errors[0]
 
 
+def test_pretrain_that_cannot_download_names_the_ways_on(tmp_path, data, capsys,
+                                                        monkeypatch):
+    monkeypatch.setenv('TSM_WEIGHTS_HOME', str(tmp_path / 'cache'))
+    monkeypatch.setattr(weights.download.time, 'sleep', lambda seconds: None)
+    url = closed_port_url()
+    config = write_config(tmp_path, data, TRAIN={'pretrain': url})
+    assert run('train', train.main, '--config', config) == 1
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err and f'{url}: cannot connect' in err
+    ways = [line for line in err.splitlines() if "--pretrain ''" in line]
+    assert len(ways) == 1
+    assert "-o TRAIN.pretrain=''" in ways[0] and 'TSM_best' in ways[0]
+    assert 'ImageNet ResNet-18 file' in ways[0]  # the configured depth
+    assert not os.path.exists(tmp_path / 'run' / 'TSM_epoch0')
+
+
 def test_predict_checks_the_video_before_fetching_weights(tmp_path, data, capsys,
                                                           monkeypatch):
     monkeypatch.setenv('TSM_WEIGHTS_HOME', str(tmp_path / 'cache'))
