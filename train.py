@@ -15,7 +15,10 @@ rewritten from it; TSM_best holds the weights of the best validation top-1. A ru
 any moment resumes from the last published epoch with `--resume latest`; the start of a run
 sets TSM_best to the weights the newest checkpoint's log calls best, if a kill came between
 the two. One run at a time holds save_dir (outputs.locked). A loss or weights that stop
-being finite stop the run before anything of that epoch is saved.
+being finite stop the run before anything of that epoch is saved. save_dir also holds the
+config the run resolved (config.yaml) and its text log (train.log, continued by a resume);
+each checkpoint records the MODEL and input settings eval.py and predict.py take back
+(configs/recorded.py).
 """
 import bisect
 import collections

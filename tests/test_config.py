@@ -287,3 +287,19 @@ def test_flip_on_warns_naming_the_mirrored_classes_the_map_leaves(tmp_path, capl
         assert f"{i} '{MIRRORED[i]}' / {j} '{MIRRORED[j]}'" in messages[0]
     assert messages[0].count(' / ') == len(warned)
     assert 'set DATA.flip_label_map: [[0, 3], [1, 4]]' in messages[0]
+
+
+
+def test_the_cpu_recipe_is_the_readme_recipe_sized_for_one_process():
+    """configs/tsm_finetune_cpu.yaml reads the lists the README's fine-tuning makes, as
+    configs/tsm_finetune.yaml does, states its rate for the batch of one process, needs no
+    download, and evaluates the weights it trains."""
+    cfg, recipe = (load_config(f'configs/{name}.yaml') for name in ('tsm_finetune_cpu',
+                                                                     'tsm_finetune'))
+    lists = (('DATA', 'data_root'), ('TRAIN', 'filelist'), ('VALID', 'filelist'),
+             ('TEST', 'filelist'), ('INFER', 'label_file'))
+    assert [cfg[s][k] for s, k in lists] == [recipe[s][k] for s, k in lists]
+    train = cfg['TRAIN']
+    assert train['lr_reference_batch'] == train['batch_size'] and train['pretrain'] == ''
+    best = f"{train['save_dir']}/TSM_best"
+    assert cfg['TEST']['weights'] == cfg['INFER']['weights'] == best

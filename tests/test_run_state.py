@@ -491,3 +491,31 @@ def test_eval_of_a_run_takes_its_recorded_settings(tmp_path, data, monkeypatch, 
                str(tmp_path / 'run'), '--dynamic', '--video_path', video, '-o',
                f'INFER.save_dir={tmp_path / "predict"}') == 0
     assert fed == [(2, (2, 3, 36, 36))]
+
+
+def test_the_cpu_recipe_trains_offline_and_its_run_evaluates_without_overrides(
+        tmp_path, data, monkeypatch):
+    """configs/tsm_finetune_cpu.yaml as the README runs it, for one epoch on a few small
+    videos: nothing is downloaded, and the run's config.yaml and folder are all that eval
+    needs."""
+    def no_download(*args, **kwargs):
+        raise AssertionError('the CPU recipe downloads nothing')
+    monkeypatch.setattr(weights.published, 'fetch', no_download)
+    folder = tmp_path / 'run'
+    where = {'MODEL.num_classes': 6, 'DATA.data_root': data, 'DATA.flip': 'false',
+             'DATA.num_workers': 0, 'TRAIN.filelist': data / 'train.list',
+             'VALID.filelist': data / 'val.list', 'TEST.filelist': data / 'val.list',
+             'INFER.label_file': data / 'labels.txt', 'TRAIN.save_dir': folder,
+             'TEST.save_dir': tmp_path / 'eval', 'TRAIN.epoch': 1, 'TRAIN.batch_size': 6}
+    flags = [item for key, value in where.items() for item in ('-o', f'{key}={value}')]
+    assert run('train', train.main, '--config', 'configs/tsm_finetune_cpu.yaml', *flags) == 0
+    fed = []
+    view_scores = evaluation.view_scores
+
+    def recording(model, clips, *average):
+        fed.append((model.settings['depth'], tuple(clips.shape[2:])))
+        return view_scores(model, clips, *average)
+    monkeypatch.setattr(evaluation, 'view_scores', recording)
+    assert run('eval', evaluation.main, '--config', str(folder / 'config.yaml'), '--weights',
+               str(folder), '--dynamic', '--no_plots') == 0
+    assert set(fed) == {(18, (4, 3, 112, 112))}
