@@ -15,7 +15,10 @@ rewritten from it; TSM_best holds the weights of the best validation top-1. A ru
 any moment resumes from the last published epoch with `--resume latest`; the start of a run
 sets TSM_best to the weights the newest checkpoint's log calls best, if a kill came between
 the two. One run at a time holds save_dir (outputs.locked). A loss or weights that stop
-being finite stop the run before anything of that epoch is saved.
+being finite stop the run before anything of that epoch is saved. save_dir also holds the
+config the run resolved (config.yaml) and its text log (train.log, continued by a resume);
+each checkpoint records the MODEL and input settings eval.py and predict.py take back
+(configs/recorded.py).
 """
 import bisect
 import collections
@@ -25,13 +28,16 @@ import json
 import logging
 import math
 import os
+import shlex
 import shutil
+import sys
 import time
 
 import noise
 if __name__ == '__main__':  # before paddle's import, which warns about ccache
     noise.quiet_warnings()
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
+from configs import config, recorded
 import paddle
 import paddle.nn.functional as F
 
@@ -45,6 +51,10 @@ from models.device import cuda_available
 from models.finite import NonFiniteError, all_finite, non_finite_parameter
 from reader import check_failures, make_loader
 from reader.listfile import read_label_names
+
+
+# Beside the checkpoints in save_dir: the resolved config and the text log of the run.
+RUN_CONFIG, RUN_LOG = 'config.yaml', 'train.log'
 
 
 class Best(collections.namedtuple('Best', 'top1 epoch')):
@@ -284,8 +294,22 @@ def main(argv=None):
     parallel.init()
     with contextlib.ExitStack() as held:
         if parallel.is_main():  # the writing rank alone holds save_dir
-            held.enter_context(held_save_dir(cfg['TRAIN']['save_dir']))
+            save_dir = cfg['TRAIN']['save_dir']
+            held.enter_context(held_save_dir(save_dir))
+            held.enter_context(cli.logging_to(os.path.join(save_dir, RUN_LOG)))
+            logging.info('train.py %s', shlex.join(sys.argv[1:] if argv is None else argv))
+            write_run_config(args, save_dir)
         return run(args, cfg)
+
+
+def write_run_config(args, save_dir):
+    """save_dir/config.yaml: every key of the config this run trained with, from its file
+    and overrides. TEST and INFER.protocol stay as given: what they resolve to depends on
+    the weights evaluated."""
+    given = config.merged(config.read_sources(args.config, cli.overrides(args, 'train')))
+    config.write_config(os.path.join(save_dir, RUN_CONFIG), given, [
+        f'The config train.py ran with: {args.config} and its overrides, every key.',
+        f'Its weights: python eval.py --config THIS_FILE --weights {save_dir}'])
 
 
 def run(args, cfg):
@@ -342,7 +366,7 @@ def run(args, cfg):
         rows = [r for r in rows if r['epoch'] < epoch] + [row]
         if main_rank:
             publish(train['save_dir'], epoch, model, optimizer, rows, best,
-                    train['keep_checkpoints'])
+                    train['keep_checkpoints'], recorded.input_settings(cfg))
             if not args.no_plots:
                 results.train_curves(rows, os.path.join(train['save_dir'], 'train_curves.png'),
                                      title)
@@ -370,7 +394,8 @@ def summary(save_dir, best, first, epochs, seconds):
                  ('last checkpoint', [weights.epoch_dir(save_dir, epochs - 1)]),
                  ('curves', [os.path.join(save_dir, 'train_curves.png')]),
                  ('log', [os.path.join(save_dir, name)
-                          for name in ('train_log.csv', 'train_log.json')])]))
+                          for name in ('train_log.csv', 'train_log.json', RUN_LOG)]),
+                 ('config', [os.path.join(save_dir, RUN_CONFIG)])]))
 
 
 def visualdl_writer(folder):
@@ -393,13 +418,15 @@ def visualdl_writer(folder):
     return scalars
 
 
-def publish(save_dir, epoch, model, optimizer, rows, best, keep):
-    """The epoch's checkpoint (with the log so far), the logs rewritten from its rows,
+def publish(save_dir, epoch, model, optimizer, rows, best, keep, inputs=None):
+    """The epoch's checkpoint (with the log so far and the `inputs` settings its frames were
+    made with, configs.recorded), the logs rewritten from its rows,
     TSM_best when it is the best, then the old checkpoints beyond `keep` removed. A kill
     between two of these leaves TSM_best behind the logs at worst, which the next start
     repairs from the checkpoint of the best epoch: that one is never removed before
     TSM_best holds its weights."""
-    state = {'epoch': epoch, 'best_top1': best.top1, 'best_epoch': best.epoch, 'log': rows}
+    state = {'epoch': epoch, 'best_top1': best.top1, 'best_epoch': best.epoch, 'log': rows,
+             **({'input': inputs} if inputs else {})}
     weights.write_checkpoint(weights.epoch_dir(save_dir, epoch), model, optimizer, state)
     write_logs(save_dir, rows)
     if best.epoch == epoch:

@@ -11,6 +11,7 @@ status 2.
 """
 import argparse
 import ast
+import contextlib
 import logging
 import random
 import sys
@@ -20,11 +21,13 @@ import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so expo
 #                    symbols on which numpy.random's first import crashes
 import paddle
 
+from configs import recorded
 from configs.config import ConfigError, load_config
 from models import parallel
 from models.device import select_device
 from models.finite import NonFiniteError
 from models.weights import DownloadError, WeightsError
+import outputs
 from outputs import OutputError
 from reader import ListFileError, TooManyFailures
 from reader.decode import DecodeError
@@ -140,20 +143,46 @@ def _flag_overrides(args, section):
 
 
 def parse(script, argv=None):
-    """(args, cfg) for `script` in SECTIONS. A flag argparse does not accept exits with its
-    usage message (status 2); a config key or value that does not fit raises ConfigError,
+    """(args, cfg) for `script` in SECTIONS; eval, predict and export take the settings their
+    weights record as defaults (configs.recorded). A flag argparse does not accept exits with
+    its usage message (status 2); a config key or value that does not fit raises ConfigError,
     which `run` turns into one line and status 1, as every other user error."""
     parser = build_parser(script)
     args = parser.parse_args(argv)
     if args.model_name.upper() not in MODEL_NAMES:
         parser.error(f'--model_name {args.model_name!r}: known models: {", ".join(MODEL_NAMES)}')
-    return args, load_config(args.config, _flag_overrides(args, SECTIONS[script]) + args.override)
+    if script == 'train':
+        return args, load_config(args.config, overrides(args, script))
+    # eval, predict and export run weights: those of a run bring its settings
+    return args, recorded.load_config(args.config, overrides(args, script), SECTIONS[script])
+
+
+def overrides(args, script):
+    """The script's flags and its -o items, as config overrides, in the order they apply."""
+    return _flag_overrides(args, SECTIONS[script]) + args.override
+
+
+LOG_FORMAT = '%(asctime)s %(levelname)s %(message)s'
 
 
 def setup_logging():
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
-                        datefmt='%H:%M:%S',
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt='%H:%M:%S',
                         force=True)  # paddle installs its own root handler at import
+
+
+@contextlib.contextmanager
+def logging_to(path):
+    """Every line logged inside the block also appended to the text file `path`, dated (a
+    run's log outlives a day, and a resumed run continues it)."""
+    with outputs.writing(path):
+        handler = logging.FileHandler(path, mode='a', encoding='utf-8')
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt='%Y-%m-%d %H:%M:%S'))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
 
 
 def start(script, argv=None):

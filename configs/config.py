@@ -16,6 +16,7 @@ import reprlib
 
 import yaml
 
+import outputs
 from models import TSM
 from models.amp import AMP_MODES
 from models.inference import PRECISIONS
@@ -262,10 +263,10 @@ def parse_override(text):
     return {section: {key: value}}
 
 
-def load_config(path, overrides=()):
-    """The schema's defaults, updated by the YAML file at `path`, then by each override:
-    a 'SECTION.key=value' string (value read as YAML) or a {SECTION: {key: value}} dict."""
-    cfg = schema()
+def read_sources(path, overrides=()):
+    """[(source, {SECTION: {key: value}})]: the YAML file at `path`, then each override, a
+    'SECTION.key=value' string (value read as YAML) or a {SECTION: {key: value}} dict (a
+    command-line flag); `source` names each in messages."""
     try:
         with open(path, 'rb') as f:
             text = f.read().decode('utf-8')
@@ -277,17 +278,51 @@ def load_config(path, overrides=()):
                           f'{e.object[e.start]:#04x}): save it as UTF-8') from None
     except yaml.YAMLError as e:
         raise ConfigError(f'config {path} is not valid YAML{_yaml_problem(e)}') from None
-    _merge(cfg, from_file, path)
-    for item in overrides:
-        if isinstance(item, str):
-            _merge(cfg, parse_override(item), f'override {shown(item)}')
-        else:
-            _merge(cfg, item, 'command-line flag')
+    return [(path, from_file)] + [
+        (f'override {shown(item)}', parse_override(item)) if isinstance(item, str)
+        else ('command-line flag', item) for item in overrides]
+
+
+def merged(sources):
+    """The schema's defaults updated by each of `sources` in turn (read_sources), each key
+    and type checked; values are checked by `checked`."""
+    cfg = schema()
+    for source, updates in sources:
+        _merge(cfg, updates, source)
+    return cfg
+
+
+def checked(cfg, path):
+    """`cfg` once its values are checked (check_values) and its protocols resolved; `path`
+    names the config file in messages."""
     check_values(cfg, path)
     resolve_protocols(cfg, path)
     warn_mirrored_classes(cfg, path)
     check_label_order(cfg, path)
     return cfg
+
+
+class _Dumper(yaml.SafeDumper):
+    """Sections and keys one a line, lists on the line of their key, as the configs are."""
+
+
+_Dumper.add_representer(list, lambda dumper, value: dumper.represent_sequence(
+    'tag:yaml.org,2002:seq', value, flow_style=True))
+
+
+def write_config(path, cfg, header):
+    """`cfg` as a YAML config load_config reads back, after the comment lines `header`;
+    written through a temporary file (outputs.replacing)."""
+    with outputs.replacing(path) as f:
+        f.write(''.join(f'# {line}\n' for line in header))
+        yaml.dump(cfg, f, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                  width=100)
+
+
+def load_config(path, overrides=()):
+    """The schema's defaults, updated by the YAML file at `path`, then by each override:
+    a 'SECTION.key=value' string (value read as YAML) or a {SECTION: {key: value}} dict."""
+    return checked(merged(read_sources(path, overrides)), path)
 
 
 # Frames are resized to short_size before cropping: a side beyond 4K video's is a typo,

@@ -59,16 +59,17 @@ def _parse_line(text, require_label):
     return head, label
 
 
-def _read_lines(path):
+def _read_lines(path, what='list file'):
     """The lines of list file `path` as text. Written as UTF-8, with or without the byte-order
     mark some Windows editors put first (it would otherwise become part of the first path);
     other bytes raise ListFileError naming the line, not a UnicodeDecodeError deep in a loader.
+    `what` names the file in messages: 'list file', or the config key that gave it.
     """
     try:
         with open(path, 'rb') as f:
             data = f.read()
     except OSError as e:
-        raise ListFileError(f'cannot read list file {path}: {e.strerror}') from None
+        raise ListFileError(f'cannot read {what} {path}: {e.strerror}') from None
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
     lines = []
@@ -76,7 +77,7 @@ def _read_lines(path):
         try:
             lines.append(line.decode('utf-8'))
         except UnicodeDecodeError as e:
-            raise ListFileError(f'{path}:{number}: byte 0x{line[e.start]:02x} at column '
+            raise ListFileError(f'{what} {path}:{number}: byte 0x{line[e.start]:02x} at column '
                                 f'{e.start + 1} is not UTF-8 (save the list as UTF-8): '
                                 f'{line!r}') from None
     return lines
@@ -110,7 +111,7 @@ def read_list(path, data_root='', require_label=True, num_classes=None):
 def read_label_names(path, num_classes, key='INFER.label_file'):
     """Class names, line i naming label i (blank lines skipped), read as list files are;
     their count must be the model's class count, else ListFileError naming `key`."""
-    names = [line.strip() for line in _read_lines(path) if line.strip()]
+    names = [line.strip() for line in _read_lines(path, key) if line.strip()]
     if len(names) != num_classes:
         raise ListFileError(f'{key} {path} has {len(names)} names but MODEL.num_classes is '
                             f'{num_classes}; set num_classes to its line count, or {key} to '

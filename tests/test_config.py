@@ -316,3 +316,17 @@ def test_published_weights_refuse_class_names_in_another_order(tmp_path, weights
     with pytest.raises(ConfigError) as err:
         load_config(path, [weights])
     assert str(err.value) == f'{path}: INFER.label_file {labels} {problem}'
+
+def test_the_cpu_recipe_is_the_readme_recipe_sized_for_one_process():
+    """configs/tsm_finetune_cpu.yaml reads the lists the README's fine-tuning makes, as
+    configs/tsm_finetune.yaml does, states its rate for the batch of one process, needs no
+    download, and evaluates the weights it trains."""
+    cfg, recipe = (load_config(f'configs/{name}.yaml') for name in ('tsm_finetune_cpu',
+                                                                     'tsm_finetune'))
+    lists = (('DATA', 'data_root'), ('TRAIN', 'filelist'), ('VALID', 'filelist'),
+             ('TEST', 'filelist'), ('INFER', 'label_file'))
+    assert [cfg[s][k] for s, k in lists] == [recipe[s][k] for s, k in lists]
+    train = cfg['TRAIN']
+    assert train['lr_reference_batch'] == train['batch_size'] and train['pretrain'] == ''
+    best = f"{train['save_dir']}/TSM_best"
+    assert cfg['TEST']['weights'] == cfg['INFER']['weights'] == best

@@ -43,7 +43,8 @@ def test_train_eval_predict_export_print_their_outputs_and_no_paddle_noise(demo)
                      rf"{log[best]['valid_top1']:.3f} at epoch {best}\n", out)
     for line in (f'best weights     {run}/TSM_best', f'last checkpoint  {run}/TSM_epoch1',
                  f'curves           {run}/train_curves.png',
-                 f'log              {run}/train_log.csv, train_log.json'):
+                 f'log              {run}/train_log.csv, train_log.json, train.log',
+                 f'config           {run}/config.yaml'):
         assert f' INFO   {line}\n' in out
 
     status, out = command('eval.py', '--config', config)

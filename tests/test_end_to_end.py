@@ -55,6 +55,7 @@ def test_train_eval_predict(demo):
                  'train_log.json'):
         assert (root / 'run' / name).exists(), name
     assert sorted(os.listdir(root / 'run')) == ['.lock', 'TSM_best', 'TSM_epoch0', 'TSM_epoch1',
+                                                'config.yaml', 'train.log',
                                                 'train_curves.png', 'train_log.csv',
                                                 'train_log.json']
     log = json.loads((root / 'run/train_log.json').read_text())

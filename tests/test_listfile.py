@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from reader.listfile import ListFileError, read_list, unlistable_reason
+from reader.listfile import ListFileError, read_label_names, read_list, unlistable_reason
 
 
 def write(tmp_path, text, name='train.list'):
@@ -86,6 +86,21 @@ def test_missing_list_file(tmp_path):
     with pytest.raises(ListFileError, match='cannot read list file .*nope.list'):
         read_list(missing)
     assert issubclass(ListFileError, ValueError)
+
+
+@pytest.mark.parametrize('content, expected', [
+    (None, 'cannot read INFER.label_file {path}: No such file or directory'),
+    (b'left\ncaf\xe9\n', 'INFER.label_file {path}:2: byte 0xe9 at column 4 is not UTF-8'),
+    (b'left\nright\n', 'INFER.label_file {path} has 2 names but MODEL.num_classes is 3')])
+def test_label_file_problems_name_the_key(tmp_path, content, expected):
+    path = tmp_path / 'labels.txt'
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ListFileError) as err:
+        read_label_names(str(path), 3)
+    assert str(err.value).startswith(expected.format(path=path))
+    with pytest.raises(ListFileError, match='^(cannot read )?TEST.names '):
+        read_label_names(str(path), 3, key='TEST.names')
 
 
 def test_a_path_may_start_with_a_hash_a_comment_has_a_space(tmp_path):

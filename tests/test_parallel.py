@@ -191,8 +191,9 @@ def test_train_on_two_ranks_then_resume_on_one_and_evaluate_sharded(tmp_path, da
     assert 'No ccache found' not in proc.stdout + proc.stderr  # nor from the launcher
     run = tmp_path / 'run'
     # rank 0 alone writes, and holds the folder (.lock)
-    assert sorted(os.listdir(run)) == ['.lock', 'TSM_best', 'TSM_epoch0', 'train_curves.png',
-                                       'train_log.csv', 'train_log.json']
+    assert sorted(os.listdir(run)) == ['.lock', 'TSM_best', 'TSM_epoch0', 'config.yaml',
+                                       'train.log', 'train_curves.png', 'train_log.csv',
+                                       'train_log.json']
     first = json.loads((run / 'train_log.json').read_text())
     assert first[0]['clips'] == 8 and first[0]['valid_num_videos'] == 7  # both ranks' shares
     saved = paddle.load(str(run / 'TSM_epoch0/model.pdparams'))

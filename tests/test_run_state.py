@@ -2,6 +2,7 @@
 eval.py and predict.py called as their command lines are (cli.run), in this process."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,8 +17,10 @@ import paddle
 import predict
 import train
 from configs import cli
+from configs.config import load_config
 from models import weights
 from tests.tiny import ROOT, make_demo_data, write_tiny_config as write_config
+
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
@@ -185,6 +188,22 @@ def test_download_failure_is_one_message(tmp_path, data, capsys, monkeypatch):
     assert run('eval', evaluation.main, '--config', config, '--weights', folder) == 1
     errors = logged_error(capsys)
     assert len(errors) == 1 and f'the URL {folder} names no file' in errors[0]
+
+
+def test_pretrain_that_cannot_download_names_the_ways_on(tmp_path, data, capsys,
+                                                        monkeypatch):
+    monkeypatch.setenv('TSM_WEIGHTS_HOME', str(tmp_path / 'cache'))
+    monkeypatch.setattr(weights.download.time, 'sleep', lambda seconds: None)
+    url = closed_port_url()
+    config = write_config(tmp_path, data, TRAIN={'pretrain': url})
+    assert run('train', train.main, '--config', config) == 1
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err and f'{url}: cannot connect' in err
+    ways = [line for line in err.splitlines() if "--pretrain ''" in line]
+    assert len(ways) == 1
+    assert "-o TRAIN.pretrain=''" in ways[0] and 'TSM_best' in ways[0]
+    assert 'ImageNet ResNet-18 file' in ways[0]  # the configured depth
+    assert not os.path.exists(tmp_path / 'run' / 'TSM_epoch0')
 
 
 def test_predict_checks_the_video_before_fetching_weights(tmp_path, data, capsys,
@@ -376,3 +395,103 @@ def test_a_full_disk_during_predict_is_one_line_and_keeps_the_predictions(tmp_pa
     assert len(errors) == 1
     assert f'{out / "TSM_timeline.json"}: cannot write (No space left on device)' in errors[0]
     assert not os.path.exists(out / 'TSM_timeline.json')  # no half file in its place
+
+
+def test_a_run_folder_holds_its_config_and_a_log_continued_by_a_resume(tmp_path, data):
+    config = write_config(tmp_path, data, DATA={'short_size': 40, 'target_size': 36},
+                          TRAIN={'epoch': 1})
+    assert run('train', train.main, '--config', config, '-o', 'MODEL.dropout=0.25') == 0
+    folder = tmp_path / 'run'
+    written = load_config(str(folder / 'config.yaml'))
+    assert written == load_config(config, ['MODEL.dropout=0.25'])
+    first = (folder / 'train.log').read_text()
+    assert re.search(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO epoch 0 \(1/1\)  loss ', first,
+                     re.MULTILINE)
+    assert 'trained epoch 0 in' in first
+    state = weights.read_state(str(folder / weights.BEST))
+    assert state['input'] == {'short_size': 40, 'target_size': 36,
+                              'mean': [0.485, 0.456, 0.406], 'std': [0.229, 0.224, 0.225],
+                              'resize': 'cv2'}
+    assert run('train', train.main, '--config', config, '--resume', 'latest',
+               '--epoch', '2') == 0
+    log = (folder / 'train.log').read_text()
+    assert log.startswith(first) and 'resumed from' in log[len(first):]
+    assert 'INFO epoch 1 (2/2)' in log[len(first):]
+
+
+def test_eval_of_a_run_takes_its_recorded_settings(tmp_path, data, monkeypatch, capsys):
+    trained = write_config(tmp_path, data, DATA={'short_size': 40, 'target_size': 36},
+                           TRAIN={'epoch': 1})
+    assert run('train', train.main, '--config', trained) == 0
+    # a config that says where the videos are, and nothing of the model or its input
+    config = tmp_path / 'lists.yaml'
+    config.write_text(yaml.safe_dump({
+        'DATA': {'data_root': str(data), 'num_workers': 0, 'flip': False},
+        'TEST': {'filelist': str(data / 'val.list'), 'batch_size': 3,
+                 'save_dir': str(tmp_path / 'eval')},
+        'INFER': {'label_file': str(data / 'labels.txt')}}))
+    fed = []
+    view_scores = evaluation.view_scores
+
+    def recording(model, clips, *average):
+        fed.append((model.settings['seg_num'], tuple(clips.shape[2:])))
+        return view_scores(model, clips, *average)
+    monkeypatch.setattr(evaluation, 'view_scores', recording)
+    monkeypatch.setattr(predict, 'view_scores', recording)
+    base = ['--config', str(config), '--weights', str(tmp_path / 'run'), '--dynamic',
+            '--no_plots']
+    capsys.readouterr()
+    assert run('eval', evaluation.main, *base) == 0
+    assert set(fed) == {(2, (2, 3, 36, 36))}
+    err = capsys.readouterr().err
+    assert (f"{tmp_path / 'run' / weights.BEST}: took its recorded MODEL.depth=18, "
+            f"MODEL.num_classes=6, MODEL.seg_num=2, DATA.short_size=40, DATA.target_size=36 "
+            f"(the config and overrides leave them unset)") in err
+
+    fed.clear()  # an explicit value wins, and its difference is named with both values
+    assert run('eval', evaluation.main, *base, '-o', 'DATA.target_size=32') == 0
+    assert set(fed) == {(2, (2, 3, 32, 32))}
+    warnings = [line for line in capsys.readouterr().err.splitlines() if 'WARNING' in line]
+    assert any("override 'DATA.target_size=32': DATA.target_size 32, but" in line
+               and 'made with 36' in line for line in warnings)
+
+    fed.clear()  # one that changes what the weights compute is refused
+    assert run('eval', evaluation.main, *base, '-o', 'MODEL.seg_num=4') == 1
+    errors = logged_error(capsys)
+    assert fed == [] and len(errors) == 1
+    assert "override 'MODEL.seg_num=4': MODEL.seg_num 4, but" in errors[0]
+    assert 'was trained with 2' in errors[0]
+
+    video = str(data / (data / 'val.list').read_text().split()[0])
+    assert run('predict', predict.main, '--config', str(config), '--weights',
+               str(tmp_path / 'run'), '--dynamic', '--video_path', video, '-o',
+               f'INFER.save_dir={tmp_path / "predict"}') == 0
+    assert fed == [(2, (2, 3, 36, 36))]
+
+
+def test_the_cpu_recipe_trains_offline_and_its_run_evaluates_without_overrides(
+        tmp_path, data, monkeypatch):
+    """configs/tsm_finetune_cpu.yaml as the README runs it, for one epoch on a few small
+    videos: nothing is downloaded, and the run's config.yaml and folder are all that eval
+    needs."""
+    def no_download(*args, **kwargs):
+        raise AssertionError('the CPU recipe downloads nothing')
+    monkeypatch.setattr(weights.published, 'fetch', no_download)
+    folder = tmp_path / 'run'
+    where = {'MODEL.num_classes': 6, 'DATA.data_root': data, 'DATA.flip': 'false',
+             'DATA.num_workers': 0, 'TRAIN.filelist': data / 'train.list',
+             'VALID.filelist': data / 'val.list', 'TEST.filelist': data / 'val.list',
+             'INFER.label_file': data / 'labels.txt', 'TRAIN.save_dir': folder,
+             'TEST.save_dir': tmp_path / 'eval', 'TRAIN.epoch': 1, 'TRAIN.batch_size': 6}
+    flags = [item for key, value in where.items() for item in ('-o', f'{key}={value}')]
+    assert run('train', train.main, '--config', 'configs/tsm_finetune_cpu.yaml', *flags) == 0
+    fed = []
+    view_scores = evaluation.view_scores
+
+    def recording(model, clips, *average):
+        fed.append((model.settings['depth'], tuple(clips.shape[2:])))
+        return view_scores(model, clips, *average)
+    monkeypatch.setattr(evaluation, 'view_scores', recording)
+    assert run('eval', evaluation.main, '--config', str(folder / 'config.yaml'), '--weights',
+               str(folder), '--dynamic', '--no_plots') == 0
+    assert set(fed) == {(18, (4, 3, 112, 112))}

@@ -75,7 +75,20 @@ def load_for_training(model, spec, cache_dir=None):
     if not spec:
         log.info('no pretrain weights: training from random initialisation')
         return
-    log.info('loaded pretrain weights %s', _load(model, spec, True, cache_dir))
+    try:
+        path = _load(model, spec, True, cache_dir)
+    except DownloadError as e:  # offline: say what else a run can start from
+        raise DownloadError(f'{e}\n{other_starts(model)}') from e
+    log.info('loaded pretrain weights %s', path)
+
+
+def other_starts(model):
+    """The ways to start training without a download, in one line."""
+    depth = model.settings['depth']
+    return (f"Or start from what is here: --pretrain '' (or -o TRAIN.pretrain='') trains from "
+            f"random initialisation; --pretrain PATH starts from a checkpoint (a run's "
+            f"TSM_best folder) or an ImageNet ResNet-{depth} file (a Paddle .pdparams, or "
+            f"torchvision's .pth with torch installed)")
 
 
 def resume(folder, model, optimizer):

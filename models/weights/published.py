@@ -197,9 +197,16 @@ def recorded_settings(spec):
     None where nothing records them (an ImageNet backbone, a bare .pdparams)."""
     if spec in PUBLISHED:
         return PUBLISHED[spec].get('model')
+    folder = checkpoint_of(spec)
+    return read_state(folder)['model'] if folder else None
+
+
+def checkpoint_of(spec):
+    """The checkpoint folder whose weights `spec` names (the folder, or its weights file),
+    else None."""
     folder = spec if os.path.isdir(spec) else os.path.dirname(os.path.abspath(spec))
     if is_checkpoint(folder) and (spec == folder or os.path.basename(spec) == MODEL_FILE):
-        return read_state(folder)['model']
+        return folder
     return None
 
 
