@@ -419,6 +419,20 @@ def test_a_run_folder_holds_its_config_and_a_log_continued_by_a_resume(tmp_path,
     assert 'INFO epoch 1 (2/2)' in log[len(first):]
 
 
+def fed_clips(monkeypatch, setting):
+    """[(the model's `setting`, clip shape after the views)] of every batch eval and predict
+    score from here on."""
+    fed = []
+    view_scores = evaluation.view_scores
+
+    def recording(model, clips, *average):
+        fed.append((model.settings[setting], tuple(clips.shape[2:])))
+        return view_scores(model, clips, *average)
+    monkeypatch.setattr(evaluation, 'view_scores', recording)
+    monkeypatch.setattr(predict, 'view_scores', recording)
+    return fed
+
+
 def test_eval_of_a_run_takes_its_recorded_settings(tmp_path, data, monkeypatch, capsys):
     trained = write_config(tmp_path, data, DATA={'short_size': 40, 'target_size': 36},
                            TRAIN={'epoch': 1})
@@ -430,14 +444,7 @@ def test_eval_of_a_run_takes_its_recorded_settings(tmp_path, data, monkeypatch, 
         'TEST': {'filelist': str(data / 'val.list'), 'batch_size': 3,
                  'save_dir': str(tmp_path / 'eval')},
         'INFER': {'label_file': str(data / 'labels.txt')}}))
-    fed = []
-    view_scores = evaluation.view_scores
-
-    def recording(model, clips, *average):
-        fed.append((model.settings['seg_num'], tuple(clips.shape[2:])))
-        return view_scores(model, clips, *average)
-    monkeypatch.setattr(evaluation, 'view_scores', recording)
-    monkeypatch.setattr(predict, 'view_scores', recording)
+    fed = fed_clips(monkeypatch, 'seg_num')
     base = ['--config', str(config), '--weights', str(tmp_path / 'run'), '--dynamic',
             '--no_plots']
     capsys.readouterr()
@@ -485,13 +492,7 @@ def test_the_cpu_recipe_trains_offline_and_its_run_evaluates_without_overrides(
              'TEST.save_dir': tmp_path / 'eval', 'TRAIN.epoch': 1, 'TRAIN.batch_size': 6}
     flags = [item for key, value in where.items() for item in ('-o', f'{key}={value}')]
     assert run('train', train.main, '--config', 'configs/tsm_finetune_cpu.yaml', *flags) == 0
-    fed = []
-    view_scores = evaluation.view_scores
-
-    def recording(model, clips, *average):
-        fed.append((model.settings['depth'], tuple(clips.shape[2:])))
-        return view_scores(model, clips, *average)
-    monkeypatch.setattr(evaluation, 'view_scores', recording)
+    fed = fed_clips(monkeypatch, 'depth')
     assert run('eval', evaluation.main, '--config', str(folder / 'config.yaml'), '--weights',
                str(folder), '--dynamic', '--no_plots') == 0
     assert set(fed) == {(18, (4, 3, 112, 112))}
