@@ -57,13 +57,12 @@ def progress_line(desc, done, total, fields, seconds):
 
 
 def epoch_line(row, epochs, best_epoch, seconds, validation=True):
-    """An epoch's row of train_log as aligned fields, its number as in TSM_epochN and its
-    place among `epochs`: 'epoch 3 (4/6)  loss 1.2345  top1 0.512  val top1 0.600 top5
-    0.950 (best)  lr 0.00125  92 s'. `validation`: the run validates some epochs, so an
-    epoch without leaves the room of its figures blank."""
+    """An epoch's row of train_log as aligned fields, its number (as in TSM_epochN, from 1)
+    of `epochs`: 'epoch 4/6  loss 1.2345  top1 0.512  val top1 0.600 top5 0.950 (best)  lr
+    0.00125  92 s'. `validation`: the run validates some epochs, so an epoch without leaves
+    the room of its figures blank."""
     number = row['epoch']
-    width = len(str(epochs))
-    text = (f"epoch {number:{len(str(epochs - 1))}d} ({number + 1:{width}d}/{epochs})  "
+    text = (f"epoch {number:{len(str(epochs))}d}/{epochs}  "
             f"loss {row['train_loss']:7.4f}  top1 {row['train_top1']:.3f}  ")
     if 'valid_top1' in row:
         top5 = next((k for k in row if k.startswith('valid_top') and k != 'valid_top1'), None)

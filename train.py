@@ -9,7 +9,8 @@ log, writes checkpoints and logs. TRAIN.batch_size is per process; the learning 
 scaled to the global batch (batch_size x processes x accum_steps) from the one the config
 states for TRAIN.lr_reference_batch clips.
 
-After every epoch its checkpoint folder save_dir/TSM_epochN is published whole (weights,
+After every epoch N (counted from 1) its checkpoint folder save_dir/TSM_epochN (TSN_epochN,
+TSM_online_epochN: folders are named by the model) is published whole (weights,
 optimizer, the run state and the training log so far), then train_log.csv / .json are
 rewritten from it; TSM_best holds the weights of the best validation top-1. A run killed at
 any moment resumes from the last published epoch with `--resume latest`; the start of a run
@@ -224,15 +225,18 @@ def write_logs(save_dir, rows):
 
 
 @contextlib.contextmanager
-def held_save_dir(save_dir):
+def held_save_dir(save_dir, name):
     """save_dir created and probed now, not at the first checkpoint an epoch later, then
     held by this run for as long as the context lasts (a second run on it stops at once);
-    what an interrupted run left is cleaned, and TSM_best set from the newest log."""
+    what an interrupted run left is cleaned, the folders of the earlier layout renamed, and
+    the best folder set from the newest log. Yields {old real path: new path} of the
+    folders renamed."""
     outputs.writable_folder(save_dir, 'TRAIN.save_dir')
     with outputs.locked(save_dir, 'TRAIN.save_dir'):
         weights.clean_stale(save_dir)
-        weights.repair_best(save_dir)
-        yield
+        renamed = weights.migrate(save_dir, name)
+        weights.repair_best(save_dir, name)
+        yield renamed
 
 
 def check_room(save_dir, model):
@@ -245,10 +249,10 @@ def check_room(save_dir, model):
                         'checkpoints', save_dir, free / 1e9, 3 * size / 1e9)
 
 
-def resume_from(args, train):
+def resume_from(args, cfg):
     """The checkpoint folder --resume names ('latest': the newest complete one in save_dir)."""
     if args.resume == 'latest':
-        return weights.latest(train['save_dir'])
+        return weights.latest(cfg['TRAIN']['save_dir'], weights.run_name(cfg['MODEL']))
     return args.resume
 
 
@@ -257,13 +261,13 @@ def start_state(args, cfg, model, optimizer, lr, steps_per_epoch):
     pretrain weights."""
     if not args.resume:
         weights.load_for_training(model, cfg['TRAIN']['pretrain'], cfg['DATA']['weights_dir'])
-        return 0, Best(None, None), []
-    folder = resume_from(args, cfg['TRAIN'])
+        return 1, Best(None, None), []
+    folder = resume_from(args, cfg)
     state = weights.resume(folder, model, optimizer)
     first = state['epoch'] + 1
     # The schedule is a function of the step, and a step of this run may cover another
     # number of clips than one of the run that wrote the checkpoint: set it by epoch.
-    lr.step(first * steps_per_epoch)
+    lr.step(state['epoch'] * steps_per_epoch)
     logging.info('resumed from %s after epoch %d', folder, state['epoch'])
     return first, Best(state.get('best_top1'), weights.best_epoch(state)), state.get('log', [])
 
@@ -295,7 +299,9 @@ def main(argv=None):
     with contextlib.ExitStack() as held:
         if parallel.is_main():  # the writing rank alone holds save_dir
             save_dir = cfg['TRAIN']['save_dir']
-            held.enter_context(held_save_dir(save_dir))
+            renamed = held.enter_context(held_save_dir(save_dir, weights.run_name(cfg['MODEL'])))
+            if args.resume and args.resume != 'latest':  # a folder of the earlier layout
+                args.resume = renamed.get(os.path.realpath(args.resume), args.resume)
             held.enter_context(cli.logging_to(os.path.join(save_dir, RUN_LOG)))
             logging.info('train.py %s', shlex.join(sys.argv[1:] if argv is None else argv))
             write_run_config(args, save_dir)
@@ -327,9 +333,10 @@ def run(args, cfg):
     share = {'rank': parallel.rank(), 'world_size': world}
     loader = make_loader(cfg, 'train', seed=parallel.shared_seed(seed), **share)
     valid_loader = make_loader(cfg, 'valid', **share) if train['valid_interval'] else None
+    name = weights.run_name(cfg['MODEL'])
     if valid_loader is None:
         logging.info('TRAIN.valid_interval 0: no validation, so no %s is written',
-                     weights.BEST)
+                     os.path.basename(weights.best_dir(train['save_dir'], name)))
     base_lr = scaled_lr(train, world)
     logging.info('global batch %d clips (%d per device x %d devices x %d accum_steps): '
                  'learning rate %g (TRAIN.learning_rate %g for %d clips, scaled linearly)',
@@ -338,25 +345,26 @@ def run(args, cfg):
     steps = updates_per_epoch(loader, train['accum_steps'])
     optimizer, lr = build_optimizer(model, train, steps, base_lr)
     first, best, rows = start_state(args, cfg, model, optimizer, lr, steps)
-    if first >= train['epoch']:
+    if first > train['epoch']:
         logging.info('nothing left to train: the checkpoint is of epoch %d and TRAIN.epoch is '
                      '%d; raise --epoch to train further', first - 1, train['epoch'])
         return 0
     trained = parallel.data_parallel(model)
     title = f"{os.path.basename(args.config)}: {train['save_dir']}"
     started = time.time()
-    for epoch in range(first, train['epoch']):
+    for epoch in range(first, train['epoch'] + 1):
         epoch_start = time.time()
         if seed is not None:  # per epoch, so a resumed run draws what an unbroken one would
-            cli.fix_seed(seed + epoch + 10007 * parallel.rank())
-        loader.batch_sampler.set_epoch(epoch)  # the reader's draws depend on (seed, epoch, item)
+            cli.fix_seed(seed + epoch - 1 + 10007 * parallel.rank())
+        # the reader's draws depend on (seed, epoch, item); its epochs count from 0
+        loader.batch_sampler.set_epoch(epoch - 1)
         row = {'epoch': epoch, 'lr': optimizer.get_lr()}
         row.update(train_one_epoch(trained, loader, optimizer, lr, precision, epoch, train))
         check_failures(row['dropped'], row['clips'] + row['dropped'],
                        cfg['DATA']['max_failure_ratio'])
-        last = epoch + 1 == train['epoch']
+        last = epoch == train['epoch']
         validated = valid_loader is not None and (
-            (epoch + 1) % train['valid_interval'] == 0 or last)
+            epoch % train['valid_interval'] == 0 or last)
         if validated:
             result = evaluate(model, valid_loader, cfg['MODEL']['num_classes'])
             row.update({f'valid_{k}': v for k, v in result.items()})
@@ -365,7 +373,7 @@ def run(args, cfg):
             best = Best(row['valid_top1'], epoch)
         rows = [r for r in rows if r['epoch'] < epoch] + [row]
         if main_rank:
-            publish(train['save_dir'], epoch, model, optimizer, rows, best,
+            publish(train['save_dir'], name, epoch, model, optimizer, rows, best,
                     train['keep_checkpoints'], recorded.input_settings(cfg))
             if not args.no_plots:
                 results.train_curves(rows, os.path.join(train['save_dir'], 'train_curves.png'),
@@ -375,23 +383,24 @@ def run(args, cfg):
         logging.info('%s', console.epoch_line(row, train['epoch'], best.epoch,
                                               time.time() - epoch_start, bool(valid_loader)))
     if main_rank:
-        console.log_lines(summary(train['save_dir'], best, first, train['epoch'],
+        console.log_lines(summary(train['save_dir'], name, best, first, train['epoch'],
                                   time.time() - started))
     return 0
 
 
-def summary(save_dir, best, first, epochs, seconds):
-    """The closing lines of a run that trained epochs first..epochs-1: the best epoch and
+def summary(save_dir, name, best, first, epochs, seconds):
+    """The closing lines of a run that trained epochs first..epochs: the best epoch and
     its score, and where the outputs are."""
+    best_dir = weights.best_dir(save_dir, name)
     if best.epoch is None:
-        head = f'no validation, so no {weights.BEST}'
+        head = f'no validation, so no {os.path.basename(best_dir)}'
     else:
         head = f'best validation top-1 {best.top1:.3f} at epoch {best.epoch}'
-    done = f'epoch {first}' if first == epochs - 1 else f'epochs {first}-{epochs - 1}'
+    done = f'epoch {first}' if first == epochs else f'epochs {first}-{epochs}'
     return ([f'trained {done} in {console.duration(seconds)}; {head}']
             + console.written(
-                [('best weights', [os.path.join(save_dir, weights.BEST)]),
-                 ('last checkpoint', [weights.epoch_dir(save_dir, epochs - 1)]),
+                [('best weights', [best_dir]),
+                 ('last checkpoint', [weights.epoch_dir(save_dir, epochs, name)]),
                  ('curves', [os.path.join(save_dir, 'train_curves.png')]),
                  ('log', [os.path.join(save_dir, name)
                           for name in ('train_log.csv', 'train_log.json', RUN_LOG)]),
@@ -418,22 +427,23 @@ def visualdl_writer(folder):
     return scalars
 
 
-def publish(save_dir, epoch, model, optimizer, rows, best, keep, inputs=None):
+def publish(save_dir, name, epoch, model, optimizer, rows, best, keep, inputs=None):
     """The epoch's checkpoint (with the log so far and the `inputs` settings its frames were
     made with, configs.recorded), the logs rewritten from its rows,
-    TSM_best when it is the best, then the old checkpoints beyond `keep` removed. A kill
-    between two of these leaves TSM_best behind the logs at worst, which the next start
-    repairs from the checkpoint of the best epoch: that one is never removed before
-    TSM_best holds its weights."""
+    the best folder when it is the best, then the old checkpoints beyond `keep` removed. A
+    kill between two of these leaves the best folder behind the logs at worst, which the
+    next start repairs from the checkpoint of the best epoch: that one is never removed
+    before the best folder holds its weights."""
     state = {'epoch': epoch, 'best_top1': best.top1, 'best_epoch': best.epoch, 'log': rows,
              **({'input': inputs} if inputs else {})}
-    weights.write_checkpoint(weights.epoch_dir(save_dir, epoch), model, optimizer, state)
+    state = weights.with_numbering(state)
+    weights.write_checkpoint(weights.epoch_dir(save_dir, epoch, name), model, optimizer, state)
     write_logs(save_dir, rows)
     if best.epoch == epoch:
-        weights.write_weights(os.path.join(save_dir, weights.BEST), model, state)
+        weights.write_weights(weights.best_dir(save_dir, name), model, state)
     # resumed from an earlier epoch, TSM_best may hold a later one of the first run
-    weights.sync_best(save_dir, best.epoch)
-    weights.prune(save_dir, keep, best.epoch)
+    weights.sync_best(save_dir, best.epoch, name)
+    weights.prune(save_dir, keep, best.epoch, name)
 
 
 if __name__ == '__main__':

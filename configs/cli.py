@@ -75,7 +75,7 @@ def _train(p):
     p.add_argument('--learning_rate', type=float, help='base learning rate')
     p.add_argument('--epoch', type=int, help='epochs to train')
     p.add_argument('--pretrain', help="start weights: a file, URL, 'imagenet' or '' for none")
-    p.add_argument('--resume', help="a checkpoint folder (save_dir/TSM_epochN) to continue "
+    p.add_argument('--resume', help="a checkpoint folder (save_dir/TSM_epochN, N from 1) to continue "
                    "from, or 'latest' for the newest complete one in save_dir")
     p.add_argument('--fix_random_seed', type=_bool, nargs='?', const=True, default=False,
                    help='seed every random generator with 0 for a repeatable run')

@@ -13,7 +13,7 @@ import logging
 import os
 
 from configs.config import ConfigError, checked, merged, model_defaults, read_sources, shown
-from models.weights import BEST, is_checkpoint, read_state
+from models.weights import find_best, is_checkpoint, read_state
 from models.weights.checkpoint import STATE_FILE
 from models.weights.convert import COMPUTATION
 from models.weights.published import checkpoint_of
@@ -30,10 +30,9 @@ def input_settings(cfg):
 
 
 def run_weights(spec):
-    """`spec`, or the TSM_best of the run folder `spec` names."""
-    best = os.path.join(spec, BEST)
-    if os.path.isdir(spec) and not is_checkpoint(spec) and is_checkpoint(best):
-        return best
+    """`spec`, or the best weights (TSM_best, TSN_best, ...) of the run folder `spec` names."""
+    if os.path.isdir(spec) and not is_checkpoint(spec):
+        return find_best(spec) or spec
     return spec
 
 
@@ -89,7 +88,8 @@ def load_config(path, overrides, section):
         return checked(given, path)
     spec = run_weights(settings['weights'])
     if spec != settings['weights']:
-        log.info('%s.weights %s: a run folder, so its %s', section, settings['weights'], BEST)
+        log.info('%s.weights %s: a run folder, so its %s', section, settings['weights'],
+                 os.path.basename(spec))
         sources.append((f'{section}.weights', {section: {'weights': spec}}))
     record = recorded(spec)
     if record is None:

@@ -10,19 +10,21 @@ train.py starts from `load_for_training` or `resume`, eval.py and predict.py fro
 import logging
 import os
 
-from .checkpoint import (BEST, CheckpointError, best_epoch, clean_stale, complete_epochs,
-                         epoch_dir, is_checkpoint, latest, load_optimizer, prune, read_state,
-                         repair_best, sync_best, write_checkpoint, write_weights)
+from .checkpoint import (CheckpointError, best_dir, best_epoch, clean_stale, complete_epochs,
+                         epoch_dir, find_best, is_checkpoint, latest, load_optimizer, migrate,
+                         prune, read_state, repair_best, run_name, sync_best, with_numbering,
+                         write_checkpoint, write_weights)
 from ..finite import non_finite_parameter
 from .convert import check_architecture, convert_file, settings_problems
 from .download import DownloadError
 from .errors import WeightsError, refuse_or_warn
 from .published import PUBLISHED, recorded_settings, resolve
 
-__all__ = ['BEST', 'CheckpointError', 'DownloadError', 'PUBLISHED', 'WeightsError',
-           'best_epoch', 'clean_stale', 'complete_epochs', 'epoch_dir', 'is_checkpoint',
-           'latest', 'load_for_inference', 'load_for_training', 'prune', 'read_state',
-           'repair_best', 'resume', 'sync_best', 'write_checkpoint', 'write_weights']
+__all__ = ['CheckpointError', 'DownloadError', 'PUBLISHED', 'WeightsError', 'best_dir',
+           'best_epoch', 'clean_stale', 'complete_epochs', 'epoch_dir', 'find_best',
+           'is_checkpoint', 'latest', 'load_for_inference', 'load_for_training', 'migrate',
+           'prune', 'read_state', 'repair_best', 'resume', 'run_name', 'sync_best',
+           'with_numbering', 'write_checkpoint', 'write_weights']
 
 log = logging.getLogger(__name__)
 

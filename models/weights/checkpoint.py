@@ -3,6 +3,11 @@
     save_dir/TSM_epoch3/   model.pdparams  optimizer.pdopt  state.json
     save_dir/TSM_best/     model.pdparams  state.json
 
+Folders are named by the model (TSM, TSN for shift_mode none, TSM_online for the online
+model) and epochs are counted from 1, as TRAIN.epoch counts them. Run folders of the earlier
+layout (every model's folders named TSM_*, epochs counted from 0 in names and state.json) are
+read as they are and renamed by `migrate` at the start of a training run: see `_upgraded`.
+
 A folder is written under a hidden temporary name (`.TSM_epoch3.tmp-PID`), each file flushed
 to disk, and renamed into place only then: a run killed at any moment leaves every published
 folder whole, and at most a temporary one, which `clean_stale` removes at the next start.
@@ -35,14 +40,32 @@ log = logging.getLogger(__name__)
 MODEL_FILE = 'model.pdparams'
 OPTIMIZER_FILE = 'optimizer.pdopt'
 STATE_FILE = 'state.json'
-EPOCH_PREFIX = 'TSM_epoch'
-BEST = 'TSM_best'
+NAMES = {'bidirectional': 'TSM', 'none': 'TSN', 'online': 'TSM_online'}
+_FOLDER = re.compile(r'^(?P<name>TSM|TSN|TSM_online)_(?:epoch(?P<epoch>\d+)|best)$')
+# state.json of the current layout carries this key; one without counts epochs from 0
+_FROM_ONE = 'epochs_from_one'
 _STALE = re.compile(r'^\.(?P<name>.+)\.(?P<kind>tmp|old)-\d+$')
 _LEGACY_TEMP = re.compile(r'^TSM_.+\.(pdparams|pdopt|json)\.tmp\d+$')  # earlier file layout
 
 
-def epoch_dir(save_dir, epoch):
-    return os.path.join(save_dir, f'{EPOCH_PREFIX}{epoch}')
+def run_name(settings):
+    """The name of a model's checkpoint folders, from its MODEL settings."""
+    return NAMES[settings.get('shift_mode', 'bidirectional')]
+
+
+def epoch_dir(save_dir, epoch, name='TSM'):
+    return os.path.join(save_dir, f'{name}_epoch{epoch}')
+
+
+def best_dir(save_dir, name='TSM'):
+    return os.path.join(save_dir, f'{name}_best')
+
+
+def find_best(save_dir):
+    """The best-weights folder in the run folder `save_dir` (whichever model's), or None."""
+    found = [best_dir(save_dir, name) for name in NAMES.values()
+             if is_checkpoint(best_dir(save_dir, name))]
+    return max(found, key=os.path.getmtime) if found else None
 
 
 def is_checkpoint(path):
@@ -139,16 +162,23 @@ def clean_stale(save_dir):
     return removed
 
 
-def complete_epochs(save_dir):
-    """{epoch: folder} of the published epoch checkpoints in `save_dir`."""
-    found = {}
+def _epoch_folders(save_dir):
+    """[(model name, number in the folder name, path)] of the published epoch checkpoints."""
+    found = []
     if os.path.isdir(save_dir):
         for entry in os.listdir(save_dir):
-            number = entry[len(EPOCH_PREFIX):]
+            match = _FOLDER.match(entry)
             path = os.path.join(save_dir, entry)
-            if entry.startswith(EPOCH_PREFIX) and number.isdigit() and is_checkpoint(path):
-                found[int(number)] = path
-    return dict(sorted(found.items()))
+            if match and match['epoch'] is not None and is_checkpoint(path):
+                found.append((match['name'], int(match['epoch']), path))
+    return found
+
+
+def complete_epochs(save_dir, name=None):
+    """{epoch: folder} of the published epoch checkpoints of model `name` (None: any) in
+    `save_dir`."""
+    return dict(sorted((number, path) for model, number, path in _epoch_folders(save_dir)
+                       if name in (None, model)))
 
 
 def read_state(folder):
@@ -165,7 +195,24 @@ def read_state(folder):
         raise CheckpointError(f'{path}: cannot be read ({e})') from None
     if not isinstance(state, dict) or not isinstance(state.get('model'), dict):
         raise CheckpointError(f'{path}: no MODEL settings recorded ("model")')
+    return _upgraded(state)
+
+
+def _upgraded(state):
+    """`state` with its epochs counted from 1: a state.json of the earlier layout counts
+    them from 0 in 'epoch', 'best_epoch' and the log's rows."""
+    if state.get(_FROM_ONE) or 'epoch' not in state:
+        return state
+    state = dict(state, **{_FROM_ONE: True, 'epoch': state['epoch'] + 1})
+    if state.get('best_epoch') is not None:
+        state['best_epoch'] += 1
+    state['log'] = [dict(row, epoch=row['epoch'] + 1) for row in state.get('log', [])]
     return state
+
+
+def with_numbering(state):
+    """`state` marked as counting epochs from 1, as a checkpoint writes it."""
+    return dict(state, **{_FROM_ONE: True})
 
 
 def _latest_hint(folder):
@@ -176,12 +223,12 @@ def _latest_hint(folder):
     return f'; the last complete epoch there is {last}: {epochs[last]}'
 
 
-def latest(save_dir):
-    """The folder of the newest complete epoch checkpoint in `save_dir`; CheckpointError
-    when there is none."""
-    epochs = complete_epochs(save_dir)
+def latest(save_dir, name='TSM'):
+    """The folder of the newest complete epoch checkpoint of model `name` in `save_dir`;
+    CheckpointError when there is none."""
+    epochs = complete_epochs(save_dir, name)
     if not epochs:
-        raise CheckpointError(f'{save_dir}: no complete checkpoint ({EPOCH_PREFIX}N) to '
+        raise CheckpointError(f'{save_dir}: no complete checkpoint ({name}_epochN) to '
                               f'resume from')
     return epochs[max(epochs)]
 
@@ -201,22 +248,22 @@ def _held_epoch(folder):
     """The epoch whose weights the folder holds, None when unknown."""
     try:
         with open(os.path.join(folder, STATE_FILE)) as f:
-            return json.load(f).get('epoch')
-    except (OSError, ValueError, AttributeError):
+            return _upgraded(json.load(f)).get('epoch')
+    except (OSError, ValueError, AttributeError, TypeError):
         return None
 
 
-def sync_best(save_dir, epoch):
-    """Make TSM_best hold the weights of epoch checkpoint `epoch` (the one the log calls
-    best) where it does not: a run killed after publishing that epoch and before TSM_best
-    left older weights there. Their files are copied from the epoch folder."""
-    best = os.path.join(save_dir, BEST)
+def sync_best(save_dir, epoch, name='TSM'):
+    """Make the best folder hold the weights of epoch checkpoint `epoch` (the one the log
+    calls best) where it does not: a run killed after publishing that epoch and before the
+    best folder left older weights there. Their files are copied from the epoch folder."""
+    best = best_dir(save_dir, name)
     if epoch is None or (is_checkpoint(best) and _held_epoch(best) == epoch):
         return
-    source = epoch_dir(save_dir, epoch)
+    source = epoch_dir(save_dir, epoch, name)
     if not is_checkpoint(source):
         log.warning('%s: the log calls epoch %d best, and its checkpoint %s is gone: %s holds '
-                    'other weights', save_dir, epoch, source, BEST)
+                    'other weights', save_dir, epoch, source, best)
         return
 
     def fill(tmp):
@@ -229,19 +276,66 @@ def sync_best(save_dir, epoch):
                 'epoch)', best, source)
 
 
-def repair_best(save_dir):
+def repair_best(save_dir, name='TSM'):
     """sync_best for the newest complete epoch checkpoint's log, at the start of a run."""
-    epochs = complete_epochs(save_dir)
+    epochs = complete_epochs(save_dir, name)
     if epochs:
-        sync_best(save_dir, best_epoch(read_state(epochs[max(epochs)])))
+        sync_best(save_dir, best_epoch(read_state(epochs[max(epochs)])), name)
 
 
-def prune(save_dir, keep, best=None):
-    """Delete all but the newest `keep` epoch checkpoints (0 keeps all); TSM_best is a
-    folder of its own, so the best weights stay whichever epoch they came from. The
-    checkpoint of epoch `best` stays until TSM_best holds its weights."""
-    epochs = complete_epochs(save_dir)
-    held = _held_epoch(os.path.join(save_dir, BEST))
+def migrate(save_dir, name):
+    """Rename the checkpoint folders of the earlier layout in `save_dir` (every model's named
+    TSM_*, epochs from 0 in names) to this one's: model `name`, epochs from 1. One rename per
+    folder, the highest epoch first, so each target is free and a kill between two renames
+    leaves folders that the next call still tells apart (by the epoch their state records).
+    Returns {old real path: new path} of the folders renamed."""
+    renamed = {}
+    old = sorted(((number, path) for model, number, path in _epoch_folders(save_dir)
+                  if model == 'TSM' and number == _raw_epoch(path) and _of(path, name)),
+                 reverse=True)
+    for number, path in old:
+        target = epoch_dir(save_dir, number + 1, name)
+        if not os.path.exists(target):
+            renamed[os.path.realpath(path)] = target
+            os.rename(path, target)
+            log.info('%s: renamed to %s (epochs are counted from 1)', path, target)
+    legacy_best = best_dir(save_dir, 'TSM')
+    target = best_dir(save_dir, name)
+    if name != 'TSM' and is_checkpoint(legacy_best) and not os.path.exists(target) and \
+            _of(legacy_best, name):
+        renamed[os.path.realpath(legacy_best)] = target
+        os.rename(legacy_best, target)
+        log.info('%s: renamed to %s', legacy_best, target)
+    return renamed
+
+
+def _raw_state(folder):
+    try:
+        with open(os.path.join(folder, STATE_FILE)) as f:
+            state = json.load(f)
+        return state if isinstance(state, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _of(folder, name):
+    """True when checkpoint `folder` holds weights of model `name`."""
+    settings = _raw_state(folder).get('model')
+    return isinstance(settings, dict) and run_name(settings) == name
+
+
+def _raw_epoch(folder):
+    """The epoch a state.json of the earlier layout records (None for the current one)."""
+    state = _raw_state(folder)
+    return None if state.get(_FROM_ONE) else state.get('epoch')
+
+
+def prune(save_dir, keep, best=None, name='TSM'):
+    """Delete all but the newest `keep` epoch checkpoints (0 keeps all); the best folder is
+    a folder of its own, so the best weights stay whichever epoch they came from. The
+    checkpoint of epoch `best` stays until the best folder holds its weights."""
+    epochs = complete_epochs(save_dir, name)
+    held = _held_epoch(best_dir(save_dir, name))
     for epoch in list(epochs)[:-keep] if keep else []:
         if epoch == best and held != best:
             continue
@@ -272,7 +366,7 @@ def load_optimizer(folder, optimizer, model):
     path = os.path.join(folder, OPTIMIZER_FILE)
     if not os.path.isfile(path):
         raise CheckpointError(f'{folder}: no {OPTIMIZER_FILE}: a weights folder (such as '
-                              f'{BEST}) holds no optimizer state to resume training from')
+                              f'TSM_best) holds no optimizer state to resume training from')
     params = dict(model.named_parameters())
     state = {}
     for key, value in unpickle.load(path).items():
