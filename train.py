@@ -436,7 +436,6 @@ def publish(save_dir, name, epoch, model, optimizer, rows, best, keep, inputs=No
     before the best folder holds its weights."""
     state = {'epoch': epoch, 'best_top1': best.top1, 'best_epoch': best.epoch, 'log': rows,
              **({'input': inputs} if inputs else {})}
-    state = weights.with_numbering(state)
     weights.write_checkpoint(weights.epoch_dir(save_dir, epoch, name), model, optimizer, state)
     write_logs(save_dir, rows)
     if best.epoch == epoch:

@@ -14,12 +14,13 @@ import pytest
 
 from models import TSM
 from models import weights
-from models.weights import (BEST, CheckpointError, WeightsError, checkpoint, clean_stale,
+from models.weights import (CheckpointError, WeightsError, checkpoint, clean_stale,
                             load_for_inference, load_for_training, read_state, resume,
                             write_checkpoint, write_weights)
 from models.weights import unpickle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BEST = 'TSM_best'
 
 
 def tiny(num_classes=5, depth=18, seed=0, **settings):
@@ -169,7 +170,7 @@ paddle.seed(0)
 model = TSM(num_classes=3, seg_num=2, depth=18)
 opt = paddle.optimizer.Momentum(learning_rate=0.1, parameters=model.parameters())
 rows = [{{'epoch': 0, 'valid_top1': 0.5}}]
-train.publish({save!r}, 0, model, opt, rows, train.Best(0.5, 0), 1)
+train.publish({save!r}, 'TSM', 0, model, opt, rows, train.Best(0.5, 0), 1)
 for p in model.parameters():  # epoch 1's weights, the better ones
     p.set_value(p + 1)
 paddle.save(model.state_dict(), {want!r})
@@ -185,7 +186,7 @@ if {where!r} in ('rename', 'replace'):
 else:
     checkpoint._flushed = killing(checkpoint._flushed, 0)
 rows.append({{'epoch': 1, 'valid_top1': 0.75}})
-train.publish({save!r}, 1, model, opt, rows, train.Best(0.75, 1), 1)
+train.publish({save!r}, 'TSM', 1, model, opt, rows, train.Best(0.75, 1), 1)
 '''
 
 
@@ -204,10 +205,10 @@ def test_a_kill_while_publishing_leaves_best_what_the_log_calls_best(tmp_path, w
                                       marker=marker)
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    with train.held_save_dir(save):  # the start of the next run
+    with train.held_save_dir(save, 'TSM'):  # the start of the next run
         state = read_state(weights.latest(save))
         assert state['epoch'] == 1
-        train.publish(save, 2, tiny(num_classes=3), None, state['log'] + [{'epoch': 2}],
+        train.publish(save, 'TSM', 2, tiny(num_classes=3), None, state['log'] + [{'epoch': 2}],
                       train.Best(state['best_top1'], weights.best_epoch(state)), 1)
     log = json.loads(open(os.path.join(save, 'train_log.json')).read())
     best = max((r for r in log if 'valid_top1' in r), key=lambda r: r['valid_top1'])
@@ -369,5 +370,59 @@ def test_state_json_records_what_loading_compares(tmp_path):
     write_weights(str(tmp_path / 'w'), model, {'note': 'x'})
     with open(tmp_path / 'w' / 'state.json') as f:
         record = json.load(f)
-    assert record == {'model': model.settings, 'note': 'x'}
+    assert record == {'model': model.settings, 'note': 'x', 'epochs_from_one': True}
     assert checkpoint.is_checkpoint(str(tmp_path / 'w'))
+
+
+def _earlier_layout(folder):
+    """Make the checkpoint `folder` read as one of the earlier layout wrote it: its
+    state.json counts epochs from 0 and carries no mark of the numbering."""
+    path = os.path.join(folder, 'state.json')
+    with open(path) as f:
+        state = json.load(f)
+    del state['epochs_from_one']
+    with open(path, 'w') as f:
+        json.dump(state, f)
+
+
+def _earlier_run(save, model):
+    """A TSN run folder as the earlier layout left it after two epochs, the first the best:
+    TSM_epoch0, TSM_epoch1 and TSM_best, epochs from 0."""
+    log = [{'epoch': 0, 'valid_top1': 0.5}, {'epoch': 1, 'valid_top1': 0.25}]
+    for epoch in (0, 1):
+        state = {'epoch': epoch, 'best_top1': 0.5, 'best_epoch': 0, 'log': log[:epoch + 1]}
+        write_checkpoint(os.path.join(save, f'TSM_epoch{epoch}'), model, None, state)
+        _earlier_layout(os.path.join(save, f'TSM_epoch{epoch}'))
+    write_weights(os.path.join(save, 'TSM_best'), model, {'epoch': 0, 'best_epoch': 0})
+    _earlier_layout(os.path.join(save, 'TSM_best'))
+
+
+def test_a_run_folder_of_the_earlier_layout_reads_with_epochs_from_one(tmp_path):
+    save = str(tmp_path / 'run')
+    _earlier_run(save, tiny(shift_mode='none'))
+    state = read_state(os.path.join(save, 'TSM_epoch1'))
+    assert (state['epoch'], state['best_epoch']) == (2, 1)
+    assert [row['epoch'] for row in state['log']] == [1, 2]
+    from configs import recorded
+    assert recorded.run_weights(save) == os.path.join(save, 'TSM_best')  # before migration
+
+
+@pytest.mark.parametrize('killed_after', [None, 1])
+def test_migration_renames_the_earlier_layout_and_survives_a_kill(tmp_path, killed_after):
+    """migrate renames TSM_epoch1 -> TSN_epoch2 first, then TSM_epoch0 -> TSN_epoch1, and
+    TSM_best -> TSN_best; a kill after the first rename leaves a folder the next start
+    finishes with."""
+    save = str(tmp_path / 'run')
+    _earlier_run(save, tiny(shift_mode='none'))
+    if killed_after:
+        os.rename(os.path.join(save, 'TSM_epoch1'), os.path.join(save, 'TSN_epoch2'))
+    renamed = weights.migrate(save, 'TSN')
+    assert sorted(os.listdir(save)) == ['TSN_best', 'TSN_epoch1', 'TSN_epoch2']
+    assert os.path.realpath(os.path.join(save, 'TSM_epoch0')) in renamed
+    assert [read_state(os.path.join(save, f'TSN_epoch{n}'))['epoch'] for n in (1, 2)] == [1, 2]
+    assert weights.latest(save, 'TSN') == os.path.join(save, 'TSN_epoch2')
+    assert weights.migrate(save, 'TSN') == {}  # a second start renames nothing
+    weights.repair_best(save, 'TSN')  # the log calls epoch 1 best, and TSN_best holds it
+    assert read_state(os.path.join(save, 'TSN_best'))['epoch'] == 1
+    from configs import recorded
+    assert recorded.run_weights(save) == os.path.join(save, 'TSN_best')

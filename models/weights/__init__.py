@@ -12,8 +12,8 @@ import os
 
 from .checkpoint import (CheckpointError, best_dir, best_epoch, clean_stale, complete_epochs,
                          epoch_dir, find_best, is_checkpoint, latest, load_optimizer, migrate,
-                         prune, read_state, repair_best, run_name, sync_best, with_numbering,
-                         write_checkpoint, write_weights)
+                         prune, read_state, repair_best, run_name, sync_best, write_checkpoint,
+                         write_weights)
 from ..finite import non_finite_parameter
 from .convert import check_architecture, convert_file, settings_problems
 from .download import DownloadError
@@ -24,7 +24,7 @@ __all__ = ['CheckpointError', 'DownloadError', 'PUBLISHED', 'WeightsError', 'bes
            'best_epoch', 'clean_stale', 'complete_epochs', 'epoch_dir', 'find_best',
            'is_checkpoint', 'latest', 'load_for_inference', 'load_for_training', 'migrate',
            'prune', 'read_state', 'repair_best', 'resume', 'run_name', 'sync_best',
-           'with_numbering', 'write_checkpoint', 'write_weights']
+           'write_checkpoint', 'write_weights']
 
 log = logging.getLogger(__name__)
 

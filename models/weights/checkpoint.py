@@ -115,7 +115,7 @@ def write_checkpoint(folder, model, optimizer=None, state=None):
             with open(os.path.join(tmp, OPTIMIZER_FILE), 'wb') as f:
                 pickle.dump(_optimizer_to_file(optimizer, model), f, protocol=4)
             _flushed(os.path.join(tmp, OPTIMIZER_FILE))
-        record = {'model': dict(model.settings), **(state or {})}
+        record = {'model': dict(model.settings), **(state or {}), _FROM_ONE: True}
         with open(os.path.join(tmp, STATE_FILE), 'w') as f:
             json.dump(record, f, indent=1, sort_keys=True, allow_nan=False)
             f.flush()
@@ -208,11 +208,6 @@ def _upgraded(state):
         state['best_epoch'] += 1
     state['log'] = [dict(row, epoch=row['epoch'] + 1) for row in state.get('log', [])]
     return state
-
-
-def with_numbering(state):
-    """`state` marked as counting epochs from 1, as a checkpoint writes it."""
-    return dict(state, **{_FROM_ONE: True})
 
 
 def _latest_hint(folder):
