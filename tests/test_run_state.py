@@ -83,7 +83,7 @@ def test_a_second_run_on_a_save_dir_stops_at_start_naming_the_first(tmp_path, da
         holder.wait()
     monkeypatch.setattr(train, 'train_one_epoch', train_one_epoch)
     assert run('train', train.main, '--config', config) == 0
-    assert weights.latest(str(save)) == str(save / 'TSM_epoch0')
+    assert weights.latest(str(save)) == str(save / 'TSM_epoch1')
 
 
 def test_best_is_chosen_by_validation_alone(tmp_path, data, monkeypatch):
@@ -98,9 +98,9 @@ def test_best_is_chosen_by_validation_alone(tmp_path, data, monkeypatch):
     assert run('train', train.main, '--config', config) == 0
     rows = json.loads((tmp_path / 'run/train_log.json').read_text())
     validated = [r['epoch'] for r in rows if 'valid_top1' in r]
-    assert validated == [1, 2]  # every valid_interval-th epoch, and the last
+    assert validated == [2, 3]  # every valid_interval-th epoch, and the last
     assert published and set(published) <= set(validated)
-    best = weights.read_state(str(tmp_path / 'run' / weights.BEST))
+    best = weights.read_state(str(tmp_path / 'run' / 'TSM_best'))
     assert best['best_top1'] == max(r['valid_top1'] for r in rows if 'valid_top1' in r)
 
 
@@ -109,20 +109,58 @@ def test_a_kill_after_the_checkpoint_loses_no_log_row(tmp_path, data, monkeypatc
     write_logs = train.write_logs
 
     def killed_at_epoch_1(save_dir, rows):
-        if rows[-1]['epoch'] == 1:
-            raise KeyboardInterrupt  # after TSM_epoch1 is published, before its log row
+        if rows[-1]['epoch'] == 2:
+            raise KeyboardInterrupt  # after TSM_epoch2 is published, before its log row
         write_logs(save_dir, rows)
     monkeypatch.setattr(train, 'write_logs', killed_at_epoch_1)
     assert run('train', train.main, '--config', config) == 130
     assert [r['epoch'] for r in json.loads((tmp_path / 'run/train_log.json').read_text())
-            ] == [0]
+            ] == [1]
     monkeypatch.setattr(train, 'write_logs', write_logs)
     assert run('train', train.main, '--config', config, '--resume', 'latest') == 0
     assert 'resumed from' in capsys.readouterr().err
     rows = json.loads((tmp_path / 'run/train_log.json').read_text())
-    assert [r['epoch'] for r in rows] == [0, 1, 2]
+    assert [r['epoch'] for r in rows] == [1, 2, 3]
     csv_rows = (tmp_path / 'run/train_log.csv').read_text().splitlines()
-    assert [line.split(',')[0] for line in csv_rows] == ['epoch', '0', '1', '2']
+    assert [line.split(',')[0] for line in csv_rows] == ['epoch', '1', '2', '3']
+
+
+def _to_earlier_layout(save):
+    """Rewrite the run folder `save` as the earlier layout had it: epochs from 0 in the
+    folder names and in every state.json, which carries no mark of its numbering."""
+    for name in sorted(os.listdir(save)):
+        path = save / name
+        if not (path / 'state.json').exists():
+            continue
+        state = json.loads((path / 'state.json').read_text())
+        del state['epochs_from_one']
+        state['epoch'] -= 1
+        state['best_epoch'] -= 1
+        state['log'] = [dict(row, epoch=row['epoch'] - 1) for row in state['log']]
+        (path / 'state.json').write_text(json.dumps(state))
+        if name.startswith('TSM_epoch'):
+            os.rename(path, save / f"TSM_epoch{int(name[len('TSM_epoch'):]) - 1}")
+
+
+def test_a_run_of_the_earlier_layout_resumes_from_the_folder_named(tmp_path, data, capsys):
+    """--resume names a folder of the earlier layout (TSM_epoch0: the first epoch); the start
+    renames the folders (epochs from 1) and resumes from that same checkpoint."""
+    config = write_config(tmp_path, data, TRAIN={'epoch': 2})
+    assert run('train', train.main, '--config', config) == 0
+    save = tmp_path / 'run'
+    first_epoch = model_weights(save / 'TSM_epoch1')
+    _to_earlier_layout(save)
+    assert sorted(n for n in os.listdir(save) if n.startswith('TSM')) == [
+        'TSM_best', 'TSM_epoch0', 'TSM_epoch1']
+    capsys.readouterr()
+    assert run('train', train.main, '--config', config, '--resume', str(save / 'TSM_epoch0'),
+               '--epoch', '3') == 0
+    assert f"resumed from {save / 'TSM_epoch1'} after epoch 1" in capsys.readouterr().err
+    assert sorted(n for n in os.listdir(save) if n.startswith('TSM')) == [
+        'TSM_best', 'TSM_epoch1', 'TSM_epoch2', 'TSM_epoch3']
+    assert all(np.array_equal(first_epoch[k], v)
+               for k, v in model_weights(save / 'TSM_epoch1').items())
+    assert [r['epoch'] for r in json.loads((save / 'train_log.json').read_text())] == [1, 2, 3]
 
 
 def test_resume_errors_and_nothing_left(tmp_path, data, capsys):
@@ -131,18 +169,18 @@ def test_resume_errors_and_nothing_left(tmp_path, data, capsys):
     assert 'no complete checkpoint (TSM_epochN) to resume from' in logged_error(capsys)[0]
     assert run('train', train.main, '--config', config) == 0
     capsys.readouterr()
-    assert not (tmp_path / 'run' / weights.BEST).exists()  # no validation, no best
-    os.rename(tmp_path / 'run/TSM_epoch1', tmp_path / 'run/.TSM_epoch1.tmp-9')  # a killed write
+    assert not (tmp_path / 'run' / 'TSM_best').exists()  # no validation, no best
+    os.rename(tmp_path / 'run/TSM_epoch2', tmp_path / 'run/.TSM_epoch2.tmp-9')  # a killed write
     assert run('train', train.main, '--config', config, '--resume',
-               str(tmp_path / 'run/TSM_epoch1')) == 1
+               str(tmp_path / 'run/TSM_epoch2')) == 1
     errors = logged_error(capsys)
-    assert len(errors) == 1 and 'TSM_epoch1: not a complete checkpoint' in errors[0]
-    assert f'the last complete epoch there is 0: {tmp_path / "run/TSM_epoch0"}' in errors[0]
+    assert len(errors) == 1 and 'TSM_epoch2: not a complete checkpoint' in errors[0]
+    assert f'the last complete epoch there is 1: {tmp_path / "run/TSM_epoch1"}' in errors[0]
     assert run('train', train.main, '--config', config, '--resume', 'latest',
                '--epoch', '1') == 0
-    assert 'nothing left to train: the checkpoint is of epoch 0 and TRAIN.epoch is 1' \
+    assert 'nothing left to train: the checkpoint is of epoch 1 and TRAIN.epoch is 1' \
         in capsys.readouterr().err
-    assert not (tmp_path / 'run/.TSM_epoch1.tmp-9').exists()  # cleaned at the start
+    assert not (tmp_path / 'run/.TSM_epoch2.tmp-9').exists()  # cleaned at the start
 
 
 def test_user_errors_print_one_line_without_a_traceback(tmp_path, data, capsys):
@@ -203,7 +241,7 @@ def test_pretrain_that_cannot_download_names_the_ways_on(tmp_path, data, capsys,
     assert len(ways) == 1
     assert "-o TRAIN.pretrain=''" in ways[0] and 'TSM_best' in ways[0]
     assert 'ImageNet ResNet-18 file' in ways[0]  # the configured depth
-    assert not os.path.exists(tmp_path / 'run' / 'TSM_epoch0')
+    assert not os.path.exists(tmp_path / 'run' / 'TSM_epoch1')
 
 
 def test_predict_checks_the_video_before_fetching_weights(tmp_path, data, capsys,
@@ -265,21 +303,21 @@ def test_a_diverged_run_stops_at_the_first_non_finite_loss(tmp_path, data, capsy
     config = write_config(tmp_path, data, TRAIN={'epoch': 1})
     assert run('train', train.main, '--config', config) == 0
     save = tmp_path / 'run'
-    saved = {name: model_weights(save / name) for name in ('TSM_epoch0', weights.BEST)}
+    saved = {name: model_weights(save / name) for name in ('TSM_epoch1', 'TSM_best')}
     capsys.readouterr()
     assert run('train', train.main, '--config', config, '--resume', 'latest', '--epoch', '3',
                '--learning_rate', '1.0e+30') == 1
     errors = logged_error(capsys)
     assert len(errors) == 1, errors
     # the clipped loss of the second step is finite, the weights it leaves are not
-    assert 'epoch 1 step 2/2: conv1.weight is NaN or infinite after the update (loss ' \
+    assert 'epoch 2 step 2/2: conv1.weight is NaN or infinite after the update (loss ' \
         in errors[0]
     assert 'the run diverged; likely a learning rate too high (TRAIN.learning_rate 1e+30' \
         in errors[0]
     # nothing of the diverged epoch is saved; the last finite checkpoint and best are kept
-    assert sorted(n for n in os.listdir(save) if n.startswith('TSM')) == [weights.BEST,
-                                                                          'TSM_epoch0']
-    assert [r['epoch'] for r in json.loads((save / 'train_log.json').read_text())] == [0]
+    assert sorted(n for n in os.listdir(save) if n.startswith('TSM')) == ['TSM_best',
+                                                                          'TSM_epoch1']
+    assert [r['epoch'] for r in json.loads((save / 'train_log.json').read_text())] == [1]
     for name, arrays in saved.items():
         for key, value in model_weights(save / name).items():
             assert np.isfinite(value).all() and np.array_equal(value, arrays[key]), key
@@ -295,7 +333,7 @@ def trained_config(tmp_path, data, **sections):
 def altered_weights(tmp_path, key, value):
     """A copy of the run's TSM_best with one entry of its state dict set to `value`."""
     model = train.TSM(num_classes=6, seg_num=2, depth=18)
-    weights.load_for_inference(model, str(tmp_path / 'run' / weights.BEST))
+    weights.load_for_inference(model, str(tmp_path / 'run' / 'TSM_best'))
     state = model.state_dict()
     state[key].set_value(paddle.full(state[key].shape, value, 'float32'))
     folder = str(tmp_path / f'altered_{key}')
@@ -405,10 +443,10 @@ def test_a_run_folder_holds_its_config_and_a_log_continued_by_a_resume(tmp_path,
     written = load_config(str(folder / 'config.yaml'))
     assert written == load_config(config, ['MODEL.dropout=0.25'])
     first = (folder / 'train.log').read_text()
-    assert re.search(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO epoch 0 \(1/1\)  loss ', first,
+    assert re.search(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO epoch 1/1  loss ', first,
                      re.MULTILINE)
-    assert 'trained epoch 0 in' in first
-    state = weights.read_state(str(folder / weights.BEST))
+    assert 'trained epoch 1 in' in first
+    state = weights.read_state(str(folder / 'TSM_best'))
     assert state['input'] == {'short_size': 40, 'target_size': 36,
                               'mean': [0.485, 0.456, 0.406], 'std': [0.229, 0.224, 0.225],
                               'resize': 'cv2'}
@@ -416,7 +454,7 @@ def test_a_run_folder_holds_its_config_and_a_log_continued_by_a_resume(tmp_path,
                '--epoch', '2') == 0
     log = (folder / 'train.log').read_text()
     assert log.startswith(first) and 'resumed from' in log[len(first):]
-    assert 'INFO epoch 1 (2/2)' in log[len(first):]
+    assert 'INFO epoch 2/2' in log[len(first):]
 
 
 def fed_clips(monkeypatch, setting):
@@ -451,7 +489,7 @@ def test_eval_of_a_run_takes_its_recorded_settings(tmp_path, data, monkeypatch, 
     assert run('eval', evaluation.main, *base) == 0
     assert set(fed) == {(2, (2, 3, 36, 36))}
     err = capsys.readouterr().err
-    assert (f"{tmp_path / 'run' / weights.BEST}: took its recorded MODEL.depth=18, "
+    assert (f"{tmp_path / 'run' / 'TSM_best'}: took its recorded MODEL.depth=18, "
             f"MODEL.num_classes=6, MODEL.seg_num=2, DATA.short_size=40, DATA.target_size=36 "
             f"(the config and overrides leave them unset)") in err
 
