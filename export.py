@@ -10,14 +10,15 @@ The exported model (and TSM.onnx) is checked against the dynamic model on random
 before the run ends.
 """
 import inspect
-import logging
 import os
+import time
 
 import noise
 if __name__ == '__main__':  # before paddle's import, which warns about ccache
     noise.quiet_warnings()
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
 
+import console
 import outputs
 from models import TSM
 from models.inference import model_files
@@ -65,15 +66,32 @@ def export(cfg, weights, save_dir, onnx=False, opset=13):
     if onnx:
         written['onnx'] = export_onnx(*model_files(prefix), prefix + '.onnx', opset)
         check(written['onnx'], onnx_logits(written['onnx'], clips), want)
-    for kind, path in written.items():
-        logging.info('%s: %s', kind, path)
     return written
+
+
+def _files(program):
+    """[program, parameters] of the exported program file `program`."""
+    return list(model_files(os.path.splitext(program)[0]))
+
+
+def summary(written, seconds):
+    """The closing lines: what was exported and checked, in how long, and the files."""
+    engines = 'Paddle Inference and ONNX Runtime' if 'onnx' in written else 'Paddle Inference'
+    rows = [('model', _files(written['program'])), ('settings', [written['settings']])]
+    if 'online_step' in written:
+        rows.append(('online step', _files(written['online_step'])))
+    if 'onnx' in written:
+        rows.append(('ONNX', [written['onnx']]))
+    return ([f'exported in {console.duration(seconds)}, checked against the dynamic model '
+             f'on {engines}'] + console.written(rows))
 
 
 def main(argv=None):
     args, cfg = cli.start('export', argv)
     outputs.writable_folder(args.export_dir, '--save_dir')  # before the weights are fetched
-    export(cfg, cfg['INFER']['weights'], args.export_dir, args.onnx, args.opset)
+    started = time.time()
+    written = export(cfg, cfg['INFER']['weights'], args.export_dir, args.onnx, args.opset)
+    console.log_lines(summary(written, time.time() - started))
     return 0
 
 

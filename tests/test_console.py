@@ -33,15 +33,15 @@ def test_train_eval_predict_export_print_their_outputs_and_no_paddle_noise(demo)
     log = json.loads((root / 'run/train_log.json').read_text())
     for row in log:  # (best): the best so far
         e = row['epoch']
-        best = max(range(e + 1), key=lambda k: (log[k]['valid_top1'], -k))
-        line = (f"epoch {e} ({e + 1}/2)  loss {row['train_loss']:7.4f}  top1 "
+        best = max(range(1, e + 1), key=lambda k: (log[k - 1]['valid_top1'], -k))
+        line = (f"epoch {e}/2  loss {row['train_loss']:7.4f}  top1 "
                 f"{row['train_top1']:.3f}  val top1 {row['valid_top1']:.3f} top5 "
                 f"{row['valid_top5']:.3f}{' (best)' if e == best else '       '}  lr ")
         assert line in out
     run = root / 'run'
-    assert re.search(r'trained epochs 0-1 in \d+\.\d s; best validation top-1 '
-                     rf"{log[best]['valid_top1']:.3f} at epoch {best}\n", out)
-    for line in (f'best weights     {run}/TSM_best', f'last checkpoint  {run}/TSM_epoch1',
+    assert re.search(r'trained epochs 1-2 in \d+\.\d s; best validation top-1 '
+                     rf"{log[best - 1]['valid_top1']:.3f} at epoch {best}\n", out)
+    for line in (f'best weights     {run}/TSM_best', f'last checkpoint  {run}/TSM_epoch2',
                  f'curves           {run}/train_curves.png',
                  f'log              {run}/train_log.csv, train_log.json, train.log',
                  f'config           {run}/config.yaml'):
@@ -70,7 +70,12 @@ def test_train_eval_predict_export_print_their_outputs_and_no_paddle_noise(demo)
                           '--save_dir', str(root / 'export'))
     assert status == 0, out
     assert_quiet(out)
-    assert f"program: {root / 'export'}/TSM.json" in out or 'TSM.pdmodel' in out
+    assert re.search(r'exported in \d+\.\d s, checked against the dynamic model on Paddle '
+                     r'Inference\n', out)
+    program = 'TSM.json' if (root / 'export/TSM.json').exists() else 'TSM.pdmodel'
+    for line in (f"model     {root / 'export'}/{program}, TSM.pdiparams",
+                 f"settings  {root / 'export'}/TSM.yaml"):
+        assert f' INFO   {line}\n' in out
 
 
 def test_train_shows_progress_where_no_bar_is_drawn_and_titles_its_plot(
@@ -89,7 +94,7 @@ def test_train_shows_progress_where_no_bar_is_drawn_and_titles_its_plot(
     err = capsys.readouterr().err
     steps = re.findall(r'INFO epoch (\d)  step (\d)/2  loss \d+\.\d{4}  top1 \d\.\d{3}  '
                        r'clips/s \d+\.\d  lr \S+  \d+ s\n', err)
-    assert steps == [('0', '1'), ('0', '2'), ('1', '1'), ('1', '2')]
+    assert steps == [('1', '1'), ('1', '2'), ('2', '1'), ('2', '2')]
     assert titles == [f'cfg.yaml: {save_dir}'] * 2
 
 
@@ -127,21 +132,21 @@ def test_duration(seconds, text):
 
 
 def test_epoch_lines_align():
-    rows = [{'epoch': 0, 'lr': 0.0, 'train_loss': 12.3456789, 'train_top1': 0.1, 'dropped': 0,
+    rows = [{'epoch': 1, 'lr': 0.0, 'train_loss': 12.3456789, 'train_top1': 0.1, 'dropped': 0,
              'valid_top1': 0.5, 'valid_top5': 0.9},
-            {'epoch': 9, 'lr': 0.00125, 'train_loss': 1.5, 'train_top1': 0.5, 'dropped': 2},
-            {'epoch': 10, 'lr': 0.000125, 'train_loss': 0.25, 'train_top1': 0.75, 'dropped': 0,
+            {'epoch': 10, 'lr': 0.00125, 'train_loss': 1.5, 'train_top1': 0.5, 'dropped': 2},
+            {'epoch': 11, 'lr': 0.000125, 'train_loss': 0.25, 'train_top1': 0.75, 'dropped': 0,
              'valid_top1': 0.625, 'valid_top5': 1.0, 'valid_dropped': 1}]
-    lines = [console.epoch_line(r, 12, 10, s) for r, s in zip(rows, (92.4, 88, 1000))]
+    lines = [console.epoch_line(r, 12, 11, s) for r, s in zip(rows, (92.4, 88, 1000))]
     assert lines == [
-        'epoch  0 ( 1/12)  loss 12.3457  top1 0.100  val top1 0.500 top5 0.900         '
+        'epoch  1/12  loss 12.3457  top1 0.100  val top1 0.500 top5 0.900         '
         'lr 0         92 s',
-        'epoch  9 (10/12)  loss  1.5000  top1 0.500                                    '
+        'epoch 10/12  loss  1.5000  top1 0.500                                    '
         'lr 0.00125   88 s  (2 videos not decoded)',
-        'epoch 10 (11/12)  loss  0.2500  top1 0.750  val top1 0.625 top5 1.000 (best)  '
+        'epoch 11/12  loss  0.2500  top1 0.750  val top1 0.625 top5 1.000 (best)  '
         'lr 0.000125  1000 s  (1 video not decoded)']
     assert console.epoch_line(rows[1], 12, None, 88, validation=False) == (
-        'epoch  9 (10/12)  loss  1.5000  top1 0.500  lr 0.00125   88 s  (2 videos not decoded)')
+        'epoch 10/12  loss  1.5000  top1 0.500  lr 0.00125   88 s  (2 videos not decoded)')
 
 
 def test_a_window_run_prints_its_segments_and_each_window_with_verbose(demo, tmp_path,
