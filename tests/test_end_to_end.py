@@ -50,16 +50,16 @@ INFER: {{label_file: {root / 'data/labels.txt'}, topk: 2,
 def test_train_eval_predict(demo):
     root, config = demo
     run('train', 'TSM', config, '--fix_random_seed')
-    for name in ('TSM_epoch0/model.pdparams', 'TSM_epoch1/optimizer.pdopt',
-                 'TSM_epoch1/state.json', 'TSM_best/model.pdparams', 'train_log.csv',
+    for name in ('TSM_epoch1/model.pdparams', 'TSM_epoch2/optimizer.pdopt',
+                 'TSM_epoch2/state.json', 'TSM_best/model.pdparams', 'train_log.csv',
                  'train_log.json'):
         assert (root / 'run' / name).exists(), name
-    assert sorted(os.listdir(root / 'run')) == ['.lock', 'TSM_best', 'TSM_epoch0', 'TSM_epoch1',
+    assert sorted(os.listdir(root / 'run')) == ['.lock', 'TSM_best', 'TSM_epoch1', 'TSM_epoch2',
                                                 'config.yaml', 'train.log',
                                                 'train_curves.png', 'train_log.csv',
                                                 'train_log.json']
     log = json.loads((root / 'run/train_log.json').read_text())
-    assert [row['epoch'] for row in log] == [0, 1]
+    assert [row['epoch'] for row in log] == [1, 2]
     assert all(row['clips'] == 12 and row['dropped'] == 0 for row in log)
     assert all(row['valid_num_videos'] == 6 for row in log)
     assert len((root / 'run/train_log.csv').read_text().splitlines()) == 3
@@ -131,14 +131,14 @@ def test_resume_continues_where_it_stopped(demo):
     run('train', 'TSM', config, '--epoch', '3', '--save_dir', str(root / 'full'), *common)
     run('train', 'TSM', config, '--epoch', '2', '--save_dir', str(root / 'part'), *common)
     proc = run('train', 'TSM', config, '--epoch', '3', '--save_dir', str(root / 'part'),
-               '--resume', str(root / 'part/TSM_epoch1'), *common)
+               '--resume', str(root / 'part/TSM_epoch2'), *common)
     assert 'resumed' in proc.stderr
     log = json.loads((root / 'part/train_log.json').read_text())
-    assert [row['epoch'] for row in log] == [0, 1, 2]
+    assert [row['epoch'] for row in log] == [1, 2, 3]
     full = json.loads((root / 'full/train_log.json').read_text())
     assert log[2]['lr'] == pytest.approx(full[2]['lr'])
-    a = paddle.load(str(root / 'full/TSM_epoch2/model.pdparams'))
-    b = paddle.load(str(root / 'part/TSM_epoch2/model.pdparams'))
+    a = paddle.load(str(root / 'full/TSM_epoch3/model.pdparams'))
+    b = paddle.load(str(root / 'part/TSM_epoch3/model.pdparams'))
     for name in a:
         np.testing.assert_allclose(a[name].numpy(), b[name].numpy(), rtol=1e-5, atol=1e-6,
                                    err_msg=name)

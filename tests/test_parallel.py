@@ -148,7 +148,7 @@ def write_config(tmp_path, data, **sections):
                      'pretrain': ''},
            'VALID': {'filelist': str(data / 'val.list'), 'batch_size': 2},
            'TEST': {'filelist': str(data / 'val.list'), 'batch_size': 2,
-                    'weights': str(tmp_path / 'run/TSM_epoch0'),
+                    'weights': str(tmp_path / 'run/TSM_epoch1'),
                     'save_dir': str(tmp_path / 'eval')},
            'INFER': {'label_file': str(data / 'labels.txt')}}
     for section, values in sections.items():
@@ -191,22 +191,22 @@ def test_train_on_two_ranks_then_resume_on_one_and_evaluate_sharded(tmp_path, da
     assert 'No ccache found' not in proc.stdout + proc.stderr  # nor from the launcher
     run = tmp_path / 'run'
     # rank 0 alone writes, and holds the folder (.lock)
-    assert sorted(os.listdir(run)) == ['.lock', 'TSM_best', 'TSM_epoch0', 'config.yaml',
+    assert sorted(os.listdir(run)) == ['.lock', 'TSM_best', 'TSM_epoch1', 'config.yaml',
                                        'train.log', 'train_curves.png', 'train_log.csv',
                                        'train_log.json']
     first = json.loads((run / 'train_log.json').read_text())
     assert first[0]['clips'] == 8 and first[0]['valid_num_videos'] == 7  # both ranks' shares
-    saved = paddle.load(str(run / 'TSM_epoch0/model.pdparams'))
+    saved = paddle.load(str(run / 'TSM_epoch1/model.pdparams'))
 
     # one process with accum_steps 2 has the global batch of the two: the same learning rate
     proc = run_sh('train', 'TSM', config, '--epoch', '2', '--resume', 'latest',
                   '-o', 'TRAIN.accum_steps=2')
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f'resumed from {run / "TSM_epoch0"} after epoch 0' in proc.stderr
+    assert f'resumed from {run / "TSM_epoch1"} after epoch 1' in proc.stderr
     rows = json.loads((run / 'train_log.json').read_text())
-    assert [r['epoch'] for r in rows] == [0, 1] and rows[0] == first[0]
+    assert [r['epoch'] for r in rows] == [1, 2] and rows[0] == first[0]
     assert rows[1]['lr'] == pytest.approx(first[0]['lr'])
-    state = json.loads((run / 'TSM_epoch1/state.json').read_text())
+    state = json.loads((run / 'TSM_epoch2/state.json').read_text())
     assert state['best_top1'] == max(r['valid_top1'] for r in rows)
 
     # sharded evaluation of a list of 7 equals one process on it exactly

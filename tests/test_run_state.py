@@ -534,3 +534,19 @@ def test_the_cpu_recipe_trains_offline_and_its_run_evaluates_without_overrides(
     assert run('eval', evaluation.main, '--config', str(folder / 'config.yaml'), '--weights',
                str(folder), '--dynamic', '--no_plots') == 0
     assert set(fed) == {(18, (4, 3, 112, 112))}
+
+
+@pytest.mark.parametrize('shift_mode, name', [('none', 'TSN'), ('online', 'TSM_online')])
+def test_checkpoints_are_named_by_the_model(tmp_path, data, capsys, shift_mode, name):
+    """A TSN run writes TSN_epochN and TSN_best, an online one TSM_online_*; eval of the run
+    folder finds its best weights."""
+    run_folder = str(tmp_path / 'run')
+    config = write_config(tmp_path, data, MODEL={'shift_mode': shift_mode},
+                          TRAIN={'epoch': 1}, TEST={'weights': run_folder})
+    assert run('train', train.main, '--config', config) == 0
+    assert sorted(n for n in os.listdir(run_folder) if n.startswith('TS')) == [
+        f'{name}_best', f'{name}_epoch1']
+    assert f"best weights     {tmp_path / 'run' / name}_best" in capsys.readouterr().err
+    assert run('eval', evaluation.main, '--config', config, '--dynamic') == 0
+    assert f'TEST.weights {run_folder}: a run folder, so its {name}_best' in \
+        capsys.readouterr().err
