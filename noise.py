@@ -5,12 +5,16 @@ room of its own: an entry goes when Paddle stops printing its message.
 Python warnings are hidden by filters the scripts set at their start, before paddle's import
 (which warns about a missing ccache whatever the command); any other warning, Paddle's
 included, still shows. Lines that Paddle's C++ code writes straight to the process's output
-are dropped by `dropped_lines` around the calls known to print them.
+are dropped by `dropped_lines` around the calls known to print them. paddle.distributed.launch
+prints its settings and its pods' progress on its standard error: run.sh passes that through
+`filter_launcher`, which drops those lines and keeps the rest (the launcher's errors, a failed
+pod's exit code, the ranks' own messages).
 """
 import contextlib
 import ctypes
 import os
 import re
+import signal
 import sys
 import tempfile
 import warnings
@@ -30,6 +34,13 @@ LINES = re.compile(
     rb'(ReduceMeanCheckIfOneDNNSupport'
     rb'|W\d{4} [\d:.]+ +\d+ eager_utils\.cc:\d+\] Paddle static graph\(PIR\) not support '
     rb'input out tensor for now!*)\r?\n?')
+
+# paddle.distributed.launch's banner: its settings (a ruled block of `key: value` lines) and a
+# run's pods that start and end well
+LAUNCHER = re.compile(
+    rb'LAUNCH INFO [\d-]+ [\d:,]+ '
+    rb'(-{10,}.*|[a-z_]+: .*|Job: .*|Run Pod: .*|Watching Pod: .*|Pod completed|Exit code 0)'
+    rb'\r?\n?')
 
 
 def quiet_warnings():
@@ -75,3 +86,16 @@ def _flush_all(stream):
         stream.flush()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).fflush(None)
+
+
+def filter_launcher(source=None, sink=None):
+    """Copy `source` to `sink` (standard input and error) line by line without the lines of
+    LAUNCHER. It outlives a Ctrl-C, which stops the job: the launcher's last words come
+    through until it closes its end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    source = source or sys.stdin.buffer
+    sink = sink or sys.stderr.buffer
+    for line in iter(source.readline, b''):
+        if not LAUNCHER.fullmatch(line):
+            sink.write(line)
+            sink.flush()

@@ -114,9 +114,10 @@ run_job() {
     if [ -n "$many" ]; then
         [ -n "$gpus" ] && launch+=(--gpus "$gpus")
         # the launcher imports paddle, which warns about a missing ccache (noise.py: the
-        # scripts' own start hides it in each process)
+        # scripts' own start hides it in each process), and prints its settings on stderr
         exec $(python_bin) -W 'ignore:No ccache found:UserWarning' -m paddle.distributed.launch \
-            "${launch[@]}" "$script" "${flags[@]}"
+            "${launch[@]}" "$script" "${flags[@]}" \
+            2> >($(python_bin) -c 'import noise; noise.filter_launcher()' >&2)
     fi
     exec $(python_bin) "$script" "${flags[@]}"
 }

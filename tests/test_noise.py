@@ -77,3 +77,36 @@ def test_a_block_that_raises_still_gives_its_output_back(capfd):
     assert capfd.readouterr().err == 'the cause\n'
     os.write(2, b'after\n')  # the descriptor is the terminal's again
     assert capfd.readouterr().err == 'after\n'
+
+
+# paddle.distributed.launch's standard error in a two-rank run (Paddle 3.3.1), abridged, and
+# the lines a failed rank adds; the rank's own messages pass.
+LAUNCHER_OUTPUT = b'''\
+LAUNCH INFO 2026-12-05 01:47:01,455 -----------  Configuration  ----------------------
+LAUNCH INFO 2026-12-05 01:47:01,455 auto_cluster_config: 0
+LAUNCH INFO 2026-12-05 01:47:01,455 devices: None
+LAUNCH INFO 2026-12-05 01:47:01,456 log_dir: /tmp/ll-test
+LAUNCH INFO 2026-12-05 01:47:01,456 servers: 
+LAUNCH INFO 2026-12-05 01:47:01,456 training_script_args: []
+LAUNCH INFO 2026-12-05 01:47:01,456 --------------------------------------------------
+LAUNCH INFO 2026-12-05 01:47:01,456 Job: default, mode collective, replicas 1[1:1], elastic False
+LAUNCH INFO 2026-12-05 01:47:01,456 Run Pod: fazuma, replicas 2, status ready
+LAUNCH INFO 2026-12-05 01:47:01,474 Watching Pod: fazuma, replicas 2, status running
+01:47:02 INFO epoch 1/2  loss  1.7918  top1 0.250
+LAUNCH INFO 2026-12-05 01:47:02,475 Pod completed
+LAUNCH INFO 2026-12-05 01:47:02,475 Exit code 0
+LAUNCH INFO 2026-12-05 01:48:10,001 Pod failed
+LAUNCH ERROR 2026-12-05 01:48:10,001 Container failed !!!
+LAUNCH INFO 2026-12-05 01:48:10,002 Exit code 1
+'''
+
+
+def test_the_launchers_banner_is_dropped_and_its_failures_kept():
+    import io
+    sink = io.BytesIO()
+    noise.filter_launcher(io.BytesIO(LAUNCHER_OUTPUT), sink)
+    assert sink.getvalue().decode().splitlines() == [
+        '01:47:02 INFO epoch 1/2  loss  1.7918  top1 0.250',
+        'LAUNCH INFO 2026-12-05 01:48:10,001 Pod failed',
+        'LAUNCH ERROR 2026-12-05 01:48:10,001 Container failed !!!',
+        'LAUNCH INFO 2026-12-05 01:48:10,002 Exit code 1']

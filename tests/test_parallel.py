@@ -189,6 +189,7 @@ def test_train_on_two_ranks_then_resume_on_one_and_evaluate_sharded(tmp_path, da
     assert 'global batch 4 clips (2 per device x 2 devices x 1 accum_steps): learning rate 0.01' \
         in proc.stdout + proc.stderr
     assert 'No ccache found' not in proc.stdout + proc.stderr  # nor from the launcher
+    assert 'LAUNCH INFO' not in proc.stderr and 'Configuration' not in proc.stderr
     run = tmp_path / 'run'
     # rank 0 alone writes, and holds the folder (.lock)
     assert sorted(os.listdir(run)) == ['.lock', 'TSM_best', 'TSM_epoch1', 'config.yaml',
