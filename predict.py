@@ -25,7 +25,8 @@ import paddle
 import console
 import outputs
 import results
-from eval import model_for, model_source, view_scores
+from engine import model_for, model_source
+from scoring import view_scores
 from models import TSM
 from models.finite import check_scores
 from models.online import OnlineTSM

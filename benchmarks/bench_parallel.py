@@ -3,7 +3,7 @@
     python benchmarks/bench_parallel.py [--depth 50 --size 112 --global_batch 4 --steps 6]
 
 Each run trains a TSM on random clips with train.py's own update (models.parallel, the
-Momentum step of train.build_optimizer) and reports clips/s over the steps after the first
+Momentum step of training.build_optimizer) and reports clips/s over the steps after the first
 two; one process uses every core, each of two processes half of them (launched by
 paddle.distributed.launch, gloo on the CPU). Data loading is left out: this measures what
 data parallelism itself costs and gains.
@@ -26,7 +26,7 @@ import paddle
 from models import TSM, parallel
 from models.amp import Precision
 from models.device import use_cpu
-import train
+import training
 paddle.set_device('cpu')
 use_cpu({threads})
 parallel.init()
@@ -35,7 +35,7 @@ model = TSM(num_classes=400, seg_num=8, depth={depth})
 settings = {{'learning_rate': 0.01, 'lr_decay': 0.1, 'lr_decay_epochs': [], 'warmup_epochs': 0,
             'momentum': 0.9, 'l2_weight_decay': 1e-4, 'clip_norm': 20.0,
             'param_groups': 'plain'}}
-optimizer, _ = train.build_optimizer(model, settings, 100, 0.01)
+optimizer, _ = training.build_optimizer(model, settings, 100, 0.01)
 trained = parallel.data_parallel(model)
 trained.train()
 batch = {global_batch} // parallel.world_size()
@@ -46,7 +46,7 @@ group = [(clips, labels, paddle.zeros([batch], 'int64'))]
 times = []
 for step in range({steps}):
     start = time.perf_counter()
-    train.train_update(trained, group, optimizer, Precision('off'))
+    training.train_update(trained, group, optimizer, Precision('off'))
     times.append(time.perf_counter() - start)
 if parallel.is_main():
     with open({out!r}, 'w') as f:

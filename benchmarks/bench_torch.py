@@ -9,8 +9,8 @@ interpreter with torch and torchvision, which the original code builds its ResNe
 PyTorch side (benchmarks/torch_side.py) runs in a child process of that interpreter, started
 once; the two sides alternate job by job, `--rounds` times, each job timed twice after one
 warm-up run, with a pause before each run, medians reported. Both use the same number of
-threads and random clips of the same shape. Ours: train.py's update (train.train_update
-with train.build_optimizer's Momentum, L2 decay and clipping), and the exported inference
+threads and random clips of the same shape. Ours: train.py's update (training.train_update
+with training.build_optimizer's Momentum, L2 decay and clipping), and the exported inference
 form through Paddle Inference (models.static.export_static, models.inference.Predictor,
 fp32), what eval.py and predict.py run unless told --dynamic; the dynamic model is timed
 too, for reference.
@@ -36,7 +36,7 @@ from models.amp import Precision  # noqa: E402
 from models.device import use_cpu  # noqa: E402
 from models.inference import Predictor  # noqa: E402
 from models.static import clip_spec, export_static  # noqa: E402
-import train  # noqa: E402
+import training  # noqa: E402
 
 TIMED = 2  # timed runs per job and round, after one warm-up run
 PAUSE = 1.0  # seconds between jobs: the side that ran last lets its idle threads stop spinning
@@ -91,11 +91,11 @@ class TorchSide:
 
 
 def train_step(args):
-    """fn() running train.py's update (train.train_update, train.build_optimizer's
+    """fn() running train.py's update (training.train_update, training.build_optimizer's
     Momentum, L2 decay and clipping) of a 400-class TSM on random clips of args' shape."""
     paddle.seed(0)
     model = TSM(num_classes=400, seg_num=args.seg_num, depth=args.depth)
-    optimizer, _ = train.build_optimizer(model, TRAIN_SETTINGS, 100,
+    optimizer, _ = training.build_optimizer(model, TRAIN_SETTINGS, 100,
                                          TRAIN_SETTINGS['learning_rate'])
     rng = np.random.default_rng(0)
     shape = [args.batch, 1, args.seg_num, 3, args.size, args.size]
@@ -105,7 +105,7 @@ def train_step(args):
 
     def step():
         model.train()
-        train.train_update(model, group, optimizer, Precision('off'))
+        training.train_update(model, group, optimizer, Precision('off'))
     return step
 
 

@@ -7,7 +7,7 @@ PyTorch's CPU convolutions are oneDNN's; Paddle's dynamic mode runs none of oneD
 kernels, which a Paddle program reaches from a static Program only. Each variant runs in a
 child process of its own, since a failing oneDNN kernel can take its process down:
 
-- eager: train.py's update (train.train_update with train.build_optimizer's Momentum,
+- eager: train.py's update (training.train_update with training.build_optimizer's Momentum,
   L2 decay and clipping);
 - static: the same model and optimizer as one static Program (cross-entropy over the batch,
   every clip decoded), oneDNN off;
@@ -37,7 +37,7 @@ from bench import machine  # noqa: E402
 from bench_torch import TRAIN_SETTINGS, train_step  # noqa: E402  (this script's folder)
 from models import TSM  # noqa: E402
 from models.device import use_cpu  # noqa: E402
-import train  # noqa: E402
+import training  # noqa: E402
 
 VARIANTS = ('eager', 'static', 'static_onednn')
 SHAPE = ('depth', 'seg_num', 'size', 'batch')  # the arguments that make the step
@@ -71,7 +71,7 @@ def static_step(args, onednn):
         model = TSM(num_classes=400, seg_num=args.seg_num, depth=args.depth)
         model.train()
         loss = paddle.nn.functional.cross_entropy(model(clips), labels).mean()
-        optimizer, _ = train.build_optimizer(model, TRAIN_SETTINGS, 100,
+        optimizer, _ = training.build_optimizer(model, TRAIN_SETTINGS, 100,
                                              TRAIN_SETTINGS['learning_rate'])
         optimizer.minimize(loss)
     executor = paddle.static.Executor(paddle.CPUPlace())

@@ -2,7 +2,7 @@
 import numpy as np
 import paddle
 
-from eval import average_views, metrics, running_metrics, view_frame_scores, view_scores
+from scoring import average_views, metrics, running_metrics, view_frame_scores, view_scores
 from models import TSM
 from models.online import OnlineTSM
 

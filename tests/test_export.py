@@ -101,7 +101,7 @@ def test_shift_is_in_the_exported_graph(exported):
 
 def test_view_scores_takes_predictor(exported):
     """eval.view_scores runs unchanged on a Predictor: [B, V, T, 3, H, W] -> mean softmax."""
-    from eval import view_scores
+    from scoring import view_scores
     _, want, prefix = exported
     views = clips(2)[None]  # one video, two views
     probs = view_scores(Predictor(prefix), paddle.to_tensor(views)).numpy()
@@ -299,7 +299,7 @@ def test_a_protocol_exports_for_its_own_crop_size(tmp_path):
     """TEST.protocol mit-dense crops 256 pixels whatever DATA.target_size says: the cached
     export takes 256-pixel frames and is checked against that size."""
     from configs.config import load_config
-    from eval import model_for
+    from engine import model_for
     from models.inference import exported_clip_shape
     folder = str(tmp_path / 'best')
     write_weights(folder, trained_like('bidirectional'))

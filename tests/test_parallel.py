@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 import train
+import training
 from models import TSM
 from models.amp import Precision
 from models.device import set_cpu_threads, usable_cores
@@ -57,16 +58,16 @@ from models import parallel
 from models.amp import Precision
 from models.device import set_cpu_threads
 from tests.test_parallel import TRAIN, batch, tiny_model
-import train
+import training
 paddle.set_device('cpu')
 set_cpu_threads(1)  # as the reference: the same kernels, the same float sums
 parallel.init()
 model = tiny_model()
-optimizer, _ = train.build_optimizer(model, TRAIN, 10, TRAIN['learning_rate'])
+optimizer, _ = training.build_optimizer(model, TRAIN, 10, TRAIN['learning_rate'])
 trained = parallel.data_parallel(model)
 trained.train()
 for step in range({steps}):
-    train.train_update(trained, [batch(step, parallel.rank())], optimizer, Precision('off'))
+    training.train_update(trained, [batch(step, parallel.rank())], optimizer, Precision('off'))
 np.savez({out!r} + f'/rank{{parallel.rank()}}.npz', **{{n: p.numpy() for n, p in
                                                       model.named_parameters() if p.trainable}})
 '''
@@ -261,8 +262,8 @@ def test_accumulated_steps_equal_one_step_on_their_union():
     for group in ([whole], halves):
         model = tiny_model()
         model.eval()  # BatchNorm on its running statistics; dropout is 0
-        optimizer, _ = train.build_optimizer(model, TRAIN, 10, TRAIN['learning_rate'])
-        train.train_update(model, group, optimizer, Precision('off'))
+        optimizer, _ = training.build_optimizer(model, TRAIN, 10, TRAIN['learning_rate'])
+        training.train_update(model, group, optimizer, Precision('off'))
         results.append({n: p.numpy() for n, p in model.named_parameters()})
     moved = max(np.abs(results[0][n] - tiny_model().state_dict()[n].numpy()).max()
                 for n in results[0])

@@ -15,6 +15,7 @@ import export
 import numpy as np
 import paddle
 import predict
+import scoring
 import train
 from configs import cli
 from configs.config import load_config
@@ -461,12 +462,12 @@ def fed_clips(monkeypatch, setting):
     """[(the model's `setting`, clip shape after the views)] of every batch eval and predict
     score from here on."""
     fed = []
-    view_scores = evaluation.view_scores
+    view_scores = scoring.view_scores
 
     def recording(model, clips, *average):
         fed.append((model.settings[setting], tuple(clips.shape[2:])))
         return view_scores(model, clips, *average)
-    monkeypatch.setattr(evaluation, 'view_scores', recording)
+    monkeypatch.setattr(scoring, 'view_scores', recording)
     monkeypatch.setattr(predict, 'view_scores', recording)
     return fed
 

@@ -4,7 +4,7 @@ import paddle
 import pytest
 
 from models.finite import NonFiniteError
-from train import build_optimizer, check_update, masked_loss
+from training import build_optimizer, check_update, masked_loss
 
 TRAIN = {'learning_rate': 0.1, 'lr_decay': 0.1, 'momentum': 0.9, 'l2_weight_decay': 1e-4,
          'clip_norm': 20.0, 'param_groups': 'plain'}
