@@ -7,7 +7,7 @@ with DataLoader workers against one process.
    a plain sequential decode of every frame to RGB (PyAV), and of reader.windows.clips over
    --window/--stride windows (decode once, transform the frames the windows sample), the
    part of `predict.py --window` before the network.
-2. predict.predict_list over --videos copies of a 10 s video, TSM-R18 at 112 (random
+2. prediction.predict_list over --videos copies of a 10 s video, TSM-R18 at 112 (random
    weights; the network's share is the same in both runs), with DATA.num_workers 2 against 0:
    videos per second.
 Each figure is the median of --repeats runs.
@@ -29,7 +29,8 @@ from configs.config import load_config  # noqa: E402
 from models import TSM  # noqa: E402
 from reader import windows  # noqa: E402
 from reader.decode import open_video  # noqa: E402
-import predict  # noqa: E402
+import prediction  # noqa: E402
+from reader import make_loader  # noqa: E402
 
 
 def median_seconds(fn, repeats):
@@ -73,7 +74,7 @@ def list_rate(folder, cfg, model, workers, count, repeats):
     names = [str(i) for i in range(cfg['MODEL']['num_classes'])]
 
     def run():
-        predict.predict_list(model, predict.make_loader(cfg, 'infer'), cfg, names, Sink())
+        prediction.predict_list(model, make_loader(cfg, 'infer'), cfg, names, Sink())
     return count / median_seconds(run, repeats)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import predict
+import prediction
 import results
 from configs import cli
 from data import extract_frames
@@ -226,8 +227,8 @@ def test_a_video_most_of_which_does_not_decode_is_refused(corpus, tmp_path, dama
 
 
 def test_a_prediction_says_how_many_frames_it_rests_on(corpus, tmp_path, capsys):
-    sink = predict.Predictions(str(tmp_path / 'TSM_predict'), {})
-    predict.record(sink, 'v.mp4', np.array([0.25, 0.75]), ['a', 'b'], 1,
+    sink = prediction.Predictions(str(tmp_path / 'TSM_predict'), {})
+    prediction.record(sink, 'v.mp4', np.array([0.25, 0.75]), ['a', 'b'], 1,
                    {'decoded': 97, 'in_file': 120})
     sink.close()
     assert capsys.readouterr().out == 'v.mp4: b 0.750 (from the 97 of 120 frames that decode)\n'

@@ -15,6 +15,7 @@ import export
 import numpy as np
 import paddle
 import predict
+import prediction
 import scoring
 import train
 from configs import cli
@@ -264,7 +265,7 @@ def test_interrupted_predict_keeps_the_videos_done(tmp_path, data, monkeypatch):
     videos = [line.split()[0] for line in open(data / 'val.list')]
     listing = tmp_path / 'predict.list'
     listing.write_text(''.join(f'{data / v}\n' for v in videos))
-    view_scores = predict.view_scores
+    view_scores = prediction.view_scores
     calls = []
 
     def interrupted_at_the_fourth(model, clips, *average):
@@ -272,7 +273,7 @@ def test_interrupted_predict_keeps_the_videos_done(tmp_path, data, monkeypatch):
         if len(calls) == 4:
             raise KeyboardInterrupt
         return view_scores(model, clips, *average)
-    monkeypatch.setattr(predict, 'view_scores', interrupted_at_the_fourth)
+    monkeypatch.setattr(prediction, 'view_scores', interrupted_at_the_fourth)
     assert run('predict', predict.main, '--config', config, '--filelist', str(listing),
                '-o', 'INFER.batch_size=1') == 130
     out = tmp_path / 'predict'
@@ -469,6 +470,7 @@ def fed_clips(monkeypatch, setting):
         return view_scores(model, clips, *average)
     monkeypatch.setattr(scoring, 'view_scores', recording)
     monkeypatch.setattr(predict, 'view_scores', recording)
+    monkeypatch.setattr(prediction, 'view_scores', recording)
     return fed
 
 
