@@ -13,7 +13,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,9 +26,10 @@ import numpy.random  # noqa: F401  before paddle: Paddle 2.6's libpaddle.so expo
 import paddle
 import paddle.nn as nn
 
+from benchmarks.media import write_video
+from benchmarks.timing import machine, median_seconds
 from configs.cli import setup_logging
 from models.device import use_cpu
-from models.mkl import cpu_info
 from models.static import clip_spec, export_static
 
 
@@ -52,32 +52,11 @@ def build_parser():
     return p
 
 
-def timed(fn, repeats, warmup):
-    """Median seconds of fn() over `repeats` runs after `warmup` runs; fn must block until its
-    result is computed (return numpy)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def machine():
-    from models.inference import bf16_supported
-    return {'cpu': cpu_info()['model'] or 'unknown', 'cores': os.cpu_count(),
-            'paddle': paddle.__version__, 'python': platform.python_version(),
-            'bf16': bf16_supported(), 'mkl_code_path': os.environ.get('MKL_DEBUG_CPU_TYPE', ''),
-            'load_average': [round(v, 2) for v in os.getloadavg()]}
-
-
 def matmul_peak(n, repeats):
     """Best fp32 GFLOP/s of an n x n matmul (2 n^3 FLOPs)."""
     a, b = paddle.randn([n, n]), paddle.randn([n, n])
     paddle.matmul(a, b).numpy()
-    best = min(timed(lambda: paddle.matmul(a, b).numpy(), 1, 0) for _ in range(max(repeats, 3)))
+    best = min(median_seconds(lambda: paddle.matmul(a, b).numpy(), 1, 0) for _ in range(max(repeats, 3)))
     return 2 * n ** 3 / best / 1e9
 
 
@@ -107,7 +86,7 @@ def inference_rows(engines, clip_shape, args, flops, peak):
         for batch in args.batch_sizes:
             clips = np.random.default_rng(0).standard_normal([batch] + clip_shape,
                                                              dtype=np.float32)
-            seconds = timed(lambda: run(clips), args.repeats, args.warmup)
+            seconds = median_seconds(lambda: run(clips), args.repeats, args.warmup)
             rate = flops * batch / seconds / 1e9
             rows.append({'engine': name, 'batch_size': batch,
                          'batch_ms': round(seconds * 1e3, 2),
@@ -156,28 +135,9 @@ def train_step(cfg, clip_shape, batch, repeats, warmup):
         optimizer.clear_grad()
         return loss.numpy()
 
-    seconds = timed(step, repeats, warmup)
+    seconds = median_seconds(step, repeats, warmup)
     return {'batch_size': batch, 'step_ms': round(seconds * 1e3, 2),
             'clips_per_s': round(batch / seconds, 3)}
-
-
-def write_video(path, width, height, num_frames, fps=25):
-    """An H.264 file (x264 defaults: B-frames, one keyframe per 250 frames) of a moving
-    gradient with fine texture, so decoding costs what a real clip costs."""
-    import av
-    ys, xs = np.mgrid[0:height, 0:width]
-    texture = np.random.default_rng(0).integers(0, 40, (height, width, 3))
-    with av.open(path, 'w') as container:
-        stream = container.add_stream('libx264', rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, 'yuv420p'
-        for i in range(num_frames):
-            base = np.stack([(xs + 3 * i) % 256, (ys + 2 * i) % 256, (xs + ys + i) % 256], -1)
-            rgb = np.clip(base * 0.8 + texture, 0, 255).astype(np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format='rgb24')):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def reader_times(cfg, workdir, args):
@@ -191,7 +151,7 @@ def reader_times(cfg, workdir, args):
         from reader.dataset import read_clip
     except ImportError as e:
         return {'skipped': f'reader or PyAV not importable: {e}'}
-    from data.extract_frames import write_frames
+    from reader.extraction import write_frames
     width, height = args.video_size
     path = write_video(os.path.join(workdir, 'bench.mp4'), width, height, args.video_frames)
     folder = os.path.join(workdir, 'bench_frames')
@@ -202,9 +162,9 @@ def reader_times(cfg, workdir, args):
                         'frames': args.video_frames}}
     for source, where in (('mp4', path), ('frames', folder)):
         for mode in ('train', 'test'):
-            seconds = timed(lambda: read_clip(where, cfg, mode, rng), args.repeats, args.warmup)
+            seconds = median_seconds(lambda: read_clip(where, cfg, mode, rng), args.repeats, args.warmup)
             result[f'{source}_{mode}_ms_per_clip'] = round(seconds * 1e3, 2)
-    seconds = timed(lambda: sequential_decode(path, cfg), args.repeats, args.warmup)
+    seconds = median_seconds(lambda: sequential_decode(path, cfg), args.repeats, args.warmup)
     result['sequential_decode_ms'] = round(seconds * 1e3, 2)
     for source, where in (('mp4', path), ('frames', folder)):
         result[f'{source}_loader_clips_per_s'] = loader_rate(cfg, workdir, where, source)

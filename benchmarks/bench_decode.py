@@ -17,11 +17,8 @@ All decode with one thread, as a loader worker does.
 """
 import argparse
 import os
-import platform
-import statistics
 import sys
 import tempfile
-import time
 
 import av  # before decord, which bundles an older libvpx whose symbols would shadow PyAV's
 import cv2
@@ -29,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests.videos import read_index, write_index_video  # noqa: E402
-from models.mkl import cpu_info  # noqa: E402
+from benchmarks.timing import machine_line, median_seconds  # noqa: E402
 from reader import decode  # noqa: E402
 from reader.sampling import sample_indices  # noqa: E402
 
@@ -37,16 +34,6 @@ try:
     import decord
 except ImportError:
     decord = None
-
-
-def median_ms(fn, repeats):
-    fn()  # warm-up: page cache, library initialisation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def read_with_reader(path, indices):
@@ -87,12 +74,6 @@ def decord_get_batch(path, indices):
     return decord.VideoReader(path, num_threads=1).get_batch(indices).asnumpy()
 
 
-def machine():
-    model = cpu_info()['model'] or platform.processor() or platform.machine()
-    return f'{model}, {os.cpu_count()} cores, PyAV {av.__version__}, OpenCV {cv2.__version__}, ' \
-           f'decord {getattr(decord, "__version__", "absent")}'
-
-
 def bench_video(path, seg_num, repeats):
     num_frames = decode.open_video(path).num_frames
     indices = sample_indices(num_frames, seg_num, 'test').tolist()  # what eval reads
@@ -106,7 +87,7 @@ def bench_video(path, seg_num, repeats):
     base = None
     for name, fn in methods:
         exact = [read_index(f) for f in fn()] == indices
-        ms = median_ms(fn, repeats)
+        ms = 1000 * median_seconds(fn, repeats)
         base = base or ms
         print(f'  {name:24s} {ms:7.1f} ms/clip  x{ms / base:4.2f} of reader.decode'
               f'  frames {"exact" if exact else "WRONG"}')
@@ -117,7 +98,9 @@ def main():
     p.add_argument('--repeats', type=int, default=20, help='timed reads per method (median kept)')
     p.add_argument('--seg_num', type=int, default=8, help='frames per clip')
     args = p.parse_args()
-    print(f'machine: {machine()}')
+    print('machine: ' + machine_line(
+        PyAV=av.__version__, OpenCV=cv2.__version__,
+        decord=getattr(decord, '__version__', 'absent')))
     with tempfile.TemporaryDirectory() as tmp:
         for keyint in (250, 25):
             path = write_index_video(os.path.join(tmp, f'h264_b3_keyint{keyint}.mp4'), 250,

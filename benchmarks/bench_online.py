@@ -12,7 +12,6 @@ hits all alike. Also prints the shift-buffer memory of R50 at 224.
 """
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import numpy.random  # noqa: F401  before paddle (Paddle 2.6's zlib symbols, see
 import paddle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.timing import machine_line  # noqa: E402
 from models.device import use_cpu, usable_cores  # noqa: E402
 from models import TSM  # noqa: E402
 from models.static import export_static  # noqa: E402
@@ -82,9 +82,7 @@ def timed_in_turn(cases, warmup, rounds):
 
 
 def describe_machine():
-    print(f'machine: {platform.machine()} {os.cpu_count()} CPU cores '
-          f'({platform.processor() or "unknown CPU"}), Python {platform.python_version()}, '
-          f'paddle {paddle.__version__}, device {paddle.get_device()}')
+    print(f'machine: {machine_line()}, device {paddle.get_device()}')
 
 
 @paddle.no_grad()

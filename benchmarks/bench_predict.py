@@ -15,31 +15,21 @@ Each figure is the median of --repeats runs.
 import argparse
 import logging
 import os
-import statistics
 import sys
 import tempfile
-import time
 
 import av
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench import write_video  # noqa: E402
+from benchmarks.media import write_video  # noqa: E402
+from benchmarks.timing import median_seconds  # noqa: E402
 from configs.config import load_config  # noqa: E402
 from models import TSM  # noqa: E402
 from reader import windows  # noqa: E402
 from reader.decode import open_video  # noqa: E402
 import prediction  # noqa: E402
 from reader import make_loader  # noqa: E402
-
-
-def median_seconds(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def plain_decode(path):

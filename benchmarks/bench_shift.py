@@ -8,13 +8,12 @@ full TSM-R50 forward pass on [1, 8, 3, 224, 224].
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import paddle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.timing import median_seconds  # noqa: E402
 from models.device import use_cpu, usable_cores  # noqa: E402
 from models import TSM, temporal_shift  # noqa: E402
 
@@ -24,16 +23,6 @@ STAGES = [('layer1.0', 64, 56, 1), ('layer1.1-2', 256, 56, 2),
           ('layer2.0', 256, 56, 1), ('layer2.1-3', 512, 28, 3),
           ('layer3.0', 512, 28, 1), ('layer3.1-5', 1024, 14, 5),
           ('layer4.0', 1024, 14, 1), ('layer4.1-2', 2048, 7, 2)]
-
-
-def median_seconds(fn, repeats):
-    fn()  # warm-up: first call allocates
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_shapes(repeats, ratio):

@@ -30,20 +30,16 @@ from configs import cli  # noqa: E402  first: it loads numpy.random before paddl
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
-from bench import machine  # noqa: E402
+from benchmarks.steps import train_step  # noqa: E402
+from benchmarks.timing import machine  # noqa: E402
 from models import TSM  # noqa: E402
-from models.amp import Precision  # noqa: E402
 from models.device import use_cpu  # noqa: E402
 from models.inference import Predictor  # noqa: E402
 from models.static import clip_spec, export_static  # noqa: E402
-import training  # noqa: E402
 
 TIMED = 2  # timed runs per job and round, after one warm-up run
 PAUSE = 1.0  # seconds between jobs: the side that ran last lets its idle threads stop spinning
-# train.py's optimizer settings for a timed step (no schedule: the rate stays put)
-TRAIN_SETTINGS = {'learning_rate': 0.01, 'lr_decay': 0.1, 'lr_decay_epochs': [],
-                  'warmup_epochs': 0, 'momentum': 0.9, 'l2_weight_decay': 1e-4,
-                  'clip_norm': 20.0, 'param_groups': 'plain'}
+
 
 
 def build_parser():
@@ -88,25 +84,6 @@ class TorchSide:
     def close(self):
         self.proc.stdin.close()
         self.proc.wait()
-
-
-def train_step(args):
-    """fn() running train.py's update (training.train_update, training.build_optimizer's
-    Momentum, L2 decay and clipping) of a 400-class TSM on random clips of args' shape."""
-    paddle.seed(0)
-    model = TSM(num_classes=400, seg_num=args.seg_num, depth=args.depth)
-    optimizer, _ = training.build_optimizer(model, TRAIN_SETTINGS, 100,
-                                         TRAIN_SETTINGS['learning_rate'])
-    rng = np.random.default_rng(0)
-    shape = [args.batch, 1, args.seg_num, 3, args.size, args.size]
-    clips = paddle.to_tensor(rng.standard_normal(shape, dtype=np.float32))
-    labels = paddle.to_tensor(rng.integers(0, 400, args.batch))
-    group = [(clips, labels, paddle.zeros([args.batch], 'int64'))]
-
-    def step():
-        model.train()
-        training.train_update(model, group, optimizer, Precision('off'))
-    return step
 
 
 def our_jobs(args, workdir):

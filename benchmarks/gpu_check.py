@@ -21,13 +21,13 @@ import os
 import platform
 import sys
 import tempfile
-import time
 
 import numpy as np
 import numpy.random  # noqa: F401  before paddle (Paddle 2.6's zlib symbols, see configs/cli.py)
 import paddle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.timing import median_seconds  # noqa: E402
 from models.static import clip_spec, export_static, relative_error  # noqa: E402
 from models import TSM  # noqa: E402
 from models.amp import Precision  # noqa: E402
@@ -59,15 +59,9 @@ def losses(mode, steps, clips, labels):
     return out, precision.mode
 
 
-def timed(fn, repeats=20, warmup=5):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()  # each fn returns numpy, so the GPU work is finished
-        times.append(time.perf_counter() - start)
-    return round(float(np.median(times)) * 1e3, 2)
+def ms(fn):
+    """Median milliseconds of fn() (which returns numpy, so the GPU work is finished)."""
+    return round(median_seconds(fn, 20, warmup=5) * 1e3, 2)
 
 
 def training_check(steps):
@@ -97,7 +91,7 @@ def inference_check(workdir):
     @paddle.no_grad()
     def dynamic():
         return model(paddle.to_tensor(clips)).numpy()
-    result = {'latency_ms': {'dynamic': timed(dynamic)}}
+    result = {'latency_ms': {'dynamic': ms(dynamic)}}
     engines = {'exported_fp32': Predictor(prefix, use_gpu=True)}
     if tensorrt_available():
         for precision in ('fp32', 'fp16'):
@@ -110,7 +104,7 @@ def inference_check(workdir):
         tolerance = LOGIT_TOLERANCE['fp16' if name.endswith('fp16') else 'fp32']
         result[name] = {'relative_error': error, 'pass': error <= tolerance,
                         'on_gpu': predictor.on_gpu}
-        result['latency_ms'][name] = timed(lambda p=predictor: p(clips).numpy())
+        result['latency_ms'][name] = ms(lambda p=predictor: p(clips).numpy())
     return result
 
 

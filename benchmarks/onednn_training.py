@@ -33,8 +33,8 @@ from configs import cli  # noqa: E402  first: it loads numpy.random before paddl
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
-from bench import machine  # noqa: E402
-from bench_torch import TRAIN_SETTINGS, train_step  # noqa: E402  (this script's folder)
+from benchmarks.steps import TRAIN_SETTINGS, train_step  # noqa: E402
+from benchmarks.timing import machine  # noqa: E402
 from models import TSM  # noqa: E402
 from models.device import use_cpu  # noqa: E402
 import training  # noqa: E402
@@ -72,7 +72,7 @@ def static_step(args, onednn):
         model.train()
         loss = paddle.nn.functional.cross_entropy(model(clips), labels).mean()
         optimizer, _ = training.build_optimizer(model, TRAIN_SETTINGS, 100,
-                                             TRAIN_SETTINGS['learning_rate'])
+                                                TRAIN_SETTINGS['learning_rate'])
         optimizer.minimize(loss)
     executor = paddle.static.Executor(paddle.CPUPlace())
     executor.run(startup)

@@ -44,10 +44,11 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.device import usable_cores  # noqa: E402
-from reader.decode import VIDEO_EXTENSIONS, DecodeError, open_video  # noqa: E402
+from reader.decode import VIDEO_EXTENSIONS, DecodeError  # noqa: E402
 from reader.frames import TEMPLATES, template_problem  # noqa: E402
 from reader.listfile import ListFileError, read_list  # noqa: E402
-from reader.transforms import RESIZE_LIBRARIES, resize_short  # noqa: E402
+from reader.extraction import write_frames  # noqa: E402
+from reader.transforms import RESIZE_LIBRARIES  # noqa: E402
 
 FRAME_NAME = TEMPLATES[0]  # 1-based, the naming of the TSN extraction scripts
 
@@ -145,25 +146,6 @@ def unique_jobs(entries):
     if clashes:
         raise ValueError('videos that would share a frame folder:\n  ' + '\n  '.join(clashes))
     return jobs
-
-
-def write_frames(src, folder, short_size, quality, library, template=FRAME_NAME):
-    """Decode every frame of `src` into `folder` as JPEGs named by `template`; returns the
-    frame count."""
-    count = 0
-    with open_video(src) as video:
-        for frame in video.iter_frames():
-            if short_size:
-                # the training transform's own resize: with DATA.resize's library, frames
-                # resized here equal the ones training would resize from the video, and then
-                # it leaves them alone
-                frame = resize_short(frame[None], short_size, library)[0]
-            count += 1
-            path = os.path.join(folder, template.format(count))
-            if not cv2.imwrite(path, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                               [cv2.IMWRITE_JPEG_QUALITY, quality]):
-                raise OSError(f'OpenCV cannot write {path}')
-    return count
 
 
 def extract_video(job):

@@ -76,3 +76,29 @@ def test_layers_point_one_way():
         if name.startswith('reader'):
             bad = {m for m in imported if m.startswith(('models', 'configs'))}
             assert not bad, f'{name} imports {bad}'
+
+
+def scripts():
+    """{module name: path} of the scripts: the .py files of the root, data/ and benchmarks/
+    that run as programs (an `if __name__ == '__main__'` block). A benchmark is importable by
+    its folder's name or by its own (run from its folder, the folder is on sys.path)."""
+    found = {}
+    for folder in ('', 'data', 'benchmarks'):
+        for file in sorted(os.listdir(os.path.join(ROOT, folder))):
+            path = os.path.join(ROOT, folder, file)
+            if file.endswith('.py') and "__name__ == '__main__'" in open(path).read():
+                stem = file[:-len('.py')]
+                found[f'{folder}.{stem}' if folder else stem] = path
+                if folder == 'benchmarks':
+                    found[stem] = path
+    return found
+
+
+def test_scripts_import_modules_never_other_scripts():
+    found = scripts()
+    assert {'train', 'eval', 'predict', 'export', 'bench', 'data.extract_frames',
+            'benchmarks.bench_torch'} <= set(found)
+    for name, path in found.items():
+        own = {n for n, p in found.items() if p == path}
+        imported = {m for m in _imports(path, name) if m in found and m not in own}
+        assert not imported, f'{os.path.relpath(path, ROOT)} imports the scripts {imported}'
