@@ -1,13 +1,12 @@
 """benchmarks/onednn_training.py, the check behind the training-speed figures of docs/speed.md,
 on a tiny ResNet-18 step."""
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.commands import ROOT
 
 
 @pytest.fixture(scope='module')

@@ -19,7 +19,8 @@ from models.weights import (CheckpointError, WeightsError, checkpoint, clean_sta
                             write_checkpoint, write_weights)
 from models.weights import unpickle
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.commands import ROOT
+
 BEST = 'TSM_best'
 
 

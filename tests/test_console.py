@@ -2,8 +2,6 @@
 is drawn, and closing lines naming every output and the time taken."""
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -12,7 +10,8 @@ import eval as eval_script
 import results
 import train
 from configs import cli
-from test_noise import ROOT, assert_quiet, command
+from test_noise import assert_quiet
+from tests.commands import command
 from tests.tiny import make_demo_data, write_tiny_config
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from reader.decode import open_video
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.commands import ROOT
+
 CLASSES = ['move_left', 'move_right', 'rotate_cw', 'rotate_ccw', 'grow', 'shrink']
 PAIRS = [('move_left', 'move_right'), ('rotate_cw', 'rotate_ccw'), ('grow', 'shrink')]
 SMALL = dict(train_per_class=2, val_per_class=1, seed=3, size=32, frames=8)

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.commands import ROOT
+
 CHILD = '''
 import resource, sys
 import models, paddle

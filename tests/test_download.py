@@ -15,7 +15,8 @@ from models.weights import cache, download
 from models.weights.cache import sha256sum
 from models.weights.download import DownloadError, fetch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.commands import ROOT
+
 NAME = 'weights.pdparams'
 # 200 000 deterministic bytes: several read chunks, and no run of equal bytes.
 DATA = b''.join(hashlib.sha256(i.to_bytes(4, 'big')).digest() for i in range(6250))

@@ -7,20 +7,12 @@ import sys
 import numpy as np
 import paddle
 import pytest
+from tests.commands import ROOT, run_sh
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(*args, check=True):
-    """bash run.sh ARGS with this interpreter's environment as the active one."""
-    bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, VIRTUAL_ENV=os.path.dirname(bin_dir),
-               PATH=bin_dir + os.pathsep + os.environ['PATH'])
-    proc = subprocess.run(['bash', 'run.sh', *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'run.sh {args} failed:\n{proc.stdout}\n{proc.stderr}')
-    return proc
+    return run_sh(*args, check=check)
 
 
 @pytest.fixture(scope='module')

@@ -2,8 +2,6 @@
 import json
 import logging
 import os
-import subprocess
-import sys
 
 import numpy as np
 import paddle
@@ -14,21 +12,14 @@ from models import TSM
 from models.weights import write_weights
 from models import inference
 from models.inference import Predictor, model_files
+from tests.commands import ROOT, run_sh
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = {'num_classes': 7, 'seg_num': 4, 'depth': 18, 'shift_ratio': 0.25}
 DATA = {'target_size': 32}
 
 
 def run(*args):
-    """bash run.sh ARGS with this interpreter's environment as the active one."""
-    bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, VIRTUAL_ENV=os.path.dirname(bin_dir),
-               PATH=bin_dir + os.pathsep + os.environ['PATH'])
-    proc = subprocess.run(['bash', 'run.sh', *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env)
-    assert proc.returncode == 0, f'run.sh {args} failed:\n{proc.stdout}\n{proc.stderr}'
-    return proc
+    return run_sh(*args, check=True)
 
 
 def trained_like(shift_mode):

@@ -8,7 +8,8 @@ import pytest
 
 from models import mkl
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.commands import ROOT
+
 ZEN4 = 'fpu sse2 avx avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl avx512_bf16'
 ZEN2 = 'fpu sse2 avx avx2 fma bmi2'
 

@@ -1,26 +1,17 @@
 """Paddle's known console noise is hidden, and nothing else."""
 import os
 import shutil
-import subprocess
-import sys
 import warnings
 
 import paddle
 import pytest
 
 import noise
+from tests.commands import command
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # a piece of each line Paddle prints that noise.py hides
 NOISE = ('No ccache found', 'ReduceMeanCheckIfOneDNNSupport', "'place' interface",
          'not support input out tensor', 'always track global mean')
-
-
-def command(script, *args):
-    """python SCRIPT ARGS as a user types it: (exit status, stdout and stderr together)."""
-    proc = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True,
-                          text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
-    return proc.returncode, proc.stdout + proc.stderr
 
 
 def assert_quiet(out):

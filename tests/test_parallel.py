@@ -19,8 +19,8 @@ from models import TSM
 from models.amp import Precision
 from models.device import set_cpu_threads, usable_cores
 from reader.loader import EpochBatchSampler
+from tests.commands import ROOT, run_sh
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = {'learning_rate': 0.1, 'lr_decay': 0.1, 'lr_decay_epochs': [], 'warmup_epochs': 0,
          'momentum': 0.9, 'l2_weight_decay': 1e-4, 'clip_norm': 20.0, 'param_groups': 'plain'}
 
@@ -172,14 +172,6 @@ def data(tmp_path_factory):
         lines = f.readlines()
     (root / 'train.list').write_text(''.join(lines + lines[:2]))
     return root
-
-
-def run_sh(*args):
-    bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, VIRTUAL_ENV=os.path.dirname(bin_dir),
-               PATH=bin_dir + os.pathsep + os.environ['PATH'])
-    return subprocess.run(['bash', 'run.sh', *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=300)
 
 
 def test_train_on_two_ranks_then_resume_on_one_and_evaluate_sharded(tmp_path, data):

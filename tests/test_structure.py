@@ -4,7 +4,8 @@ imports the model or the config."""
 import ast
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.commands import ROOT
+
 PACKAGES = ('configs', 'models', 'reader')
 NETWORK = ('models.tsm', 'models.resnet', 'models.shift', 'models.online', 'models.fused',
            'models.inference', 'models.device')

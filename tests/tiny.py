@@ -1,12 +1,11 @@
 """A tiny demo dataset and a config that trains on it in seconds, for the tests that run the
 scripts."""
-import os
 import subprocess
 import sys
 
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.commands import ROOT
 
 
 def make_demo_data(folder, seed, train_per_class=1):
