@@ -3,7 +3,7 @@
     bash run.sh bench TSM ./configs/tsm.yaml [--batch_sizes 1 4] [--repeats 5] [--save_dir DIR]
 
 Every figure is the median of --repeats timed runs after --warmup untimed ones. Inference is
-timed for the dynamic model (eval, no_grad) and the exported one (models.inference.Predictor,
+timed for the dynamic model (eval, no_grad) and the exported one (models.deploy.predictor.Predictor,
 fp32, and bf16 where the CPU has it); "fraction of peak" is the clip's convolution and linear
 FLOPs, counted from the layers, per second over the best fp32 matmul rate of this machine.
 Weights are random: speed does not depend on them. Writes DIR/TSM_bench.json and prints a
@@ -30,7 +30,7 @@ from benchmarks.media import write_video
 from benchmarks.timing import machine, median_seconds
 from configs.cli import setup_logging
 from models.device import use_cpu
-from models.static import clip_spec, export_static
+from models.deploy.static import clip_spec, export_static
 
 
 def build_parser():
@@ -101,7 +101,7 @@ def inference_rows(engines, clip_shape, args, flops, peak):
 def inference_engines(cfg, workdir, threads):
     """{name: fn(clips ndarray) -> logits ndarray}: the dynamic model and the Predictors."""
     from models import TSM
-    from models.inference import Predictor, bf16_supported
+    from models.deploy.predictor import Predictor, bf16_supported
     dynamic = TSM(**cfg['MODEL'])
     dynamic.eval()
 

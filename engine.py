@@ -7,16 +7,16 @@ import logging
 from configs import cli
 from models import TSM
 from models.device import usable_cores
-from models.inference import Predictor, check_matches, model_files
+from models.deploy.predictor import Predictor, check_matches, model_files
 from models.weights import load_for_inference
-from models.weights.exported import exported_model
+from models.deploy.cache import exported_model
 from reader.protocols import input_size
 
 
 def model_for(cfg, section, use_gpu, dynamic=False):
     """What eval.py and predict.py run for cfg[section] (TEST or INFER): the exported model
     in `infer_model` through paddle.inference when set; else the exported model of `weights`
-    (built once, cached: models.weights.exported); the dynamic TSM with `weights` when
+    (built once, cached: models.deploy.cache); the dynamic TSM with `weights` when
     `dynamic`, or for an online model (its per-frame scores come from the dynamic graph).
     An exported model takes frames of the section's input size: the protocol's crop
     (reader.protocols.input_size), else DATA.target_size."""

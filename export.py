@@ -1,4 +1,4 @@
-"""Export TSM as a static inference model for paddle.inference (models/inference.py).
+"""Export TSM as a static inference model for paddle.inference (models/deploy/predictor.py).
 
     bash run.sh export TSM ./configs/tsm.yaml --weights W --save_dir DIR [--onnx]
 
@@ -21,9 +21,9 @@ from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.
 import console
 import outputs
 from models import TSM
-from models.inference import model_files
-from models.online import export_online_step
-from models.static import check, export_checked
+from models.deploy.predictor import model_files
+from models.deploy.step import export_online_step
+from models.deploy.static import check, export_checked
 from models.weights import load_for_inference
 
 def export_onnx(program, params, path, opset):

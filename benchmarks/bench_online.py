@@ -25,9 +25,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.timing import machine_line  # noqa: E402
 from models.device import use_cpu, usable_cores  # noqa: E402
 from models import TSM  # noqa: E402
-from models.static import export_static  # noqa: E402
-from models.inference import Predictor, make_config  # noqa: E402
-from models.online import OnlineTSM, export_online_step  # noqa: E402
+from models.deploy.static import export_static  # noqa: E402
+from models.deploy.predictor import Predictor, make_config  # noqa: E402
+from models.deploy.step import export_online_step  # noqa: E402
+from models.online import OnlineTSM  # noqa: E402
 
 SEG_NUM = 8
 

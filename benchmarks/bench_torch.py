@@ -11,7 +11,7 @@ once; the two sides alternate job by job, `--rounds` times, each job timed twice
 warm-up run, with a pause before each run, medians reported. Both use the same number of
 threads and random clips of the same shape. Ours: train.py's update (training.train_update
 with training.build_optimizer's Momentum, L2 decay and clipping), and the exported inference
-form through Paddle Inference (models.static.export_static, models.inference.Predictor,
+form through Paddle Inference (models.deploy.static.export_static, models.deploy.predictor.Predictor,
 fp32), what eval.py and predict.py run unless told --dynamic; the dynamic model is timed
 too, for reference.
 """
@@ -34,8 +34,8 @@ from benchmarks.steps import train_step  # noqa: E402
 from benchmarks.timing import machine  # noqa: E402
 from models import TSM  # noqa: E402
 from models.device import use_cpu  # noqa: E402
-from models.inference import Predictor  # noqa: E402
-from models.static import clip_spec, export_static  # noqa: E402
+from models.deploy.predictor import Predictor  # noqa: E402
+from models.deploy.static import clip_spec, export_static  # noqa: E402
 
 TIMED = 2  # timed runs per job and round, after one warm-up run
 PAUSE = 1.0  # seconds between jobs: the side that ran last lets its idle threads stop spinning

@@ -28,11 +28,11 @@ import paddle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.timing import median_seconds  # noqa: E402
-from models.static import clip_spec, export_static, relative_error  # noqa: E402
+from models.deploy.static import clip_spec, export_static, relative_error  # noqa: E402
 from models import TSM  # noqa: E402
 from models.amp import Precision  # noqa: E402
 from models.device import cuda_available  # noqa: E402
-from models.inference import Predictor, tensorrt_available  # noqa: E402
+from models.deploy.predictor import Predictor, tensorrt_available  # noqa: E402
 
 MODEL = {'num_classes': 400, 'seg_num': 8, 'depth': 50}
 SIZE = 224

@@ -26,7 +26,7 @@ def machine():
     """The CPU, cores, Python, Paddle (when imported), bf16 support, MKL's code path and the
     load average at the time of the run."""
     import paddle  # here: a decoding benchmark describes its machine without building models
-    from models.inference import bf16_supported
+    from models.deploy.predictor import bf16_supported
     return {'cpu': cpu_info()['model'] or platform.processor() or platform.machine(),
             'cores': os.cpu_count(), 'paddle': paddle.__version__,
             'python': platform.python_version(), 'bf16': bf16_supported(),

@@ -19,7 +19,7 @@ import yaml
 import outputs
 from models import TSM
 from models.amp import AMP_MODES
-from models.inference import PRECISIONS
+from models.deploy.predictor import PRECISIONS
 from models.tsm import check_args
 from models.weights.published import label_order_problem, published_protocol
 from reader.frames import TEMPLATES as FRAME_TEMPLATES, template_problem

@@ -84,7 +84,7 @@ def load_config(path, overrides, section):
     sources = read_sources(path, overrides)
     given = merged(sources)
     settings = given[section]
-    if settings['infer_model']:  # an exported model: models.inference checks its own record
+    if settings['infer_model']:  # an exported model: models.deploy.predictor checks its own record
         return checked(given, path)
     spec = run_weights(settings['weights'])
     if spec != settings['weights']:

@@ -13,12 +13,10 @@ and outputs, so it exports to a static inference model; `OnlineTSM` holds the
 buffers between calls and averages the per-frame logits into a clip score.
 """
 import collections
-import os
+import math
 
 import paddle
 import paddle.nn as nn
-
-import noise
 
 from .fused import ShiftConv, merged_conv
 from .shift import moved_channels
@@ -163,7 +161,7 @@ class OnlineTSM:
         self.num_frames = 0
 
     def buffer_bytes(self):
-        return sum(4 * _numel(s) for s in self.shapes)
+        return sum(4 * math.prod(s) for s in self.shapes)
 
     @paddle.no_grad()
     def step(self, frames):
@@ -190,44 +188,3 @@ class OnlineTSM:
         if self.window is None:
             return self.total / self.num_frames
         return paddle.stack(list(self.recent)).mean(axis=0)
-
-
-def _numel(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
-def export_online_step(model, path, frame_size):
-    """Save the per-frame step as a static inference model at `path` (a prefix):
-    inputs frame [N, 3, H, W] then the buffers, outputs logits then the new
-    buffers; N stays free. Each residual shift is merged into its conv1
-    (models.fused), so the step never splices the buffer into a copy of the block
-    input. Puts `model` in eval mode. Returns the program file written (load it
-    with the .pdiparams next to it)."""
-    model.eval()
-    step = OnlineStep(model, merge=True)
-    step.eval()
-    height, width = _pair(frame_size)
-    frame_spec = paddle.static.InputSpec([None, 3, height, width], 'float32', 'frame')
-    buffer_specs = [paddle.static.InputSpec([None] + shape[1:], 'float32', f'buffer{i}')
-                    for i, shape in enumerate(step.buffer_shapes(frame_size))]
-    # The nested spec goes to to_static: jit.save's own input_spec would be
-    # flattened and no longer match forward(frame, buffers). full_graph=True
-    # asks Paddle 3 for the AST translation (input_spec is ignored otherwise);
-    # Paddle 2.6 translates the AST by default.
-    with noise.dropped_lines(2):  # the trace's glog warnings about Paddle's own calls
-        static_step = paddle.jit.to_static(step, input_spec=[frame_spec, buffer_specs],
-                                           full_graph=True)
-        paddle.jit.save(static_step, path)
-    return inference_model_file(path)
-
-
-def inference_model_file(path):
-    """The program file paddle.jit.save wrote for prefix `path`: .json (PIR,
-    Paddle 3) or .pdmodel (Paddle 2.6)."""
-    for ext in ('.json', '.pdmodel'):
-        if os.path.isfile(path + ext):
-            return path + ext
-    raise FileNotFoundError(f'no {path}.json or {path}.pdmodel: not an exported model')

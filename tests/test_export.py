@@ -1,4 +1,4 @@
-"""export.py, models/inference.py and bench.py on a ResNet-18 TSM with tiny clips."""
+"""export.py, models/deploy/ and bench.py on a ResNet-18 TSM with tiny clips."""
 import json
 import logging
 import os
@@ -7,11 +7,11 @@ import numpy as np
 import paddle
 import pytest
 
-from models.static import clip_spec, export_static, relative_error
+from models.deploy.static import clip_spec, export_static, relative_error
 from models import TSM
 from models.weights import write_weights
-from models import inference
-from models.inference import Predictor, model_files
+from models.deploy import predictor as inference
+from models.deploy.predictor import Predictor, model_files
 from tests.commands import ROOT, run_sh
 
 MODEL = {'num_classes': 7, 'seg_num': 4, 'depth': 18, 'shift_ratio': 0.25}
@@ -248,7 +248,7 @@ def resnet18_macs(size, num_classes):
 
 def test_weights_export_is_built_once_and_again_when_anything_changes(tmp_path, caplog):
     from models.weights import write_weights
-    from models.weights.exported import exported_model
+    from models.deploy.cache import exported_model
     cfg = {'MODEL': dict(TSM(**MODEL).settings), 'DATA': dict(DATA)}
     folder = str(tmp_path / 'best')
     model = trained_like('bidirectional')
@@ -273,7 +273,8 @@ def test_weights_export_is_built_once_and_again_when_anything_changes(tmp_path, 
 
 
 def test_a_failed_build_leaves_no_export(tmp_path, monkeypatch):
-    from models.weights import exported, write_weights
+    from models.deploy import cache as exported
+    from models.weights import write_weights
     cfg = {'MODEL': dict(TSM(**MODEL).settings), 'DATA': dict(DATA)}
     folder = str(tmp_path / 'best')
     write_weights(folder, trained_like('bidirectional'))
@@ -291,7 +292,7 @@ def test_a_protocol_exports_for_its_own_crop_size(tmp_path):
     export takes 256-pixel frames and is checked against that size."""
     from configs.config import load_config
     from engine import model_for
-    from models.inference import exported_clip_shape
+    from models.deploy.predictor import exported_clip_shape
     folder = str(tmp_path / 'best')
     write_weights(folder, trained_like('bidirectional'))
     overrides = [f'MODEL.{k}={v}' for k, v in MODEL.items()] + [
@@ -323,7 +324,7 @@ def _garbage(path):
 
 
 def test_a_cached_export_changed_since_its_build_is_rebuilt(tmp_path, caplog):
-    from models.weights.exported import exported_model
+    from models.deploy.cache import exported_model
     cfg = {'MODEL': dict(TSM(**MODEL).settings), 'DATA': dict(DATA)}
     folder = str(tmp_path / 'best')
     model = trained_like('bidirectional')
@@ -349,7 +350,7 @@ def test_a_cached_export_changed_since_its_build_is_rebuilt(tmp_path, caplog):
     (_corrupt_in_place, 'TSM.pdiparams has sha256 '), (_truncate, 'TSM.pdiparams has sha256 '),
     (_garbage, 'TSM.pdiparams has sha256 '), (os.remove, 'TSM.pdiparams is missing')])
 def test_what_changed_in_an_export_is_named(tmp_path, damage, reason):
-    from models.weights.exported import CHECKSUMS, _checksum_problem, _write_checksums
+    from models.deploy.cache import CHECKSUMS, _checksum_problem, _write_checksums
     tmp_path.joinpath('TSM.json').write_text('{"program": 1}')
     tmp_path.joinpath('TSM.pdiparams').write_bytes(bytes(range(256)) * 40)
     _write_checksums(str(tmp_path))

@@ -9,7 +9,8 @@ import yaml
 from configs import cli
 from models import TSM
 from models.fused import ShiftConv
-from models.online import OnlineStep, OnlineTSM, export_online_step
+from models.deploy.step import export_online_step
+from models.online import OnlineStep, OnlineTSM
 from reader.stream import StreamError, frame_transform, stream_frames
 from reader.transforms import test_transform
 from tests.videos import read_index, write_index_video

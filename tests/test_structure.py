@@ -8,7 +8,7 @@ from tests.commands import ROOT
 
 PACKAGES = ('configs', 'models', 'reader')
 NETWORK = ('models.tsm', 'models.resnet', 'models.shift', 'models.online', 'models.fused',
-           'models.inference', 'models.device')
+           'models.device')
 
 
 def _module_name(path):
@@ -71,7 +71,8 @@ def test_no_import_cycles():
 def test_layers_point_one_way():
     graph = import_graph()
     for name in NETWORK:
-        bad = {m for m in graph[name] if m.startswith(('models.weights', 'configs', 'reader'))}
+        bad = {m for m in graph[name]
+               if m.startswith(('models.weights', 'models.deploy', 'configs', 'reader'))}
         assert not bad, f'{name} imports {bad}'
     for name, imported in graph.items():
         if name.startswith('reader'):
@@ -103,3 +104,40 @@ def test_scripts_import_modules_never_other_scripts():
         own = {n for n, p in found.items() if p == path}
         imported = {m for m in _imports(path, name) if m in found and m not in own}
         assert not imported, f'{os.path.relpath(path, ROOT)} imports the scripts {imported}'
+
+
+def test_the_weights_code_imports_no_deployment_code():
+    graph = import_graph()
+    weights = [name for name in graph if name.startswith('models.weights')]
+    assert 'models.deploy.cache' in graph and len(weights) > 5
+    for name in weights:
+        bad = {m for m in graph[name] if m.startswith('models.deploy')}
+        assert not bad, f'{name} imports {bad}'
+
+
+IMPORT_ALL = """
+import importlib, json, os, pkgutil, sys
+import av, cv2, numpy, paddle, PIL, yaml  # what they do on import is theirs (cv2 sets a path)
+before = dict(os.environ)
+import models, reader, configs
+for package in (models, reader, configs):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):
+        importlib.import_module(info.name)
+changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))
+print(json.dumps({'changed': changed, 'modules': len([m for m in sys.modules
+                                                     if m.startswith('models.')])}))
+"""
+
+
+def test_importing_the_packages_changes_nothing_in_the_environment():
+    """Choosing MKL's code path and the like happens when a script starts, never on import."""
+    import json
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k not in ('MKL_DEBUG_CPU_TYPE',
+                                                              'MKL_ENABLE_INSTRUCTIONS')}
+    proc = subprocess.run([sys.executable, '-c', IMPORT_ALL], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result['modules'] > 20 and result['changed'] == []

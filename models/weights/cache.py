@@ -3,7 +3,7 @@ that two URLs ending in the same file name never share a file.
 
     <cache>/published/<published name>/<file>   whichever mirror served it
     <cache>/urls/<digest of the URLs>/<file>    any other URL
-    <cache>/exported/<key>/                     models/weights/exported.py
+    <cache>/exported/<key>/                     models/deploy/cache.py
 
 The cache is $TSM_WEIGHTS_HOME if set, else ~/.paddle/weights, unless a caller names one.
 """

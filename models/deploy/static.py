@@ -14,8 +14,8 @@ import yaml
 
 import noise
 
-from .fused import fuse_shifts
-from .inference import Predictor, model_files
+from ..fused import fuse_shifts
+from .predictor import Predictor, model_files
 
 TOLERANCE = 1e-4  # max |exported - dynamic| / max |dynamic| over the logits
 

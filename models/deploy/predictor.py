@@ -12,8 +12,8 @@ import paddle
 
 import noise
 
-from . import mkl
-from .device import cuda_available
+from .. import mkl
+from ..device import cuda_available
 
 PRECISIONS = ('fp32', 'bf16', 'fp16', 'auto')  # auto: bf16 on a CPU that has it, else fp32
 MODEL_NAME = 'TSM'  # export.py writes DIR/TSM.json (Paddle 3) or DIR/TSM.pdmodel (Paddle 2.6)

@@ -3,7 +3,7 @@
 eval.py and predict.py run a TSM through Paddle Inference unless told --dynamic: on the CPU
 its oneDNN passes fold BatchNorm and fuse ReLU into the convolutions, which Paddle's eager
 kernels never do (2.3x faster on R50, see the README). The export of a weights file for a
-config is built the first time (models.static.export_checked: checked against the dynamic
+config is built the first time (models.deploy.static.export_checked: checked against the dynamic
 model) and kept in <cache>/exported/<key>, the key a digest of the weights file's bytes, the
 MODEL settings, the frame size and the Paddle version (2.6 and 3 write other programs), so a
 changed file or setting builds anew. A folder is built under a temporary name and renamed
@@ -19,12 +19,12 @@ import shutil
 
 import paddle
 
-from ..inference import model_files
-from ..static import export_checked
 from ..tsm import TSM
-from . import load_for_inference
-from .cache import cache_folder, sha256sum
-from .published import local_path
+from ..weights import load_for_inference
+from ..weights.cache import cache_folder, sha256sum
+from ..weights.published import local_path
+from .predictor import model_files
+from .static import export_checked
 
 log = logging.getLogger(__name__)
 
