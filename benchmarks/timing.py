@@ -5,7 +5,7 @@ import platform
 import statistics
 import time
 
-from models.mkl import cpu_info
+from models.workarounds.mkl import cpu_info
 
 
 def median_seconds(fn, repeats, warmup=1):

@@ -1,11 +1,11 @@
 """Where the model runs: the GPU when Paddle has CUDA, else the CPU with every usable core."""
-import ctypes
 import logging
 import os
 
 import paddle
 
-from . import mkl
+from .workarounds import mkl
+from .workarounds.memory import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -42,27 +42,10 @@ def set_cpu_threads(threads):
 
 def use_cpu(threads):
     """The CPU as the scripts run on it: `threads` math threads, freed memory kept, and MKL's
-    code path for this CPU's instructions (models/mkl.py), logged where it is set."""
+    code path for this CPU's instructions (models/workarounds/mkl.py), logged where it is set."""
     set_cpu_threads(threads)
     keep_freed_memory()
     path = mkl.use_best_code_path()
     if path is not None:
         log.info('MKL code path: MKL_DEBUG_CPU_TYPE=%s (%s)', path,
                  mkl.PATH_NAMES.get(path, 'set by the user'))
-
-
-def keep_freed_memory():
-    """Keep the memory of freed tensors in the process for the next ones (glibc malloc); False
-    where the C library is not glibc.
-
-    glibc maps each large block (a ResNet-50 activation of a training batch is tens of MB)
-    afresh and returns it to the system when freed, so every training step faults all its
-    activations in again: 221 thousand page faults and 0.8 s of system time in a 3.6 s R50 step
-    (8x224x224, batch 2, 2 cores), 2.9 s without them. The process keeps its peak instead,
-    which a training or evaluation run reaches again at every batch."""
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4  # glibc's malloc.h
-    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))

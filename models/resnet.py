@@ -14,7 +14,7 @@ of a strided 1x1 conv that reads one pixel in four, and every ReLU is a leaky Re
 import paddle
 import paddle.nn as nn
 
-from .conv import Conv2D
+from .workarounds.conv import Conv2D
 
 SHIFT_PLACES = ('residual', 'inplace')
 BACKBONES = ('resnet', 'resnet_vd')

@@ -1,4 +1,4 @@
-"""models/conv.py: the single-product convolution equals paddle's, values and gradients, and
+"""models/workarounds/conv.py: the single-product convolution equals paddle's, values and gradients, and
 is taken exactly where its rule says."""
 import numpy as np
 import paddle
@@ -6,7 +6,7 @@ import paddle.nn.functional as F
 import pytest
 
 from models import conv
-from models.conv import Conv2D, as_one_product as PRODUCT
+from models.workarounds.conv import Conv2D, as_one_product as PRODUCT
 
 # (batch, in channels, side, out channels, kernel, stride): small maps that take the single
 # product in training, and a 14x14 output that keeps paddle's kernel. Taps that read only

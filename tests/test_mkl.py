@@ -1,4 +1,5 @@
-"""models/mkl.py: the MKL code path for each kind of CPU, a value the user set kept, and the
+"""models/workarounds/mkl.py: the MKL code path for each kind of CPU, a value the user set
+kept, and the
 path this machine gets computing the same products as numpy."""
 import os
 import subprocess
@@ -6,7 +7,7 @@ import sys
 
 import pytest
 
-from models import mkl
+from models.workarounds import mkl
 
 from tests.commands import ROOT
 
@@ -54,7 +55,7 @@ import os, numpy as np
 import paddle, paddle.nn.functional as F
 before = dict(os.environ)  # after paddle's import, which sets variables of its own
 import models
-from models import mkl
+from models.workarounds import mkl
 from models.device import use_cpu
 print(dict(os.environ) == before)  # importing the package changes nothing
 use_cpu(1)

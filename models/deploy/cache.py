@@ -2,7 +2,7 @@
 
 eval.py and predict.py run a TSM through Paddle Inference unless told --dynamic: on the CPU
 its oneDNN passes fold BatchNorm and fuse ReLU into the convolutions, which Paddle's eager
-kernels never do (2.3x faster on R50, see the README). The export of a weights file for a
+kernels never do (docs/speed.md). The export of a weights file for a
 config is built the first time (models.deploy.static.export_checked: checked against the dynamic
 model) and kept in <cache>/exported/<key>, the key a digest of the weights file's bytes, the
 MODEL settings, the frame size and the Paddle version (2.6 and 3 write other programs), so a

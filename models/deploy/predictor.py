@@ -12,7 +12,7 @@ import paddle
 
 import noise
 
-from .. import mkl
+from ..workarounds import mkl
 from ..device import cuda_available
 
 PRECISIONS = ('fp32', 'bf16', 'fp16', 'auto')  # auto: bf16 on a CPU that has it, else fp32
@@ -52,7 +52,7 @@ def tensorrt_available():
 
 def resolve_precision(precision, on_gpu):
     """The precision `precision` names here: 'auto' becomes bf16 on a CPU with bfloat16
-    instructions (3.3x faster than fp32 on R50, the same demo accuracy) and fp32 elsewhere."""
+    instructions (several times faster than fp32: docs/speed.md) and fp32 elsewhere."""
     if precision == 'auto':
         return 'bf16' if not on_gpu and bf16_supported() else 'fp32'
     return precision

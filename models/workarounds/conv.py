@@ -6,18 +6,18 @@ product each, and reads the whole filter once per image. On small feature maps t
 far larger than an image's columns, so the loop spends its time streaming the filter: a 3x3
 conv of 512 channels on 1x1 maps (ResNet-18's last stage on 32x32 frames) costs as much for
 128 images as one on 56x56 maps. Laid out as one product of the filter with the columns of
-every image, the filter is read once: 4.7x faster forward and backward on 1x1 maps, 3.4x on
-2x2, 1.4x on 4x4, 1.3x on 7x7 of 512 channels, and slower from 14x14 on (measured on a 2-core
-Xeon, Paddle 3.3.1). Evaluation, export and the GPU keep paddle's kernel (oneDNN and cuDNN
+every image, the filter is read once: faster up to 7x7 maps, slower from 14x14 on
+(docs/speed.md). Evaluation, export and the GPU keep paddle's kernel (oneDNN and cuDNN
 are fast at every size), and so do shapes outside the rule.
 
 The product leaves out the kernel taps that read nothing but padding at every output pixel
 (on a 1x1 map a 3x3 kernel reads its centre alone): their columns are zeros, so they add
 nothing to the output and their gradient is zero, and the product shrinks with them, 9x in
 ResNet-18's last stage on 32x32 frames. Its gradient is written out (a PyLayer), since the one
-autograd derives for the slice of live taps costs more than the product: on a 2-core AMD EPYC
-(AVX2), that 3x3 conv of 512 channels on 128 1x1 maps takes 18 ms forward and backward, 34 ms
-with every tap and 117 ms in paddle's kernel; the demo's training step 640 -> 580 ms.
+autograd derives for the slice of live taps costs more than the product (docs/speed.md).
+
+A workaround (models/workarounds/): to delete when Paddle's CPU convolution is as fast on
+small maps.
 """
 import collections
 

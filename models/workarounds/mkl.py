@@ -4,13 +4,12 @@ Paddle's CPU kernels (convolutions in training and in the dynamic model, matmul,
 compute their products with Intel's MKL, which picks its code path by the CPU's vendor: on an
 AMD CPU it runs its generic path whatever instructions the CPU has. The MKL that Paddle's CPU
 build carries (2019) still takes the path from MKL_DEBUG_CPU_TYPE: 5 selects the AVX2 path, 7
-the AVX-512 one. On a 2-core AMD EPYC with AVX-512 (Paddle 3.3.1): a 64x576 by 576x50176
-product 111 ms -> 23 ms; the TSM-R50 training step (8x224x224, batch 2) 10.3 s -> 4.1 s; the
-dynamic model's clip 2.0 s -> 0.6 s. Paddle Inference (the exported model) computes with
-oneDNN, which reads the instructions itself, and is unchanged. MKL reads the variable at
-its first product, so the scripts and benchmarks set it at start-up (models.device.use_cpu),
-before any, and log it; a value the user set is kept. Later MKL releases ignore the variable:
-with a Paddle that carries one, this module has nothing left to do and goes.
+the AVX-512 one, several times faster on an AMD CPU (docs/speed.md). Paddle Inference (the
+exported model) computes with oneDNN, which reads the instructions itself, and is unchanged.
+MKL reads the variable at its first product, so the scripts and benchmarks set it at start-up
+(models.device.use_cpu), before any, and log it; a value the user set is kept. Later MKL
+releases ignore the variable: with a Paddle that carries one, this module has nothing left to
+do and goes.
 """
 import os
 
