@@ -47,15 +47,15 @@ class ShiftConv(nn.Layer):
         kept = weight.copy()
         kept[:, :self.moved] = 0
         self.whole = _conv_like(conv, weight.shape[1], kept, bias)
-        self.folds = _conv_like(conv, self.moved, weight[:, :self.moved], None)
+        self.moved_conv = _conv_like(conv, self.moved, weight[:, :self.moved], None)
 
     def forward(self, x):
-        return self.with_folds(x, shifted_folds(x, self.seg_num, self.moved, self.mode))
+        return self.with_shifted(x, shifted_folds(x, self.seg_num, self.moved, self.mode))
 
-    def with_folds(self, x, folds):
-        """The result when the moved channels of x hold `folds` [N, moved, h, w]: the online
+    def with_shifted(self, x, shifted):
+        """The result when the moved channels of x hold `shifted` [N, moved, h, w]: the online
         step passes the previous frame's channels it keeps in its buffer."""
-        return self.whole(x) + self.folds(folds)
+        return self.whole(x) + self.moved_conv(shifted)
 
 
 def merged_conv(block):

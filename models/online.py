@@ -1,9 +1,9 @@
 """Online TSM: one 2D CNN pass per frame, the temporal shift carried by buffers.
 
 With shift_mode='online' each shifted block (every block, or every
-shift_every-th of a stage) replaces the first `fold` channels of its input at
+shift_every-th of a stage) replaces the first `moved` channels of its input at
 frame t by those of frame t-1 (zeros at t = 0). Streaming, such a block
-therefore only needs the first `fold` channels of the previous frame's input:
+therefore only needs the first `moved` channels of the previous frame's input:
 each step swaps them in from a buffer and keeps the current ones for the next
 frame; an unshifted block needs no buffer. Fed the frames of a clip one by
 one, the per-frame logits equal `TSM.frame_scores` on the whole clip.
@@ -36,7 +36,7 @@ def online_blocks(model):
     return [block.layer for block in model.blocks()]
 
 
-def block_fold(block):
+def moved_channels_of(block):
     """Channels the block takes from the previous frame, as temporal_shift
     computes them: int(input channels * shift_ratio); 0 for an unshifted block."""
     if block.shift is None:
@@ -45,10 +45,10 @@ def block_fold(block):
     return moved_channels(in_channels, block.shift.shift_ratio, block.shift.mode)
 
 
-def _block_step(block, fold, x, buffer, merged=None):
-    """One frame through `block`: the first `fold` channels come from `buffer`
-    (the previous frame's); returns (output, this frame's first fold channels).
-    With fold 0 the block is plain (temporal_shift leaves x as is). `merged`, the
+def _block_step(block, moved, x, buffer, merged=None):
+    """One frame through `block`: the first `moved` channels come from `buffer`
+    (the previous frame's); returns (output, this frame's first moved channels).
+    With moved 0 the block is plain (temporal_shift leaves x as is). `merged`, the
     block's models.fused.ShiftConv, convolves the buffer apart instead of splicing it.
 
     The concat copies the block input once, the cost of streaming over a plain
@@ -56,30 +56,30 @@ def _block_step(block, fold, x, buffer, merged=None):
     identity path was slower in Paddle's dynamic mode (65.1 against 60.7 ms
     per ResNet-50 frame on 2 cores; the plain 2D net: 55.6 ms).
     """
-    if fold == 0:
+    if moved == 0:
         return block(x), None
     # A copy, not a view: a view would keep the whole block input alive.
-    new_buffer = x[:, :fold].clone()
+    new_buffer = x[:, :moved].clone()
     if merged is not None:
-        return block.join(x, block.branch_tail(merged.with_folds(x, buffer))), new_buffer
-    shifted = paddle.concat([buffer, x[:, fold:]], axis=1)
+        return block.join(x, block.branch_tail(merged.with_shifted(x, buffer))), new_buffer
+    shifted = paddle.concat([buffer, x[:, moved:]], axis=1)
     return block.join(block.identity_input(x, shifted), block.branch(shifted)), new_buffer
 
 
 class OnlineStep(nn.Layer):
     """forward(frame [N, 3, H, W], buffers) -> (logits [N, classes], new_buffers),
-    buffers a list of tensors [N, fold, h, w]. (A list rather than *buffers:
+    buffers a list of tensors [N, moved, h, w]. (A list rather than *buffers:
     paddle.jit cannot export a variadic forward.)
 
     Holds the TSM itself (same layers, same weights); buffers follow the order
-    of `online_blocks`. Blocks with fold 0 (unshifted, or a shift_ratio too small
+    of `online_blocks`. Blocks with moved 0 (unshifted, or a shift_ratio too small
     for their channels) shift nothing and get no buffer.
     """
 
     def __init__(self, model, merge=False):
         super().__init__()
         self.blocks = online_blocks(model)
-        self.folds = [block_fold(b) for b in self.blocks]
+        self.moved = [moved_channels_of(b) for b in self.blocks]
         self.tsm = model
         # merge: each residual shift merged into its conv1 (models.fused), for export;
         # new layers with BN folded in, so only for a model in eval mode.
@@ -87,23 +87,23 @@ class OnlineStep(nn.Layer):
             [merged_conv(b) or nn.Identity() for b in self.blocks] if merge else [])
 
     def forward(self, frame, buffers):
-        expected = sum(f > 0 for f in self.folds)
+        expected = sum(m > 0 for m in self.moved)
         if len(buffers) != expected:
             raise ValueError(f'OnlineStep: expected {expected} buffers (one per shifted '
                              f'block), got {len(buffers)}')
         x = self.tsm.stem(frame)
         pending = list(buffers)
         new_buffers = []
-        for k, (block, fold) in enumerate(zip(self.blocks, self.folds)):
+        for k, (block, moved) in enumerate(zip(self.blocks, self.moved)):
             merged = self.merged[k] if self.merged else None
-            x, buffer = _block_step(block, fold, x, pending.pop(0) if fold else None,
+            x, buffer = _block_step(block, moved, x, pending.pop(0) if moved else None,
                                     merged if isinstance(merged, ShiftConv) else None)
-            if fold:
+            if moved:
                 new_buffers.append(buffer)
         return self.tsm.head(x), new_buffers
 
     def buffer_shapes(self, frame_size, batch_size=1):
-        """[N, fold, h, w] of each buffer for frames of `frame_size` (side or
+        """[N, moved, h, w] of each buffer for frames of `frame_size` (side or
         (H, W)), read from one dry pass of the stem and blocks."""
         height, width = _pair(frame_size)
         m = self.tsm
@@ -112,12 +112,12 @@ class OnlineStep(nn.Layer):
         m.eval()  # a training-mode pass would move the BatchNorm running statistics
         with paddle.no_grad():
             x = m.stem(paddle.zeros([1, 3, height, width]))
-            for block, fold in zip(self.blocks, self.folds):
+            for block, moved in zip(self.blocks, self.moved):
                 buffer = None
-                if fold:
-                    shapes.append([batch_size, fold, x.shape[2], x.shape[3]])
-                    buffer = paddle.zeros([1, fold, x.shape[2], x.shape[3]])
-                x, _ = _block_step(block, fold, x, buffer)
+                if moved:
+                    shapes.append([batch_size, moved, x.shape[2], x.shape[3]])
+                    buffer = paddle.zeros([1, moved, x.shape[2], x.shape[3]])
+                x, _ = _block_step(block, moved, x, buffer)
         if was_training:
             m.train()
         return shapes

@@ -321,6 +321,24 @@ def test_verify_rejection_publishes_nothing(origin, tmp_path):
     assert os.listdir(os.path.dirname(_cached(origin.url(), tmp_path))) == [NAME + '.rejected']
 
 
+def test_a_file_with_the_expected_checksum_is_kept_when_the_settings_reject_it(origin,
+                                                                                tmp_path):
+    """The file is the published one, byte for byte: the config is what is wrong. The check's
+    own error stands, the file is kept in the cache, and no other mirror is asked."""
+    import hashlib
+
+    def config_for_another_depth(path):
+        raise ValueError('MODEL.depth: the weights are of depth 50, the config says 18')
+
+    with pytest.raises(ValueError, match='MODEL.depth'):
+        _fetch([origin.url(), origin.url()], tmp_path, verify=config_for_another_depth,
+               sha256=hashlib.sha256(DATA).hexdigest())
+    assert len(origin.requests) == 1
+    path = _cached([origin.url(), origin.url()], tmp_path)
+    assert _read(path) == DATA
+    assert _fetch([origin.url(), origin.url()], tmp_path) == path and len(origin.requests) == 1
+
+
 def test_a_rejected_file_is_kept_and_checked_first_next_time(origin, tmp_path):
     """The check may have failed by the caller's fault (a config for another model): once
     it passes, the file is published without being downloaded again."""

@@ -71,6 +71,6 @@ def test_moved_channels_only_in_the_fold_convolution():
     conv = fuse_shifts(model).layer2[1].conv1
     # layer2 blocks read 512 channels: two folds of 64 move, 384 stay.
     assert conv.moved == 128
-    assert conv.folds.weight.shape == [128, 128, 1, 1]
+    assert conv.moved_conv.weight.shape == [128, 128, 1, 1]
     assert not np.any(conv.whole.weight.numpy()[:, :128])
     assert np.all(np.any(conv.whole.weight.numpy()[:, 128:] != 0, axis=(0, 2, 3)))

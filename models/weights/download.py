@@ -271,9 +271,14 @@ def _check(part, sha256, verify):
     if verify is not None:
         try:
             verify(part)
-        # The caller's check may fail in any way (a loader error, a shape mismatch); each
-        # means the same thing here: this file must not be published.
         except Exception as exc:
+            if sha256 is not None:
+                # The file is the one expected, byte for byte: the caller's settings are what
+                # is wrong. It is kept, and the caller's error stands as it is.
+                os.replace(part, final)
+                raise
+            # Otherwise the check may fail in any way (a loader error, a shape mismatch);
+            # each means the same thing here: this file must not be published.
             os.replace(part, final + REJECTED)
             raise _NextMirror(f'{os.path.basename(final)} rejected by '
                               f'{getattr(verify, "__name__", verify)}: {exc!r}; kept in '
