@@ -5,7 +5,7 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from models import conv
+from models.workarounds import conv
 from models.workarounds.conv import Conv2D, as_one_product as PRODUCT
 
 # (batch, in channels, side, out channels, kernel, stride): small maps that take the single
