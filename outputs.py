@@ -59,16 +59,36 @@ def writing(path):
 
 
 @contextlib.contextmanager
-def replacing(path):
+def replacing_path(path):
+    """The name of a temporary file beside `path` for the block to write (with `path`'s
+    extension: some writers choose the format by it), renamed to `path` when the block ends
+    and removed when it fails: a reader, or a run killed midway, never finds half a file
+    there. An OSError inside is an OutputError naming `path`, as in `writing`."""
+    folder, name = os.path.split(path)
+    stem, ext = os.path.splitext(name)
+    tmp = os.path.join(folder, f'.{stem}.tmp-{os.getpid()}{ext}')
+    try:
+        with writing(path):
+            yield tmp
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@contextlib.contextmanager
+def replacing(path, newline=None, encoding=None, flushed=False):
     """A text file open for writing under a temporary name beside `path`, renamed to `path`
-    when the block ends: a reader, or a run killed midway, never finds half a file there. An
-    OSError inside is an OutputError naming `path`, as in `writing`."""
+    when the block ends (see replacing_path); `flushed`: on disk before the rename."""
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f'.{name}.tmp-{os.getpid()}')
     try:
         with writing(path):
-            with open(tmp, 'w') as f:
+            with open(tmp, 'w', newline=newline, encoding=encoding) as f:
                 yield f
+                if flushed:
+                    f.flush()
+                    os.fsync(f.fileno())
             os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -21,23 +21,24 @@ import matplotlib.pyplot as plt  # noqa: E402  after the backend is chosen
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
+import outputs  # noqa: E402
+
 MOST_CONFUSED = 20  # pairs listed beside the confusion matrix
 
 
 def _write_csv(path, header, rows):
-    tmp = f'{path}.tmp-{os.getpid()}'
-    with open(tmp, 'w', newline='') as f:
+    with outputs.replacing(path, newline='') as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _save(figure, path):
-    tmp = f'{path}.tmp-{os.getpid()}.png'
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    os.replace(tmp, path)
+    try:
+        with outputs.replacing_path(path) as tmp:
+            figure.savefig(tmp, dpi=100)
+    finally:
+        plt.close(figure)
 
 
 def train_curves(rows, path, title=''):
@@ -271,9 +272,7 @@ def annotate(frames, segments_, names, path):
     first = next(frames, None)
     if first is None:
         return
-    stem, ext = os.path.splitext(path)
-    tmp = f'{stem}.tmp-{os.getpid()}{ext}'  # the extension chooses the container
-    try:
+    with outputs.replacing_path(path) as tmp:  # the extension chooses the container
         with av.open(tmp, 'w') as container:
             stream = _video_stream(container, first[0].shape)
             last = -1
@@ -286,10 +285,6 @@ def annotate(frames, segments_, names, path):
                 picture.time_base = stream.codec_context.time_base
                 container.mux(stream.encode(picture))
             container.mux(stream.encode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 _TICKS = 1000  # frame times of an annotated video in milliseconds
@@ -331,10 +326,8 @@ def demo_report(evaluations, folder):
                            'mean_class_acc': r['mean_class_acc']} for name, r in evaluations],
                'online_running_top1': online['running_top1'],
                'online_frames_to_right': online['frames_to_right']}
-    tmp = os.path.join(folder, f'.demo_summary.json.tmp-{os.getpid()}')
-    with open(tmp, 'w') as f:
+    with outputs.replacing(os.path.join(folder, 'demo_summary.json')) as f:
         json.dump(summary, f, indent=1)
-    os.replace(tmp, os.path.join(folder, 'demo_summary.json'))
     _save(demo_figure(summary), os.path.join(folder, 'demo_comparison.png'))
     lines = ['demo validation accuracy (6 classes that differ only in time order)',
              'model            top1    mean_class_acc']

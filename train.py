@@ -61,10 +61,8 @@ class Best(collections.namedtuple('Best', 'top1 epoch')):
 
 def _replace(path, write):
     """Write `path` through a temporary file renamed into place: never half a file."""
-    tmp = f'{path}.tmp-{os.getpid()}'
-    with open(tmp, 'w', newline='') as f:
+    with outputs.replacing(path, newline='') as f:
         write(f)
-    os.replace(tmp, path)
 
 
 def write_logs(save_dir, rows):

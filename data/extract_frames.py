@@ -43,6 +43,7 @@ import cv2
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import outputs  # noqa: E402
 from models.device import usable_cores  # noqa: E402
 from reader.decode import VIDEO_EXTENSIONS, DecodeError  # noqa: E402
 from reader.frames import TEMPLATES, template_problem  # noqa: E402
@@ -201,9 +202,8 @@ def write_frames_list(entries, out, list_name):
     os.makedirs(out, exist_ok=True)  # when every video failed, nothing has made it yet
     path = os.path.join(out, list_name)
     lines = [name if label is None else f'{name} {label}' for _, name, label in entries]
-    with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    with outputs.replacing(path, encoding='utf-8') as f:  # a reader never sees half a list
         f.write(''.join(line + '\n' for line in lines))
-    os.replace(path + '.tmp', path)  # a reader never sees half a list
     return path
 
 

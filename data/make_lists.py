@@ -86,6 +86,7 @@ import sys
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import outputs  # noqa: E402
 from models.device import usable_cores  # noqa: E402
 from reader.decode import VIDEO_EXTENSIONS, DecodeError, open_video  # noqa: E402
 from reader.listfile import is_comment, unlistable_reason  # noqa: E402
@@ -533,13 +534,8 @@ def split_by_fraction(videos, classes, fraction, seed):
 
 def write_atomic(path, lines):
     """`path` holding `lines`, written under a hidden name, flushed and renamed into place."""
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f'.{name}.tmp-{os.getpid()}')
-    with open(tmp, 'w', encoding='utf-8') as f:
+    with outputs.replacing(path, encoding='utf-8', flushed=True) as f:
         f.write(''.join(line + '\n' for line in lines))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return path
 
 

@@ -141,3 +141,24 @@ def test_importing_the_packages_changes_nothing_in_the_environment():
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result['modules'] > 20 and result['changed'] == []
+
+
+# Modules that rename on their own terms: folders published whole (checkpoints, exports,
+# frame folders, downloads with their `.part` and rejected files), and outputs.py, which
+# writes every other file through a temporary name.
+RENAMERS = {'outputs.py', 'models/weights/checkpoint.py', 'models/weights/download.py',
+            'models/deploy/cache.py', 'data/extract_frames.py'}
+
+
+def test_files_are_replaced_through_outputs_alone():
+    for folder in ('', 'configs', 'models', 'reader', 'data', 'benchmarks'):
+        for base, _, files in os.walk(os.path.join(ROOT, folder)):
+            if folder == '' and base != ROOT:
+                continue
+            for file in files:
+                path = os.path.join(base, file)
+                rel = os.path.relpath(path, ROOT)
+                if file.endswith('.py') and rel not in RENAMERS:
+                    text = open(path).read()
+                    assert 'os.replace(' not in text and 'os.rename(' not in text, (
+                        f'{rel}: write through outputs.replacing or outputs.replacing_path')
