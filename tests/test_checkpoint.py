@@ -427,3 +427,15 @@ def test_migration_renames_the_earlier_layout_and_survives_a_kill(tmp_path, kill
     assert read_state(os.path.join(save, 'TSN_best'))['epoch'] == 1
     from configs import recorded
     assert recorded.run_weights(save) == os.path.join(save, 'TSN_best')
+
+
+def test_fine_tuning_reports_each_difference_once(tmp_path, caplog):
+    """A checkpoint of 5 classes into a model of 3: the class count is named once, and the
+    classifier that starts afresh once."""
+    write_weights(str(tmp_path / 'w'), tiny(num_classes=5))
+    with caplog.at_level(logging.INFO):
+        load_for_training(tiny(num_classes=3), str(tmp_path / 'w'))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2, warnings
+    assert sum('MODEL.num_classes: model 3, weights trained with 5' in w for w in warnings) == 1
+    assert sum('classifier not loaded' in w for w in warnings) == 1

@@ -45,11 +45,13 @@ def check_settings(model, spec, for_training=False):
 def _load(model, spec, for_training, cache_dir):
     recorded = check_settings(model, spec, for_training)
 
-    def verify(path):
-        convert_file(path, model, recorded=recorded, for_training=True)
+    def verify(path):  # that a download loads into this network; the load below says the rest
+        convert_file(path, model, recorded=recorded, for_training=True, checked=True,
+                     quiet=True)
     verify.__name__ = f'a conversion for the {type(model).__name__} model'
     path = resolve(spec, verify, cache_dir)
-    state = convert_file(path, model, recorded=recorded, for_training=for_training)
+    state = convert_file(path, model, recorded=recorded, for_training=for_training,
+                         checked=True)
     # A skipped classifier keeps its current values (set_state_dict warns on absent keys).
     full = dict(model.state_dict())
     full.update(state)

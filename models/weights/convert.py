@@ -40,6 +40,16 @@ __all__ = ['convert_state', 'convert_file', 'detect_format', 'FORMATS']
 
 log = logging.getLogger(__name__)
 
+
+class _Silent:
+    """A log that keeps its warnings to itself."""
+
+    def warning(self, *args):
+        pass
+
+
+_SILENT = _Silent()
+
 CLASSIFIER = ('fc.weight', 'fc.bias')
 # MODEL settings that change what a network computes from the same weights. dropout is not
 # one: it is the identity in evaluation, and a training choice when fine-tuning.
@@ -123,7 +133,7 @@ def _mismatch_error(where, fmt, missing, unexpected, mismatched, origin):
 
 
 def convert_state(state, model, source_format=None, recorded=None, for_training=False,
-                  where='weights'):
+                  where='weights', checked=False, quiet=False):
     """Our state dict {name: float32 array} for `model` from `state` of any layout.
 
     source_format: one of FORMATS, detected from the names when None. recorded: the MODEL
@@ -132,9 +142,12 @@ def convert_state(state, model, source_format=None, recorded=None, for_training=
     for_training: the classifier is skipped with a notice when it is absent or its class
     count differs, and settings or a shift that differ from the source's are warnings;
     otherwise all are errors. Any other missing, unexpected or mis-shaped parameter is an
-    error naming them all. `where` names the file in messages.
+    error naming them all. `where` names the file in messages. `checked`: the caller has
+    compared `recorded` with the model already (weights.check_settings), so its differences
+    are not reported again; `quiet`: no warning is logged (a check before the real load).
     """
     recorded = recorded or {}
+    out = _SILENT if quiet else log
     fmt = source_format or detect_format(list(state))
     if fmt not in FORMATS:
         raise ValueError(f'source_format: expected one of {FORMATS}, got {fmt!r}')
@@ -146,11 +159,12 @@ def convert_state(state, model, source_format=None, recorded=None, for_training=
     shown = {k: v for k, v in _network_of(list(state), list(renamed)).items() if v is not None}
     check_architecture({**recorded, **shown}, model.settings, where)
     shift = source_shift(fmt, list(state), recorded.get('seg_num', 8))
-    problems = settings_problems(recorded, model.settings) + shift_problems(model, shift)
+    problems = ([] if checked else settings_problems(recorded, model.settings)) + \
+        shift_problems(model, shift)
     refuse_or_warn(problems, for_training,
                    f'{where}: the model would not compute what these weights were trained '
                    f'to compute', 'Build the model as the weights were trained (the MODEL '
-                   f'section)', log, where)
+                   f'section)', out, where)
     if needs_swap(model, shift):
         renamed = permute_streams(renamed, model, shift.folds)
     expected = {k: list(v.shape) for k, v in model.state_dict().items()}
@@ -162,7 +176,7 @@ def convert_state(state, model, source_format=None, recorded=None, for_training=
         fc_bad = [k for k in missing if k in CLASSIFIER]
         fc_bad += [m for m in mismatched if m[0] in CLASSIFIER]
         if fc_bad:
-            log.warning('%s: classifier not loaded (%s); it keeps its initial values',
+            out.warning('%s: classifier not loaded (%s); it keeps its initial values',
                         where, '; '.join(f'{n}: file {g} vs model {w}'
                                          for n, g, w in mismatched if n in CLASSIFIER)
                         or 'absent from the file')
@@ -174,10 +188,11 @@ def convert_state(state, model, source_format=None, recorded=None, for_training=
     return renamed
 
 
-def convert_file(path, model, source_format=None, recorded=None, for_training=False):
+def convert_file(path, model, source_format=None, recorded=None, for_training=False,
+                 checked=False, quiet=False):
     """convert_state on the weight file (or fluid folder / tarball) at `path`."""
     return convert_state(read_state(path), model, source_format, recorded, for_training,
-                         where=path)
+                         where=path, checked=checked, quiet=quiet)
 
 
 def main(argv=None):
