@@ -16,7 +16,7 @@ import numpy as np
 import paddle
 
 from .decode import DecodeError, open_video
-from .protocols import input_size, protocol_of, protocol_views, view_counts
+from .protocols import protocol_views, reading
 from .sampling import sample_views, source_views
 from .transforms import test_transform, train_transform
 
@@ -28,9 +28,8 @@ logger = logging.getLogger(__name__)
 
 def clip_shape(cfg, mode):
     """[V, T, 3, H, W] of one item."""
-    num_clips, num_crops = view_counts(cfg, mode)
-    size = input_size(cfg, mode)
-    return (num_clips * num_crops, cfg['MODEL']['seg_num'], 3, size, size)
+    how = reading(cfg, mode)
+    return (how.num_clips * how.num_crops, cfg['MODEL']['seg_num'], 3, how.size, how.size)
 
 
 def frame_template(cfg):
@@ -46,7 +45,7 @@ def read_clip(path, cfg, mode, rng=None, frames=None):
     from, of how many the file holds.
     """
     with open_video(path, frame_template=frame_template(cfg)) as video:
-        clip, _ = _clip_of(video, cfg, mode, rng)
+        clip, _ = _clip_of(video, cfg, mode, reading(cfg, mode), rng)
         if frames is not None:
             frames.update(decoded=video.num_frames, in_file=_in_file(video))
         return clip
@@ -56,7 +55,7 @@ def _in_file(video):
     return max(getattr(video, 'frames_in_file', 0), video.num_frames)
 
 
-def _sampled_frames(video, cfg, mode, rng=None):
+def _sampled_frames(video, cfg, mode, how, rng=None):
     """The frames of the views of one clip of the open `video`, uint8 [V * T, H, W, 3].
 
     When decoding finds fewer frames than the file holds (its last packets do not decode),
@@ -68,12 +67,12 @@ def _sampled_frames(video, cfg, mode, rng=None):
     num_frames = video.num_frames
     _check_decoded(video, cfg)
     try:
-        return video.read(_sample(video.num_frames, cfg, mode, rng))
+        return video.read(_sample(video.num_frames, cfg, mode, how, rng))
     except DecodeError:
         if not 0 < video.num_frames < num_frames:
             raise
     _check_decoded(video, cfg)
-    return video.read(_sample(video.num_frames, cfg, mode, rng))
+    return video.read(_sample(video.num_frames, cfg, mode, how, rng))
 
 
 def _check_decoded(video, cfg):
@@ -85,33 +84,31 @@ def _check_decoded(video, cfg):
                                       f'than judged from a part of it')
 
 
-def _sample(num_frames, cfg, mode, rng):
-    protocol = protocol_of(cfg, mode)
-    if protocol is not None:
-        return source_views(num_frames, cfg['MODEL']['seg_num'], protocol.sampling)
-    return sample_views(num_frames, cfg['MODEL']['seg_num'], mode, view_counts(cfg, mode)[0],
-                        rng, cfg['DATA']['dense_sample'])
+def _sample(num_frames, cfg, mode, how, rng):
+    if how.protocol is not None:
+        return source_views(num_frames, cfg['MODEL']['seg_num'], how.protocol.sampling)
+    return sample_views(num_frames, cfg['MODEL']['seg_num'], mode, how.num_clips, rng,
+                        cfg['DATA']['dense_sample'])
 
 
-def _clip_of(video, cfg, mode, rng=None, label=None):
-    """(float32 [V, T, 3, H, W] from the open `video`, as read_clip; `label`, mapped by
-    DATA.flip_label_map when the training clip was flipped)."""
+def _clip_of(video, cfg, mode, how, rng=None, label=None):
+    """(float32 [V, T, 3, H, W] from the open `video`, read as `how` (a protocols.Reading)
+    says, as read_clip; `label`, mapped by DATA.flip_label_map when the training clip was
+    flipped)."""
     data, seg_num = cfg['DATA'], cfg['MODEL']['seg_num']
-    num_clips, num_crops = view_counts(cfg, mode)
-    frames = _sampled_frames(video, cfg, mode, rng)
+    frames = _sampled_frames(video, cfg, mode, how, rng)
     if mode == 'train':
         clip, label = train_transform(frames, data['short_size'], data['target_size'],
                                       data['scales'], data['flip'], data['mean'], data['std'],
                                       rng, data['resize'], label,
                                       data.get('flip_label_map', ()))
         return clip[None], label
-    protocol = protocol_of(cfg, mode)
-    if protocol is not None:
-        return protocol_views(frames, seg_num, protocol), label
+    if how.protocol is not None:
+        return protocol_views(frames, seg_num, how.protocol), label
     views = [test_transform(frames[k * seg_num:(k + 1) * seg_num], data['short_size'],
-                            data['target_size'], num_crops, data['mean'], data['std'],
+                            data['target_size'], how.num_crops, data['mean'], data['std'],
                             data['resize'])
-             for k in range(num_clips)]
+             for k in range(how.num_clips)]
     return np.concatenate(views), label
 
 
@@ -138,6 +135,7 @@ class VideoDataset(paddle.io.Dataset):
         self.cfg = cfg
         self.mode = mode
         self.seed = seed
+        self.reading = reading(cfg, mode)  # resolved once, for every item
         self.max_retries = cfg['DATA']['max_retries']
         if self.max_retries < 1:
             raise ValueError(f'DATA.max_retries must be >= 1, got {self.max_retries}')
@@ -167,7 +165,8 @@ class VideoDataset(paddle.io.Dataset):
         with video:
             for attempt in range(1, attempts + 1):
                 try:
-                    clip, seen = _clip_of(video, self.cfg, self.mode, rng, label)
+                    clip, seen = _clip_of(video, self.cfg, self.mode, self.reading, rng,
+                                          label)
                     return clip, np.int64(seen), np.int64(attempt - 1)
                 except DecodeError as e:
                     logger.warning('cannot decode %s (attempt %d of %d): %s',

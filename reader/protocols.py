@@ -74,30 +74,42 @@ def protocol_of(cfg, mode):
     return PROTOCOLS.get(name)
 
 
-def view_counts(cfg, mode):
-    """(clips, crops per clip) of one video: 1 x 1 in train and valid, the protocol's, or
-    for our own pipeline the section's num_clips / num_crops (INFER falls back to TEST's
-    when it has no keys of its own), 0 meaning 1."""
+# What a mode reads, resolved from the config once: the protocol (None: our own pipeline), the
+# views of a video (clips x crops per clip), the side of the network's input frames and how the
+# views' scores combine (one of AVERAGES).
+Reading = collections.namedtuple('Reading', 'protocol num_clips num_crops size average')
+
+
+def reading(cfg, mode):
+    """The Reading of `mode`: 1 x 1 view in train and valid; the protocol's views, crop and
+    average; or for our own pipeline the section's num_clips / num_crops (INFER falls back to
+    TEST's when it has no keys of its own, 0 meaning 1), DATA.target_size and 'softmax'."""
     protocol = protocol_of(cfg, mode)
     if protocol is not None:
-        return protocol.num_clips, CROPS_PER_CLIP[protocol.crops]
+        return Reading(protocol, protocol.num_clips, CROPS_PER_CLIP[protocol.crops],
+                       protocol.crop_size, protocol.average)
+    size = cfg['DATA']['target_size']
     if mode in ('train', 'valid'):
-        return 1, 1
+        return Reading(None, 1, 1, size, 'softmax')
     section = cfg[mode.upper()]
-    return (section.get('num_clips', cfg['TEST']['num_clips']) or 1,
-            section.get('num_crops', cfg['TEST']['num_crops']) or 1)
+    return Reading(None, section.get('num_clips', cfg['TEST']['num_clips']) or 1,
+                   section.get('num_crops', cfg['TEST']['num_crops']) or 1, size, 'softmax')
+
+
+def view_counts(cfg, mode):
+    """(clips, crops per clip) of one video (see `reading`)."""
+    how = reading(cfg, mode)
+    return how.num_clips, how.num_crops
 
 
 def view_average(cfg, mode):
     """How the views of one video combine into its scores (one of AVERAGES)."""
-    protocol = protocol_of(cfg, mode)
-    return 'softmax' if protocol is None else protocol.average
+    return reading(cfg, mode).average
 
 
 def input_size(cfg, mode):
     """The side of the network's input frames: the protocol's crop, else DATA.target_size."""
-    protocol = protocol_of(cfg, mode)
-    return cfg['DATA']['target_size'] if protocol is None else protocol.crop_size
+    return reading(cfg, mode).size
 
 
 def resized_size(height, width, long_side):

@@ -245,3 +245,20 @@ def test_a_flipped_training_clip_carries_the_mapped_label(videos):
                                              else label)
             outcomes.add((label, flipped))
     assert {(0, True), (2, True), (1, True), (0, False)} <= outcomes
+
+
+@pytest.mark.parametrize('protocol', ['ours', 'mit-1crop'])
+def test_a_loader_resolves_what_it_reads_once(videos, monkeypatch, protocol):
+    """The protocol, views and input size of (config, mode) are resolved when the dataset is
+    built, not again for every video."""
+    import reader.protocols
+    calls = []
+    protocol_of = reader.protocols.protocol_of
+    monkeypatch.setattr(reader.protocols, 'protocol_of',
+                        lambda cfg, mode: calls.append(mode) or protocol_of(cfg, mode))
+    cfg = make_cfg(videos, DATA__num_workers=0, TEST__protocol=protocol)
+    if protocol != 'ours':
+        cfg['TEST'].update(num_clips=0, num_crops=0)
+    dataset = VideoDataset([(str(videos / name), 0) for name in FRAMES], cfg, 'test')
+    clips = [dataset[i][0] for i in range(len(dataset))]
+    assert len(clips) == len(FRAMES) and calls == ['test']
