@@ -211,14 +211,19 @@ def test_run_sh_bench(tiny_run):
     result = json.loads((root / 'bench' / 'TSM_bench.json').read_text())
     # ResNet-18 on 32x32 frames: the conv/linear multiply-adds of one frame, times 4 frames
     assert result['clip_gflops'] == round(2 * 4 * resnet18_macs(32, 7) / 1e9, 4)
-    assert result['matmul_peak_gflops'] > 0
+    peak = result['matmul_peak_gflops']
     engines = {r['engine'] for r in result['inference']}
     assert {'dynamic', 'predictor_fp32'} <= engines
     for row in result['inference']:
         assert row['batch_size'] in (1, 2)
-        assert row['clip_ms'] > 0 and row['clips_per_s'] > 0 and row['fraction_of_peak'] > 0
+        # one measurement, three figures: clips/s and the fraction of the peak follow from it
+        assert row['clips_per_s'] == pytest.approx(1e3 / row['clip_ms'], rel=1e-2)
+        assert row['fraction_of_peak'] == pytest.approx(
+            result['clip_gflops'] * row['clips_per_s'] / peak, rel=1e-2, abs=1e-4)
     assert len(result['inference']) == 2 * len(engines)
-    assert result['train_step']['batch_size'] == 2 and result['train_step']['step_ms'] > 0
+    step = result['train_step']
+    assert step['batch_size'] == 2
+    assert step['clips_per_s'] == pytest.approx(2e3 / step['step_ms'], rel=1e-2)
     reader = result['reader']
     for key in ('mp4_train_ms_per_clip', 'mp4_test_ms_per_clip', 'frames_train_ms_per_clip',
                 'frames_test_ms_per_clip', 'sequential_decode_ms', 'mp4_loader_clips_per_s',

@@ -2,7 +2,6 @@
 PNG, and a long video's windows merged into the segments it was made of."""
 import csv
 import json
-import os
 
 import av
 import cv2
@@ -149,7 +148,6 @@ def test_long_video_segments_recover_the_parts(tmp_path, monkeypatch, capsys):
     with av.open(str(tmp_path / 'labelled.mp4')) as labelled:
         assert sum(1 for _ in labelled.decode(video=0)) == 9 * 25
     assert 'segment 0.00-' in capsys.readouterr().out
-    assert os.path.getsize(tmp_path / 'labelled.mp4') > 0
 
 
 def test_curves_are_titled_labelled_and_counted_in_whole_epochs():
