@@ -9,7 +9,6 @@ An online model also gets its per-frame step, DIR/TSM_online_step.*; --onnx adds
 The exported model (and TSM.onnx) is checked against the dynamic model on random clips
 before the run ends.
 """
-import inspect
 import os
 import time
 
@@ -21,35 +20,11 @@ from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.
 import console
 import outputs
 from models import TSM
+from models.deploy.onnx_export import MissingPackage, export_onnx, onnx_logits
 from models.deploy.predictor import model_files
 from models.deploy.step import export_online_step
 from models.deploy.static import check, export_checked
 from models.weights import load_for_inference
-
-def export_onnx(program, params, path, opset):
-    """TSM.onnx through paddle2onnx; a UsageError names the missing package."""
-    try:
-        import paddle2onnx  # here: an optional package, needed by --onnx only
-    except ImportError:
-        raise cli.UsageError('--onnx needs paddle2onnx (pip install paddle2onnx '
-                             'onnxruntime)') from None
-    options = {}
-    if 'optimize_tool' in inspect.signature(paddle2onnx.export).parameters:
-        # paddle2onnx 2.x defaults to polygraphy, which pip-installs onnx_graphsurgeon at run
-        # time; onnxoptimizer comes with paddle2onnx, and onnxruntime folds constants itself.
-        options['optimize_tool'] = 'onnxoptimizer'
-    paddle2onnx.export(program, params, path, opset_version=opset, enable_onnx_checker=True,
-                       **options)
-    return path
-
-
-def onnx_logits(path, clips):
-    import onnxruntime  # here: optional, as paddle2onnx
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3  # errors only: unused-initializer notices are harmless
-    session = onnxruntime.InferenceSession(path, options, providers=['CPUExecutionProvider'])
-    return session.run(None, {session.get_inputs()[0].name: clips})[0]
-
 
 def export(cfg, weights, save_dir, onnx=False, opset=13):
     """Build TSM from cfg['MODEL'], load `weights`, write and check the exported files;
@@ -64,8 +39,11 @@ def export(cfg, weights, save_dir, onnx=False, opset=13):
         written['online_step'] = export_online_step(model, prefix + '_online_step',
                                                     cfg['DATA']['target_size'])
     if onnx:
-        written['onnx'] = export_onnx(*model_files(prefix), prefix + '.onnx', opset)
-        check(written['onnx'], onnx_logits(written['onnx'], clips), want)
+        try:
+            written['onnx'] = export_onnx(*model_files(prefix), prefix + '.onnx', opset)
+            check(written['onnx'], onnx_logits(written['onnx'], clips), want)
+        except MissingPackage as e:
+            raise cli.UsageError(str(e)) from None
     return written
 
 

@@ -181,14 +181,14 @@ def test_run_sh_export(tiny_run):
     assert relative_error(Predictor(str(out))(clips(3)).numpy(), want) < 1e-4
     model_files(str(out / 'TSM_online_step'))  # the online step is exported next to it
     if onnx:
-        from export import onnx_logits
+        from models.deploy.onnx_export import onnx_logits
         assert relative_error(onnx_logits(str(out / 'TSM.onnx'), clips(3)), want) < 1e-4
 
 
 def test_onnx_equals_dynamic(exported, tmp_path):
     pytest.importorskip('paddle2onnx')
     pytest.importorskip('onnxruntime')
-    from export import export_onnx, onnx_logits
+    from models.deploy.onnx_export import export_onnx, onnx_logits
     _, want, prefix = exported
     path = export_onnx(*model_files(prefix), str(tmp_path / 'TSM.onnx'), 13)
     for batch in (1, 3):
@@ -365,3 +365,14 @@ def test_what_changed_in_an_export_is_named(tmp_path, damage, reason):
     # an export cached by a version that recorded no checksums is not trusted either
     os.remove(tmp_path / CHECKSUMS)
     assert _checksum_problem(str(tmp_path)).startswith('no readable record of its files')
+
+
+def test_a_missing_onnx_package_is_named(monkeypatch):
+    import sys
+    from models.deploy.onnx_export import MissingPackage, export_onnx, onnx_logits
+    monkeypatch.setitem(sys.modules, 'paddle2onnx', None)  # import fails as when absent
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)
+    with pytest.raises(MissingPackage, match=r'pip install paddle2onnx onnxruntime'):
+        export_onnx('TSM.json', 'TSM.pdiparams', 'TSM.onnx', 13)
+    with pytest.raises(MissingPackage, match=r'pip install onnxruntime'):
+        onnx_logits('TSM.onnx', None)
