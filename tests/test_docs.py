@@ -88,3 +88,10 @@ def test_every_command_names_a_script_and_flags_it_takes(doc):
         assert os.path.isfile(os.path.join(ROOT, script)), f'{doc}: {command}'
         for flag in re.findall(r'(?<![\w-])(--\w+)', command):
             assert flag in known, f'{doc}: {command}: {script} takes no {flag}'
+
+
+@pytest.mark.parametrize('doc', DOCS)
+def test_each_override_has_its_own_o(doc):
+    """-o takes one SECTION.key=value: a second one after it is an argument argparse refuses."""
+    loose = re.findall(r'-o [A-Z]+\.\w+=\S+ [A-Z]+\.\w+=\S+', read(doc))
+    assert not loose, f'{doc}: {loose}'
