@@ -16,12 +16,16 @@ if sys.argv[1] == 'select':
     device.select_device(False)
 # 64 MiB tensors written whole and freed, one at a time. (Paddle alone: a numpy copy of each
 # one, of another size with its header, leaves holes the next block may not fit.)
+# The fewest faults of three rounds of ten: a small allocation of Paddle's may land in a freed
+# block once, and the next tensor then takes fresh pages, which the next rounds reuse.
 paddle.full([16 * 1024 * 1024], 1.0)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(10):
-    paddle.full([16 * 1024 * 1024], 2.0)
-faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-print(faults, paddle.get_device())
+rounds = []
+for _ in range(3):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        paddle.full([16 * 1024 * 1024], 2.0)
+    rounds.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(min(rounds), paddle.get_device())
 '''
 
 
@@ -43,9 +47,7 @@ def test_without_the_setting_freed_tensor_pages_fault_in_again():
 
 
 def test_freed_tensor_memory_is_reused_without_page_faults():
-    pages = PAGES
     faults, place = child('select')
-    # the heap is reused: no faults, or one tensor's pages once, where a small allocation of
-    # Paddle's landed in the freed block and the next tensor took a fresh one (16385 faults
-    # seen in one run of the suite), against every tensor's pages without
-    assert place == 'cpu' and faults < pages // 4
+    # the heap is reused: in the best round of ten tensors, not one tensor's pages fault in
+    # again (one 64 MiB tensor is 16384 pages), against all ten rounds' pages without
+    assert place == 'cpu' and faults < PAGES // 10
