@@ -36,6 +36,8 @@ from reader.decode import open_video
 from reader.protocols import OURS
 from reader.stream import frame_transform, parse_source, stream_frames
 from prediction import Predictions, predict_list, predict_one, top_k
+import running as running_label
+from running import softmax
 from scoring import view_scores
 
 
@@ -154,14 +156,16 @@ def write_timeline(args, cfg, names, detail, merged, duration, frames):
 
 
 def frame_record(index, seconds, logits, running, names):
-    """One line of the online JSON: this frame's top-1 and the running prediction's."""
-    probs = check_scores(paddle.nn.functional.softmax(paddle.concat([logits, running]),
-                                                      axis=-1).numpy(), f'frame {index}')
-    best, run = int(probs[0].argmax()), int(probs[1].argmax())
+    """One line of the online JSON: this frame's top-1 and the running label's (a
+    running.RunningLabel fed this frame's logits)."""
+    logits = check_scores(logits.numpy()[0], f'frame {index}')
+    probs = softmax(logits.astype(np.float64))
+    best = int(probs.argmax())
+    run, score = running.update(logits)
     return {'frame': index, 'time': round(seconds, 4),
-            'label': best, 'name': names[best], 'score': round(float(probs[0, best]), 6),
-            'running_label': run, 'running_name': names[run],
-            'running_score': round(float(probs[1, run]), 6)}
+            'label': best, 'name': names[best], 'score': round(float(probs[best]), 6),
+            'running_label': run, 'running_name': None if run is None else names[run],
+            'running_score': None if score is None else round(score, 6)}
 
 
 def check_online(args, cfg):
@@ -187,22 +191,26 @@ def predict_online(args, cfg, names):
     console.written rows)."""
     check_online(args, cfg)
     infer = cfg['INFER']
+    try:
+        running = running_label.from_settings(infer, names)
+    except ValueError as e:  # a class the label file does not have
+        raise cli.UsageError(str(e)) from None
     model = TSM(**cfg['MODEL'])
     load_for_inference(model, infer['weights'], cfg['DATA']['weights_dir'])
     model.eval()
-    engine = OnlineTSM(model, cfg['DATA']['target_size'], window=infer['online_window'] or None)
+    engine = OnlineTSM(model, cfg['DATA']['target_size'])
     records = []
     try:
         for index, seconds, frame in stream_frames(args.video_path):
             if index % infer['online_stride']:
                 continue
             x = paddle.to_tensor(frame_transform(frame, cfg['DATA'])[None])
-            records.append(frame_record(index, seconds, engine.step(x), engine.clip_scores(),
-                                        names))
+            records.append(frame_record(index, seconds, engine.step(x), running, names))
             if (len(records) - 1) % args.every == 0:
                 r = records[-1]
-                print(f"frame {index} {seconds:.2f}s: {r['running_name']} "
-                      f"{r['running_score']:.3f}", flush=True)
+                shown = ('-' if r['running_label'] is None
+                         else f"{r['running_name']} {r['running_score']:.3f}")
+                print(f"frame {index} {seconds:.2f}s: {shown}", flush=True)
     except KeyboardInterrupt:  # a camera never ends: Ctrl-C stops it, the JSON is still written
         logging.info('stopped after %d frames', len(records))
     os.makedirs(infer['save_dir'], exist_ok=True)
@@ -215,7 +223,7 @@ def predict_online(args, cfg, names):
         times = [r['time'] for r in records]
         step = times[1] - times[0] if len(times) > 1 else 0.04
         spans = list(zip(times, times[1:] + [times[-1] + step]))
-        merged = results.segments([(a, b, r['running_label'], r['running_score'])
+        merged = results.segments([(a, b, r['running_label'], r['running_score'] or 0.0)
                                    for (a, b), r in zip(spans, records)], args.threshold)
 
         rows += write_timeline(args, cfg, names, {}, merged, spans[-1][1],

@@ -114,7 +114,10 @@ DEFAULTS = {
         'save_dir': 'output/predict',  # predictions JSON goes here
         'online_stride': 1,       # --online: feed every k-th frame of the stream; match the frame
                                   # gap the model was trained with (video frames / seg_num)
-        'online_window': 0,       # --online: running prediction over the last k fed frames; 0 = all
+        'online_window': 12,      # --online: running prediction over the last k fed frames; 0 = all
+        'online_confirm': 1,      # --online: steps in a row a new class must win to become the label
+        'online_ignore': [],      # --online: classes (index or name) never shown as the label
+        'online_merge': [],       # --online: [[class, counted as], ...], by index or name
         'protocol': '',           # as TEST.protocol, for INFER.weights; ours takes TEST's counts
         'infer_model': '',        # an export.py folder to run instead of the weights
         'precision': 'fp32',      # of the exported model: fp32, bf16 (CPUs with bf16), fp16
@@ -394,7 +397,18 @@ RULES = [
     ('INFER', 'topk', lambda v: v >= 1, 'an int >= 1'),
     ('INFER', 'online_stride', lambda v: v >= 1, 'an int >= 1'),
     ('INFER', 'online_window', lambda v: v >= 0, 'an int >= 0 (0: every frame)'),
+    ('INFER', 'online_confirm', lambda v: v >= 1, 'an int >= 1'),
+    ('INFER', 'online_ignore', lambda v: all(_class_ref(c) for c in v),
+     'a list of classes, each an index >= 0 or a name'),
+    ('INFER', 'online_merge', lambda v: all(isinstance(p, list) and len(p) == 2
+                                            and all(_class_ref(c) for c in p) for p in v),
+     'pairs [[class, counted as], ...], each class an index >= 0 or a name'),
 ]
+
+
+def _class_ref(value):
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
+        isinstance(value, str) and value != '')
 
 
 def check_values(cfg, source):

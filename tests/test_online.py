@@ -347,3 +347,29 @@ def test_predict_online_writes_a_timeline_and_an_annotated_video(tmp_path, capsy
     assert timeline['segments'][0]['start'] == 0 and timeline['segments'][-1]['end'] > 0.2
     assert {s['label'] for s in timeline['segments']} <= {r['running_label'] for r in records}
     assert [i for i, _, _ in stream_frames(out)] == list(range(6))  # every input frame
+
+
+def test_predict_online_applies_the_live_rules(tmp_path, capsys):
+    """INFER.online_ignore / online_merge by class name: an ignored class is never the running
+    label, a merged one never either (it counts as its target); a name the label file lacks
+    is one error naming the key."""
+    _, video = write_setup(tmp_path)
+    assert run_predict(tmp_path, video, '-o', 'INFER.online_window=1') == 0
+    plain = json.load(open(tmp_path / 'out' / 'TSM_online.json'))['frames']
+    shown = {r['running_label'] for r in plain}
+    ignored = max(shown, key=lambda k: sum(r['running_label'] == k for r in plain))
+    names = ['walk', 'run', 'jump']
+    assert run_predict(tmp_path, video, '-o', 'INFER.online_window=1', '-o',
+                       f'INFER.online_ignore=[{names[ignored]}]') == 0
+    records = json.load(open(tmp_path / 'out' / 'TSM_online.json'))['frames']
+    assert ignored not in {r['running_label'] for r in records}
+    target = (ignored + 1) % 3
+    assert run_predict(tmp_path, video, '-o', 'INFER.online_window=1', '-o',
+                       f'INFER.online_merge=[[{names[ignored]}, {names[target]}]]') == 0
+    merged = json.load(open(tmp_path / 'out' / 'TSM_online.json'))['frames']
+    for before, after in zip(plain, merged):
+        if before['running_label'] == ignored:
+            assert after['running_label'] == target
+            assert after['running_score'] > before['running_score']
+    with pytest.raises(cli.UsageError, match="INFER.online_ignore: no class named 'fly'"):
+        run_predict(tmp_path, video, '-o', 'INFER.online_ignore=[fly]')
