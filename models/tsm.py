@@ -1,18 +1,23 @@
-"""TSM: a 2D ResNet applied per frame, temporal shift inside the residual
-blocks, clip score = mean of the per-frame logits."""
+"""TSM: a 2D CNN (a ResNet or MobileNetV2) applied per frame, temporal shift inside the
+residual blocks, clip score = mean of the per-frame logits."""
 import collections
 
 import paddle
 import paddle.nn as nn
 
-from .resnet import (BACKBONES, RESNET_SPECS, SHIFT_PLACES, BottleneckBlock, activation,
-                     conv_bn, make_stage)
+from . import mobilenet_v2
+from .resnet import (BACKBONES as RESNET_BACKBONES, RESNET_SPECS, SHIFT_PLACES,
+                     BottleneckBlock, activation, conv_bn, make_stage)
 from .shift import SHIFT_MODES, TemporalShift
 
 
 # One residual block of a TSM: its parameter prefix ('layer2.0'), its position in its
 # stage (what is_shifted decides on) and the layer.
 ResidualBlock = collections.namedtuple('ResidualBlock', 'name index layer')
+
+BACKBONES = RESNET_BACKBONES + ('mobilenet_v2',)
+# MobileNetV2 is built at one size: MODEL.depth, a ResNet setting, keeps its default there.
+DEFAULT_DEPTH = 50
 
 # The stem of each backbone before its max-pool: (conv name, BN name, in channels, out
 # channels, kernel, stride) in forward order, each conv followed by its BN and activation.
@@ -22,6 +27,7 @@ STEMS = {
     'resnet': [('conv1', 'bn1', 3, 64, 7, 2)],
     'resnet_vd': [('conv1_1', 'bn1_1', 3, 32, 3, 2), ('conv1_2', 'bn1_2', 32, 32, 3, 1),
                   ('conv1_3', 'bn1_3', 32, 64, 3, 1)],
+    'mobilenet_v2': [('conv1', 'bn1', 3, mobilenet_v2.STEM_CHANNELS, 3, 2)],
 }
 
 
@@ -32,6 +38,13 @@ def check_args(depth, shift_mode, shift_place, shift_ratio, shift_every,
                          f"got {depth!r}")
     if backbone not in BACKBONES:
         raise ValueError(f"backbone: expected one of {BACKBONES}, got {backbone!r}")
+    if backbone == 'mobilenet_v2' and depth != DEFAULT_DEPTH:
+        raise ValueError(f"depth: sizes ResNets; backbone 'mobilenet_v2' is built at one size, "
+                         f"so leave depth at its default {DEFAULT_DEPTH} (got {depth!r})")
+    if backbone == 'mobilenet_v2' and shift_every != 1:
+        # Its shifted blocks are fixed: those that expand and add their input.
+        raise ValueError(f"shift_every: backbone 'mobilenet_v2' shifts its ten residual "
+                         f"blocks; expected 1, got {shift_every!r}")
     vd_depths = sorted(d for d, (block, _) in RESNET_SPECS.items() if block is BottleneckBlock)
     if backbone == 'resnet_vd' and depth not in vd_depths:
         # PaddleVideo's ResNet-18/34-vd is another layout (a projection in every first
@@ -70,6 +83,9 @@ class TSM(nn.Layer):
     conv1_1..conv1_3 with bn1_1..bn1_3, the blocks keep the names above.
     shift_every=k shifts blocks 0, k, 2k, ... of each stage only: the
     original ResNet-101 TSM checkpoints shift every other block (k=2).
+    backbone='mobilenet_v2' is MobileNetV2 (models/mobilenet_v2.py): stem conv1/bn1, blocks
+    layers.0..16, the last 1x1 conv conv_last/bn_last before the pool; depth keeps its
+    default there.
     """
 
     def __init__(self, num_classes=400, seg_num=8, depth=50,
@@ -88,20 +104,37 @@ class TSM(nn.Layer):
         self.seg_num = seg_num
         self.shift_mode = shift_mode
         self.shift_every = shift_every
+        self.backbone = backbone
 
         def make_shift():
             if shift_mode == 'none':
                 return None
             return TemporalShift(seg_num, shift_ratio, shift_mode)
 
-        block, counts = RESNET_SPECS[depth]
         self.stem_layers = STEMS[backbone]
         for conv, bn, cin, cout, kernel, stride in self.stem_layers:
             layers = conv_bn(cin, cout, kernel, stride)
             setattr(self, conv, layers[0])
             setattr(self, bn, layers[1])
-        self.act = activation(backbone)
-        self.maxpool = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
+        if backbone == 'mobilenet_v2':
+            self.act = nn.ReLU6()
+            self.maxpool = None
+            self.layers = mobilenet_v2.make_blocks(make_shift, shift_place)
+            self.conv_last, self.bn_last = conv_bn(mobilenet_v2.SETTINGS[-1][1],
+                                                   mobilenet_v2.LAST_CHANNELS, 1)
+            in_channels = mobilenet_v2.LAST_CHANNELS
+        else:
+            self.act = activation(backbone)
+            self.maxpool = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
+            in_channels = self._make_stages(depth, make_shift, shift_place, shift_every,
+                                            backbone)
+        self.avgpool = nn.AdaptiveAvgPool2D(1)
+        self.dropout = nn.Dropout(p=dropout)
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def _make_stages(self, depth, make_shift, shift_place, shift_every, backbone):
+        """layer1..layer4 of a ResNet; returns the channels of layer4's output."""
+        block, counts = RESNET_SPECS[depth]
         in_channels = 64
         for k, (planes, count) in enumerate(zip((64, 128, 256, 512), counts)):
             stage = make_stage(block, in_channels, planes, count,
@@ -109,26 +142,28 @@ class TSM(nn.Layer):
                                shift_every, backbone)
             setattr(self, f'layer{k + 1}', stage)
             in_channels = planes * block.expansion
-        self.avgpool = nn.AdaptiveAvgPool2D(1)
-        self.dropout = nn.Dropout(p=dropout)
-        self.fc = nn.Linear(in_channels, num_classes)
+        return in_channels
 
     def blocks(self):
-        """[ResidualBlock] from 'layer1.0' to the last of layer4, in forward order: the one
-        enumeration of the blocks (weight conversion, the online step and the inference
-        form walk this list)."""
+        """[ResidualBlock] from the first block to the last, in forward order ('layer1.0' ..
+        of a ResNet, 'layers.0' .. 'layers.16' of MobileNetV2): the one enumeration of the
+        blocks (weight conversion, the online step and the inference form walk this list)."""
+        if self.backbone == 'mobilenet_v2':
+            return [ResidualBlock(f'layers.{i}', i, block) for i, block in enumerate(self.layers)]
         return [ResidualBlock(f'layer{k}.{i}', i, block) for k in range(1, 5)
                 for i, block in enumerate(getattr(self, f'layer{k}'))]
 
     def stem(self, frames):
-        """[N*T, 3, H, W] frames -> the input of layer1."""
+        """[N*T, 3, H, W] frames -> the input of the first block."""
         x = frames
         for conv, bn, *_ in self.stem_layers:
             x = self.act(getattr(self, bn)(getattr(self, conv)(x)))
-        return self.maxpool(x)
+        return x if self.backbone == 'mobilenet_v2' else self.maxpool(x)
 
     def head(self, features):
-        """The output of layer4 -> per-frame logits [N*T, num_classes]."""
+        """The output of the last block -> per-frame logits [N*T, num_classes]."""
+        if self.backbone == 'mobilenet_v2':  # MobileNetV2's last 1x1 conv widens the features first
+            features = self.act(self.bn_last(self.conv_last(features)))
         return self.fc(self.dropout(paddle.flatten(self.avgpool(features), 1)))
 
     def _check_input(self, x):
@@ -148,7 +183,10 @@ class TSM(nn.Layer):
         self._check_input(x)
         # flatten keeps N symbolic, so an exported graph takes any batch size.
         x = self.stem(paddle.flatten(x, 0, 1))
-        x = self.head(self.layer4(self.layer3(self.layer2(self.layer1(x)))))
+        if self.backbone == 'mobilenet_v2':
+            x = self.head(self.layers(x))
+        else:
+            x = self.head(self.layer4(self.layer3(self.layer2(self.layer1(x)))))
         return paddle.reshape(x, [-1, self.seg_num, self.num_classes])
 
     def forward(self, x):

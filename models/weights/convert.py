@@ -28,7 +28,8 @@ import sys
 import numpy as np
 
 from ..resnet import RESNET_SPECS, BottleneckBlock
-from ..tsm import TSM
+from ..shift import SHIFT_MODES
+from ..tsm import DEFAULT_DEPTH, TSM
 from .checkpoint import write_weights
 from .errors import WeightsError, refuse_or_warn
 from .files import read_state
@@ -91,9 +92,12 @@ def _network_of(source_names, names):
     blocks = tuple(len({n.split('.')[1] for n in names if n.startswith(f'layer{k}.')})
                    for k in range(1, 5))
     bottleneck = any(n.startswith(('layer1.0.conv3.', 'layer1.0.bn3.')) for n in names)
+    backbone = source_backbone(source_names)
+    if backbone == 'mobilenet_v2':  # one size, built with depth's default
+        return {'backbone': backbone, 'depth': DEFAULT_DEPTH}
     depth = next((d for d, (block, counts) in RESNET_SPECS.items()
                   if counts == blocks and (block is BottleneckBlock) == bottleneck), None)
-    return {'backbone': source_backbone(source_names), 'depth': depth}
+    return {'backbone': backbone, 'depth': depth}
 
 
 def _rename(state, fmt, where):
@@ -203,7 +207,9 @@ def main(argv=None):
     parser.add_argument('dst', help='output folder')
     parser.add_argument('--depth', type=int, default=50)
     parser.add_argument('--backbone', default='resnet',
-                        help="resnet, or resnet_vd for PP-TSM weights")
+                        help="resnet, resnet_vd for PP-TSM weights, or mobilenet_v2")
+    parser.add_argument('--shift_mode', choices=SHIFT_MODES, default='bidirectional',
+                        help="online for the original online demo's gesture model")
     parser.add_argument('--num_classes', type=int, default=400)
     parser.add_argument('--seg_num', type=int, default=8,
                         help="the source's segments (PaddleVideo shifts 1/seg_num)")
@@ -217,8 +223,8 @@ def main(argv=None):
                         force=True)  # paddle installs its own root handler at import
     try:
         model = TSM(num_classes=args.num_classes, seg_num=args.seg_num, depth=args.depth,
-                    shift_ratio=args.shift_ratio, shift_every=args.shift_every,
-                    backbone=args.backbone)
+                    shift_mode=args.shift_mode, shift_ratio=args.shift_ratio,
+                    shift_every=args.shift_every, backbone=args.backbone)
     except ValueError as e:  # the model's own check, which names the argument
         parser.error(f'--{e}')
     try:

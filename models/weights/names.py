@@ -13,7 +13,13 @@ Layouts (`source_format` values):
   fluid        old Paddle video zoo (fluid ParamAttr names): conv1_weights, bn_conv1_scale,
                res2a_branch2a_weights, bn2a_branch2a_variance, res2a_branch1_weights, fc_0.w_0
   mit          original PyTorch TSM: module.base_model.layer1.0.conv1.net.weight,
-               module.base_model.bn1.running_var, module.new_fc.weight [out, in]
+               module.base_model.bn1.running_var, module.new_fc.weight [out, in]; its
+               MobileNetV2 (archs/mobilenet_v2.py): module.base_model.features.0.0.weight
+               (the stem, ours conv1), features.3.conv.0.net.weight (block 2's expansion,
+               ours layers.2.conv1; conv.3 the depthwise conv2, conv.6 the projection conv3,
+               conv.1/.4/.7 their BNs; block 0 has no expansion: its conv.0 is the depthwise
+               conv), features.18.0 (ours conv_last); and its online demo's
+               mobilenet_v2_tsm.py: the same features.* without prefix, classifier.weight
   torchvision  torchvision ResNets: conv1.weight, bn1.running_mean, fc.weight [out, in]
   mmaction2    mmaction2 ResNetTSM + TSMHead (mmcv ConvModules, conv then bn):
                backbone.conv1.conv.weight, backbone.conv1.bn.running_var,
@@ -22,6 +28,8 @@ Layouts (`source_format` values):
                cls_head.fc_cls.weight [out, in]
 """
 import re
+
+from ..mobilenet_v2 import SETTINGS as MV2_SETTINGS
 
 FORMATS = ('native', 'paddlevideo', 'fluid', 'mit', 'torchvision', 'mmaction2')
 # Layouts written by PyTorch: Linear weights are [out, in] there, [in, out] in Paddle.
@@ -59,6 +67,15 @@ _VD_STEM = re.compile(r'(^|\.)conv1_1\.')
 _FLUID_CONV = re.compile(rf'^{_BLOCK}_(?P<role>branch2[abc]|branch1)_weights$')
 _FLUID_BN_RE = re.compile(r'^bn(?P<stage>[2-5])(?P<letter>[a-z])(?P<num>\d*)_'
                           r'(?P<role>branch2[abc]|branch1)_(?P<param>scale|offset|mean|variance)$')
+# The original code's MobileNetV2: features.0 the stem, features.1..17 the blocks,
+# features.18 the last 1x1 conv; within a block, conv.{index} -> our layer.
+_MV2 = re.compile(r'^features\.(?P<index>\d+)\.(?:conv\.)?(?P<layer>\d)\.(?:net\.)?(?P<param>\w+)$')
+_MV2_BLOCKS = sum(n for _, _, n, _ in MV2_SETTINGS)
+_MV2_ROLES = {0: 'conv1', 1: 'bn1', 3: 'conv2', 4: 'bn2', 6: 'conv3', 7: 'bn3'}
+_MV2_ROLES_FIRST = {0: 'conv2', 1: 'bn2', 3: 'conv3', 4: 'bn3'}  # no expansion in block 0
+# A MobileNetV2 in the original's layout or ours.
+_MV2_NAMES = re.compile(r'(^|\.)(features\.\d+\.conv\.\d|layers\.\d+\.conv3\.)')
+
 # Entries that are not model parameters: BN step counters, optimizer accumulators.
 _IGNORED = re.compile(r'(num_batches_tracked$|_velocity_\d+$|_moment\d_\d+$|'
                       r'_pow_acc_\d+$|^learning_rate_\d+$|^@LR_DECAY_COUNTER@$)')
@@ -70,6 +87,8 @@ def detect_format(names):
     bare = [n[len('module.'):] if n.startswith('module.') else n for n in names]
     if any(n.startswith('base_model.') for n in bare):
         return 'mit'
+    if 'classifier.weight' in bare and any(n.startswith('features.') for n in bare):
+        return 'mit'  # the online demo's MobileNetV2, saved without a wrapper
     if 'cls_head.fc_cls.weight' in names or any(
             n.startswith('backbone.') and n.endswith(('.conv.weight', '.bn.running_var'))
             for n in names):
@@ -88,7 +107,10 @@ def detect_format(names):
 
 
 def source_backbone(names):
-    """'resnet_vd' when the parameter names hold a ResNet-vd stem, else 'resnet'."""
+    """'mobilenet_v2' or 'resnet_vd' when the parameter names hold such a network's layers,
+    else 'resnet'."""
+    if any(_MV2_NAMES.search(n) for n in names):
+        return 'mobilenet_v2'
     return 'resnet_vd' if any(_VD_STEM.search(n) for n in names) else 'resnet'
 
 
@@ -166,10 +188,35 @@ def _torch(name):
         name = 'fc.' + name[len('new_fc.'):]
     if name.startswith('base_model.'):
         name = name[len('base_model.'):]
+    if name.startswith('classifier.'):  # the online demo's MobileNetV2
+        name = 'fc.' + name[len('classifier.'):]
+    if name.startswith('features.'):
+        name = _mobilenet(name)
+        if name is None:
+            return None
     # The original TSM wraps each shifted block's conv1 as TemporalShift(net=conv1).
     name = name.replace('.conv1.net.', '.conv1.')
     head, _, last = name.rpartition('.')
     return f'{head}.{_TORCH_BN.get(last, last)}' if head else name
+
+
+def _mobilenet(name):
+    """Our name of a parameter of the original MobileNetV2 (features.*, torch BN names
+    left for the caller), or None."""
+    m = _MV2.match(name)
+    if m is None:
+        return None
+    index, layer, param = int(m['index']), int(m['layer']), m['param']
+    if index == 0:
+        our = {0: 'conv1', 1: 'bn1'}.get(layer)
+    elif index == _MV2_BLOCKS + 1:
+        our = {0: 'conv_last', 1: 'bn_last'}.get(layer)
+    elif index <= _MV2_BLOCKS:
+        role = (_MV2_ROLES_FIRST if index == 1 else _MV2_ROLES).get(layer)
+        our = role and f'layers.{index - 1}.{role}'
+    else:
+        our = None
+    return our and f'{our}.{param}'
 
 
 def _mmaction2(name):

@@ -13,10 +13,11 @@ from ..resnet import is_shifted
 from ..tsm import STEMS
 
 # How a source network shifted. convention: 'paddle' (fold 0 from t-1), 'ours' (fold 0
-# from t+1) or 'none'; folds(C) -> widths of the first and second shifted folds of a
+# from t+1), 'online' (one fold, from t-1) or 'none'; folds(C) -> widths of the first and second shifted folds of a
 # C-channel stream; blocks: prefixes of the shifted blocks (None: every block).
 SourceShift = collections.namedtuple('SourceShift', 'convention folds blocks about')
 # Index of the fold taken from frame t-1, per convention / our shift mode.
+# ('online': a source or a model whose one fold comes from t-1.)
 _PREVIOUS_FOLD = {'paddle': 0, 'ours': 1, 'bidirectional': 1, 'online': 0}
 
 
@@ -31,8 +32,16 @@ def source_shift(source_format, names, seg_num=8):
         return SourceShift('paddle', lambda c: (int(c / 8), int(2 * c / 8) - int(c / 8)),
                            None, 'fluid temporal_shift, ratio 1/8')
     if source_format == 'mit':
-        return _wrapped_conv1_shift(map(_bare_mit, names), 'conv1.net.',
-                                    'original TSM shift, n_div 8')
+        bare = [_bare_mit(n) for n in names]
+        if 'classifier.weight' in bare:
+            # online_demo/mobilenet_v2_tsm.py: its InvertedResidualWithShift blocks (by
+            # their place among the 17) take the first 1/8 channels from the previous frame
+            return SourceShift('online', lambda c: (c // 8,), set(_ONLINE_DEMO_BLOCKS),
+                               "the online demo's shift, 1/8 from the previous frame")
+        if any(n.startswith('features.') for n in bare):  # archs/mobilenet_v2.py
+            return _wrapped_conv1_shift(_mobilenet_blocks(bare), 'conv1.',
+                                        'original TSM shift, n_div 8')
+        return _wrapped_conv1_shift(bare, 'conv1.net.', 'original TSM shift, n_div 8')
     if source_format == 'mmaction2':  # its TemporalShift is the original's, shift_div 8
         bare = (n[len('backbone.'):] for n in names if n.startswith('backbone.'))
         return _wrapped_conv1_shift(bare, 'conv1.conv.net.', 'mmaction2 TemporalShift, '
@@ -47,6 +56,17 @@ def _wrapped_conv1_shift(names, marker, about):
     if not blocks:
         return SourceShift('none', None, None, 'no shift')
     return SourceShift('ours', lambda c: (c // 8, c // 8), blocks, about)
+
+
+# online_demo/mobilenet_v2_tsm.py's shift_block_idx, as our block names
+_ONLINE_DEMO_BLOCKS = tuple(f'layers.{i}.' for i in (2, 4, 5, 7, 8, 9, 11, 12, 14, 15))
+
+
+def _mobilenet_blocks(bare):
+    """'layers.{k}.conv1.' for each block of the original MobileNetV2 whose expansion conv a
+    TemporalShift wraps (features.{k+1}.conv.0.net.*)."""
+    return [f'layers.{int(n.split(".")[1]) - 1}.conv1.' for n in bare
+            if n.startswith('features.') and '.conv.0.net.' in n]
 
 
 def _bare_mit(name):
@@ -73,8 +93,10 @@ def shift_problems(model, shift):
         return [f'the source shifts ({shift.about}) but the model has shift_mode=none']
     problems = []
     modes = sorted({b.shift.mode for _, b in shifted})
-    if modes != ['bidirectional']:
-        problems.append(f'the source shifts both ways; the model has shift_mode={modes}')
+    online = shift.convention == 'online'
+    if modes != ['online' if online else 'bidirectional']:
+        problems.append(f'the source shifts {"from the previous frame only" if online else "both ways"}; '
+                        f'the model has shift_mode={modes}')
     if {b.shift_place for _, b in blocks} != {'residual'}:
         problems.append('the source shifts the residual branch only; the model has '
                         'shift_place=inplace')
@@ -88,9 +110,10 @@ def shift_problems(model, shift):
     for prefix, block in shifted:
         c = block.conv1.weight.shape[1]
         f = int(c * block.shift.shift_ratio)
-        if (f, f) != shift.folds(c):
+        ours = (f,) if block.shift.mode == 'online' else (f, f)
+        if ours != shift.folds(c):
             problems.append(f'{prefix[:-1]}: the source shifts folds {shift.folds(c)} of {c} '
-                            f'channels, the model {(f, f)} (shift_ratio '
+                            f'channels, the model {ours} (shift_ratio '
                             f'{block.shift.shift_ratio})')
             break
     return problems

@@ -1,0 +1,221 @@
+"""TSM on MobileNetV2: the original code's two layouts converted exactly (against forward
+passes written as its code computes them, tests/source_mobilenet.py), streaming, the
+inference form, the exported step and training."""
+import numpy as np
+import paddle
+import pytest
+
+from models import TSM
+from models.deploy.step import export_online_step
+from models.fused import ShiftConv, fuse_shifts
+from models.online import OnlineStep, OnlineTSM
+from models.weights import WeightsError, load_for_inference, load_for_training
+from models.weights.convert import main as convert_main
+from tests import source_mobilenet as src
+
+SEG, CLASSES, SIZE = 8, 5, 64
+SHIFTED = [2, 4, 5, 7, 8, 9, 11, 12, 14, 15]  # the ten blocks that expand and add their input
+
+
+def assert_close(ours, ref, bound=1e-4):
+    assert ours.shape == ref.shape
+    err = np.abs(ours - ref).max() / np.abs(ref).max()
+    assert err < bound, f'relative error {err:.2e}'
+
+
+def frames(shape, seed):
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+def mobilenet(**kwargs):
+    kwargs = {'num_classes': CLASSES, 'seg_num': SEG, 'backbone': 'mobilenet_v2', **kwargs}
+    return TSM(**kwargs)
+
+
+def k400_file(tmp_path, state):
+    import torch
+    path = str(tmp_path / 'TSM_kinetics_RGB_mobilenetv2_shift8_blockres_avg_segment8_e100_'
+                          'dense.pth')
+    torch.save({'epoch': 100, 'arch': 'mobilenetv2',
+                'state_dict': {k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}},
+               path)
+    return path
+
+
+def online_file(tmp_path, state):
+    import torch
+    path = str(tmp_path / 'mobilenetv2_jester_online.pth.tar')
+    torch.save({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}, path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def online_state():
+    return src.random_state(4, 27, 'online')
+
+
+def scores(model, x):
+    model.eval()
+    with paddle.no_grad():
+        return model(paddle.to_tensor(x)).numpy()
+
+
+def test_the_shift_sits_in_the_ten_blocks_that_expand_and_add_their_input():
+    model = mobilenet()
+    shifted = [b.index for b in model.blocks() if b.layer.shift is not None]
+    assert shifted == SHIFTED
+    assert [b.name for b in model.blocks()][::8] == ['layers.0', 'layers.8', 'layers.16']
+    # width 1.0 with a 5-class head: the backbone's 2.22M parameters and 1280 * 5 + 5
+    count = sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
+    assert count == 2_223_872 + 1280 * CLASSES + CLASSES
+
+
+def test_original_kinetics_mobilenet_converts_exactly(tmp_path):
+    pytest.importorskip('torch')
+    state = src.random_state(3, CLASSES, 'k400')
+    assert sum('.conv.0.net.' in k for k in state) == 10
+    x = frames((2, SEG, 3, SIZE, SIZE), 5)
+    ref = src.k400_forward(state, x, SEG)
+    model = mobilenet()
+    load_for_inference(model, k400_file(tmp_path, state))
+    assert_close(scores(model, x), ref)
+    # Unshifted, the same weights give other scores: the shift is not a formality.
+    plain = mobilenet(shift_mode='none')
+    load_for_training(plain, k400_file(tmp_path, state))
+    assert np.abs(scores(plain, x) - ref).max() / np.abs(ref).max() > 1e-2
+
+
+def test_original_online_gesture_model_streams_exactly(tmp_path, online_state):
+    pytest.importorskip('torch')
+    x = frames((7, 3, SIZE, SIZE), 6)
+    ref = src.online_forward(online_state, x)  # frame by frame from zero buffers
+    model = mobilenet(num_classes=27, shift_mode='online')
+    load_for_inference(model, online_file(tmp_path, online_state))
+    model.eval()
+    engine = OnlineTSM(model, SIZE)
+    got = np.stack([engine.step(paddle.to_tensor(f[None])).numpy()[0] for f in x])
+    assert_close(got, ref)
+    # The offline form of the same model, over the 7 frames as one clip, is the stream.
+    offline = mobilenet(num_classes=27, shift_mode='online', seg_num=7)
+    offline.set_state_dict(model.state_dict())
+    offline.eval()
+    with paddle.no_grad():
+        assert_close(offline.frame_scores(paddle.to_tensor(x[None])).numpy()[0], ref)
+
+
+def test_a_shift_of_the_other_direction_is_refused_in_one_line(tmp_path, online_state):
+    pytest.importorskip('torch')
+    with pytest.raises(ValueError, match=r'from the previous frame only; the model has '
+                                         r"shift_mode=\['bidirectional'\]"):
+        load_for_inference(mobilenet(num_classes=27), online_file(tmp_path, online_state))
+    state = src.random_state(3, CLASSES, 'k400')
+    with pytest.raises(ValueError, match=r"shifts both ways; the model has "
+                                         r"shift_mode=\['online'\]"):
+        load_for_inference(mobilenet(shift_mode='online'), k400_file(tmp_path, state))
+
+
+def test_resnet_settings_meet_mobilenet_weights_with_the_override(tmp_path, online_state):
+    pytest.importorskip('torch')
+    with pytest.raises(WeightsError, match=r'-o MODEL.backbone=mobilenet_v2'):
+        load_for_training(TSM(num_classes=27, depth=18), online_file(tmp_path, online_state))
+    with pytest.raises(ValueError, match=r"depth: .*leave depth at its default 50"):
+        mobilenet(depth=18)
+    with pytest.raises(ValueError, match=r'shift_every: .*expected 1, got 2'):
+        mobilenet(shift_every=2)
+
+
+def test_converter_cli_writes_the_online_model(tmp_path, online_state):
+    pytest.importorskip('torch')
+    out = tmp_path / 'jester'
+    convert_main([online_file(tmp_path, online_state), str(out), '--backbone', 'mobilenet_v2',
+                  '--shift_mode', 'online', '--num_classes', '27', '--seg_num', '3'])
+    model = mobilenet(num_classes=27, shift_mode='online', seg_num=3)
+    load_for_inference(model, str(out))
+    model.eval()
+    x = frames((3, 3, SIZE, SIZE), 9)
+    with paddle.no_grad():
+        got = model.frame_scores(paddle.to_tensor(x[None])).numpy()[0]
+    assert_close(got, src.online_forward(online_state, x))
+
+
+def converted_online(tmp_path, state, seg_num=SEG):
+    model = mobilenet(num_classes=27, shift_mode='online', seg_num=seg_num)
+    load_for_inference(model, online_file(tmp_path, state))
+    model.eval()
+    return model
+
+
+def test_stream_and_merged_step_equal_the_offline_online_model(tmp_path, online_state):
+    pytest.importorskip('torch')
+    model = converted_online(tmp_path, online_state, seg_num=5)
+    x = frames((2, 5, 3, SIZE, SIZE), 7)
+    with paddle.no_grad():
+        expected = model.frame_scores(paddle.to_tensor(x)).numpy()
+    bound = 1e-5 * max(1.0, np.abs(expected).max())
+    step, merged = OnlineStep(model), OnlineStep(model, merge=True)
+    assert sum(isinstance(m, ShiftConv) for m in merged.merged) == 10
+    shapes = step.buffer_shapes(SIZE, batch_size=2)
+    # 1/8 of the input channels of each shifted block, at its resolution
+    assert [s[1:] for s in shapes] == [[3, 16, 16], [4, 8, 8], [4, 8, 8], [8, 4, 4],
+                                       [8, 4, 4], [8, 4, 4], [12, 4, 4], [12, 4, 4],
+                                       [20, 2, 2], [20, 2, 2]]
+    buffers = merged_buffers = [paddle.zeros(s) for s in shapes]
+    engine = OnlineTSM(model, SIZE, batch_size=2)
+    with paddle.no_grad():
+        for t in range(5):
+            frame = paddle.to_tensor(x[:, t])
+            want, buffers = step(frame, buffers)
+            got, merged_buffers = merged(frame, merged_buffers)
+            streamed = engine.step(frame)
+            for out in (want, got, streamed):
+                np.testing.assert_allclose(out.numpy(), expected[:, t], rtol=0, atol=bound)
+
+
+def test_inference_form_equals_the_model(tmp_path):
+    pytest.importorskip('torch')
+    model = mobilenet()
+    load_for_inference(model, k400_file(tmp_path, src.random_state(3, CLASSES, 'k400')))
+    fused = fuse_shifts(model)
+    assert sum(isinstance(b.layer.conv1, ShiftConv) for b in fused.blocks()) == 10
+    x = frames((1, SEG, 3, SIZE, SIZE), 8)
+    assert_close(scores(fused, x), scores(model, x), 1e-5)
+
+
+def test_exported_step_with_paddle_inference_equals_the_stream(tmp_path, online_state):
+    pytest.importorskip('torch')
+    from paddle import inference
+    model = converted_online(tmp_path, online_state)
+    engine = OnlineTSM(model, SIZE)
+    model_file = export_online_step(model, str(tmp_path / 'online_step'), SIZE)
+    config = inference.Config(model_file, str(tmp_path / 'online_step.pdiparams'))
+    config.disable_gpu()
+    predictor = inference.create_predictor(config)
+    names = predictor.get_input_names()
+    assert names == ['frame'] + [f'buffer{i}' for i in range(10)]
+    x = frames((4, 1, 3, SIZE, SIZE), 10)
+    buffers = [np.zeros(s, 'float32') for s in engine.shapes]
+    for frame in x:
+        expected = engine.step(paddle.to_tensor(frame)).numpy()
+        for name, value in zip(names, [frame] + buffers):
+            predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(value))
+        predictor.run()
+        logits, *buffers = [predictor.get_output_handle(n).copy_to_cpu()
+                            for n in predictor.get_output_names()]
+        assert_close(logits, expected)
+
+
+def test_one_training_step_reaches_every_parameter():
+    paddle.seed(3)
+    model = mobilenet(seg_num=4, dropout=0.0)
+    model.train()
+    optimizer = paddle.optimizer.Momentum(0.01, parameters=model.parameters())
+    x = paddle.to_tensor(frames((2, 4, 3, 32, 32), 11))
+    label = paddle.to_tensor(np.array([1, 3], 'int64'))
+    loss = paddle.nn.functional.cross_entropy(model(x), label)
+    loss.backward()
+    assert np.isfinite(float(loss))
+    silent = [p.name for p in model.parameters() if not p.stop_gradient and (p.grad is None or not np.abs(p.grad.numpy()).max() > 0)]
+    assert silent == []
+    before = model.fc.weight.numpy().copy()
+    optimizer.step()
+    assert np.abs(model.fc.weight.numpy() - before).max() > 0
