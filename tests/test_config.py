@@ -14,16 +14,20 @@ def write(tmp_path, text):
 
 
 def test_shipped_configs_load():
-    for name in ('tsm', 'tsm_demo', 'tsn_demo', 'pptsm'):
+    for name in ('tsm', 'tsm_demo', 'tsn_demo', 'pptsm', 'tsm_mv2_jester_online'):
         cfg = load_config(f'configs/{name}.yaml')
         assert set(cfg) == {'MODEL', 'DATA', 'TRAIN', 'VALID', 'TEST', 'INFER'}
     assert load_config('configs/tsm.yaml')['MODEL']['depth'] == 50
     assert load_config('configs/tsn_demo.yaml')['MODEL']['shift_mode'] == 'none'
+    gestures = load_config('configs/tsm_mv2_jester_online.yaml')
+    assert gestures['MODEL']['backbone'] == 'mobilenet_v2'
+    assert gestures['MODEL']['shift_mode'] == 'online'
+    assert gestures['INFER']['weights'] == gestures['TRAIN']['pretrain'] == 'jester-mit-mv2-online'
 
 
 @pytest.mark.parametrize('name, classes, protocol', [
     ('tsm_sthv1', 174, 'mit-1crop'), ('tsm_sthv2', 174, 'mit-twice'),
-    ('tsm_jester', 27, 'mit-1crop')])
+    ('tsm_jester', 27, 'mit-1crop'), ('tsm_mv2_jester_online', 27, 'mit-1crop')])
 def test_the_20bn_recipes_are_the_original_something_something_command(name, classes,
                                                                           protocol):
     cfg = load_config(f'configs/{name}.yaml')

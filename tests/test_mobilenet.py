@@ -219,3 +219,36 @@ def test_one_training_step_reaches_every_parameter():
     before = model.fc.weight.numpy().copy()
     optimizer.step()
     assert np.abs(model.fc.weight.numpy() - before).max() > 0
+
+
+def test_the_gesture_preset_streams_a_video_as_the_source_model(tmp_path, online_state,
+                                                               capsys):
+    pytest.importorskip('torch')
+    import json
+    import predict
+    from configs.config import load_config
+    from reader.stream import frame_transform, stream_frames
+    from tests.videos import write_index_video
+    # Doing other things wins every frame: the preset shows it as No gesture
+    state = dict(online_state)
+    state['classifier.bias'] = state['classifier.bias'] + 50 * (np.arange(27) == 0)
+    state['classifier.bias'] = state['classifier.bias'].astype(np.float32)
+    video = write_index_video(str(tmp_path / 'v.mp4'), 9, codec='h264')
+    small = ['-o', 'DATA.short_size=72', '-o', 'DATA.target_size=64']  # a cheap frame size
+    flags = ['-o', f'INFER.weights={online_file(tmp_path, state)}',
+             '-o', f'INFER.save_dir={tmp_path / "out"}'] + small
+    assert predict.main(['--online', '--config', 'configs/tsm_mv2_jester_online.yaml',
+                         '--video_path', video, '--use_gpu', 'False'] + flags) == 0
+    with open(tmp_path / 'out' / 'TSM_online.json') as f:
+        records = json.load(f)['frames']
+    assert [r['frame'] for r in records] == [0, 2, 4, 6, 8]  # every 2nd frame, as the demo
+    data = load_config('configs/tsm_mv2_jester_online.yaml', [s for s in small if s != '-o'])
+    fed = np.stack([frame_transform(f, data['DATA']) for i, _, f in stream_frames(video)
+                    if i % 2 == 0])
+    ref = src.online_forward(state, fed)  # the source network from empty buffers
+    probs = np.exp(ref - ref.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    for r, p in zip(records, probs):
+        assert r['label'] == p.argmax() and r['score'] == pytest.approx(p.max(), abs=1e-4)
+        assert (r['label'], r['running_label'], r['running_name']) == (0, 2, 'No gesture')
+    assert 'frame 8 0.32s: No gesture' in capsys.readouterr().out

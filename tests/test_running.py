@@ -49,3 +49,56 @@ def test_merged_classes_count_as_their_target():
     label, score = running.update(np.log([0.4, 0.35, 0.25, 1e-9]))
     # 0.4 of class 0 counted as class 2: 0.65 for class 2 beats class 1's 0.35
     assert label == 2 and score == pytest.approx(0.65)
+
+
+def demo_labels(steps):
+    """The labels the original online demo (online_demo/main.py) shows for per-step logits:
+    the argmax of the last 12 logits' sum; classes 7, 8, 21, 22, 3 keep the previous label;
+    0 is shown as 2; a change is taken only when the previous two labels agree. Its history
+    starts as [2]."""
+    history, kept, shown = [2], [], []
+    for logits in steps:
+        kept = (kept + [logits])[-12:]
+        idx = int(np.argmax(sum(kept)))
+        if idx in (7, 8, 21, 22, 3):
+            idx = history[-1]
+        if idx == 0:
+            idx = 2
+        if idx != history[-1] and len(history) > 1 and history[-1] != history[-2]:
+            idx = history[-1]
+        history = (history + [idx])[-20:]
+        shown.append(idx)
+    return shown
+
+
+def changes(sequence):
+    return [(t, label) for t, label in enumerate(sequence)
+            if t == 0 or label != sequence[t - 1]]
+
+
+def test_the_gesture_preset_shows_the_original_demos_labels():
+    from configs.config import load_config
+    from running import from_settings
+    cfg = load_config('configs/tsm_mv2_jester_online.yaml')
+    infer = cfg['INFER']
+    names = open(infer['label_file'], encoding='utf-8').read().splitlines()
+    running = from_settings(infer, names)
+    assert infer['online_stride'] == 2  # the demo feeds every other frame
+    assert (running.window, running.confirm) == (12, 2)
+    assert running.ignore == {3, 7, 8, 21, 22} and running.merge == {0: 2}
+    # No gesture, Swiping Left, Doing other things (shown as No gesture), Rolling Hand
+    # Backward (ignored: Swiping Left stays), Thumb Up, Stop Sign
+    script = [2] * 6 + [16] * 10 + [2] * 4 + [0] * 8 + [2] * 6 + [16] * 10 + [7] * 9 + \
+        [20] * 14 + [14] * 12
+    rng = np.random.default_rng(5)
+    steps = [one_hot(k, 27) + rng.normal(0, 0.2, 27) for k in script]
+    ours = [running.update(s)[0] for s in steps]
+    demo = demo_labels(steps)
+    # the same labels in the same order, each within a step of the demo's: the demo takes a
+    # new class at once after two equal labels (here a new class wins two steps: a step
+    # later), and it counts a merged class by its argmax (here by its probability added to
+    # No gesture's, which wins a step sooner after Doing other things)
+    assert [label for _, label in changes(ours)] == [label for _, label in changes(demo)] == [
+        2, 16, 2, 16, 20, 14]
+    lag = [a - b for (a, _), (b, _) in zip(changes(ours), changes(demo))]
+    assert lag == [0, 1, -1, 1, 1, 1]

@@ -171,7 +171,8 @@ def test_published_table():
         'kinetics400-mit-dense', 'pptsm-k400-uniform', 'pptsm-k400-dense',
         'pptsm-k400-uniform-distill', 'pptsm-k400-dense-distill',
         'pptsm-k400-uniform-distill-r101', 'pptsm-k400-dense-r101', 'sthv1-mit',
-        'sthv1-mit-16', 'sthv1-mit-r101', 'sthv2-mit', 'sthv2-mit-16', 'sthv2-mit-r101'}
+        'sthv1-mit-16', 'sthv1-mit-r101', 'sthv2-mit', 'sthv2-mit-16', 'sthv2-mit-r101',
+        'kinetics400-mit-mv2-dense', 'jester-mit-mv2-online'}
     for entry in weights.PUBLISHED.values():
         assert entry['urls'] and all(u.startswith('https://') for u in entry['urls'])
     assert weights.PUBLISHED['kinetics400-mit']['urls'][0].endswith(
@@ -179,12 +180,14 @@ def test_published_table():
     for name, entry in weights.PUBLISHED.items():  # every PP-TSM name is a ResNet-vd
         if 'model' in entry:
             assert (entry['model']['backbone'] == 'resnet_vd') == name.startswith('pptsm')
+            assert (entry['model']['backbone'] == 'mobilenet_v2') == ('-mv2' in name)
     assert weights.PUBLISHED['pptsm-k400-dense-r101']['model']['depth'] == 101
-    # every Kinetics checkpoint but the old zoo's (whose test pipeline is not published)
-    # names the protocol of its figure, and the dense ones a dense protocol
+    # every checkpoint but the old zoo's (whose test pipeline is not published) and the
+    # online gesture model (no figure published) names the protocol of its figure, and the
+    # dense ones a dense protocol
     named = {n: e['protocol'] for n, e in weights.PUBLISHED.items() if 'protocol' in e}
     assert set(named) == {n for n, e in weights.PUBLISHED.items() if 'model' in e} - {
-        'kinetics400-zoo'}
+        'kinetics400-zoo', 'jester-mit-mv2-online'}
     assert set(named.values()) <= set(PROTOCOLS)
     assert all((PROTOCOLS[p].num_clips == 10) == ('dense' in n) for n, p in named.items())
 
@@ -230,6 +233,28 @@ def test_something_something_names(name):
                              'Pushing something from right to left']
 
 
+def test_mobilenet_names():
+    k400, jester = (weights.PUBLISHED[n] for n in ('kinetics400-mit-mv2-dense',
+                                                    'jester-mit-mv2-online'))
+    base = [f'https://{host}/projects/tsm/models/' for host in ('file.lzhu.me',
+                                                                  'hanlab18.mit.edu')]
+    assert k400['urls'] == [b + 'TSM_kinetics_RGB_mobilenetv2_shift8_blockres_avg_segment8_'
+                                'e100_dense.pth' for b in base]
+    # the online demo downloads from hanlab.mit.edu: that host last
+    assert jester['urls'] == [b + 'mobilenetv2_jester_online.pth.tar' for b in base + [
+        'https://hanlab.mit.edu/projects/tsm/models/']]
+    assert k400['model'] == dict(weights.published.R50_K400, backbone='mobilenet_v2')
+    assert k400['protocol'] == 'mit-dense' and '69.5' in k400['about']
+    assert jester['model'] == dict(k400['model'], num_classes=27, shift_mode='online')
+    assert 'protocol' not in jester
+    labels = open(jester['labels'], encoding='utf-8').read().splitlines()
+    # the online demo's list, index for index: sorted, 'Doing other things' 0, 'No gesture' 2
+    assert len(labels) == len(set(labels)) == 27 and labels == sorted(labels)
+    assert (labels[0], labels[2], labels[3], labels[7], labels[26]) == (
+        'Doing other things', 'No gesture', 'Pulling Hand In', 'Rolling Hand Backward',
+        'Zooming Out With Two Fingers')
+
+
 def test_something_something_name_refuses_another_segment_count_before_downloading(cache):
     model = TSM(num_classes=174, seg_num=8, depth=50)
     with pytest.raises(weights.WeightsError, match=r"MODEL.seg_num: model 8, weights trained "
@@ -254,4 +279,31 @@ def test_something_something_name_loads_the_original_layout(server, cache, monke
     weights.load_for_inference(model, 'sthv2-mit')
     ref = src.torch_forward(state, names, 50, clip, 8, shift=True)
     assert np.abs(logits(model, clip) - ref).max() / np.abs(ref).max() < 1e-4
+    assert requests == [f'/{file_name}']
+
+
+def test_the_online_gesture_name_loads_the_demo_layout(server, cache, monkeypatch):
+    torch = pytest.importorskip('torch')
+    from tests import source_mobilenet
+    root, base, requests = server
+    file_name = 'mobilenetv2_jester_online.pth.tar'
+    state = source_mobilenet.random_state(23, 27, 'online')
+    torch.save({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()},
+               str(root / file_name))
+    entry = dict(weights.PUBLISHED['jester-mit-mv2-online'], urls=[f'{base}/{file_name}'])
+    monkeypatch.setitem(weights.PUBLISHED, 'jester-mit-mv2-online', entry)
+    frames = np.random.default_rng(24).normal(size=(4, 3, 32, 32)).astype(np.float32)
+    model = TSM(num_classes=27, seg_num=4, backbone='mobilenet_v2', shift_mode='online')
+    with pytest.raises(weights.WeightsError, match=r"MODEL.seg_num: model 4, weights "
+                                                   r"trained with 8"):
+        weights.load_for_inference(model, 'jester-mit-mv2-online')
+    assert requests == []  # refused before downloading
+    model = TSM(num_classes=27, seg_num=8, backbone='mobilenet_v2', shift_mode='online')
+    weights.load_for_inference(model, 'jester-mit-mv2-online')
+    model.eval()
+    with paddle.no_grad():  # the first 4 frame scores of a clip are those of its first 4 frames
+        clip = np.concatenate([frames, frames])[None]
+        got = model.frame_scores(paddle.to_tensor(clip)).numpy()[0, :4]
+    ref = source_mobilenet.online_forward(state, frames)
+    assert np.abs(got - ref).max() / np.abs(ref).max() < 1e-4
     assert requests == [f'/{file_name}']

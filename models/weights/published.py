@@ -39,16 +39,25 @@ R101_STH = dict(R50_STH, depth=101, shift_every=2)
 _STHV1_LABELS = ('class names: labels.txt of data/make_lists.py sthv1 ... --label_order '
                  'sorted')
 STHV2_LABELS = 'data/sthv2_labels.txt'
+# The original code's MobileNetV2 TSMs: its Kinetics-400 model (archs/mobilenet_v2.py, ten
+# shifted blocks) and its online demo's gesture model (online_demo/mobilenet_v2_tsm.py: the
+# same network with a uni-directional shift, 27 Jester classes in sorted order, the order of
+# its demo's list and of data/jester_labels.txt).
+MV2_K400 = dict(R50_K400, backbone='mobilenet_v2')
+MV2_JESTER_ONLINE = dict(MV2_K400, num_classes=27, shift_mode='online')
+JESTER_LABELS = 'data/jester_labels.txt'
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _mit(file_name, about, model, protocol, labels=None):
-    """A published entry of the original PyTorch code (its two mirrors); `labels`: the
-    class-name file this project ships for it, or 'sorted' when the user's names, sorted,
-    are in the order of its outputs."""
-    entry = {'urls': [u + file_name for u in _MIT_URLS],
-             'about': f'original PyTorch {about}; reading it needs PyTorch',
-             'model': model, 'protocol': protocol}
+def _mit(file_name, about, model, protocol, labels=None, also=None):
+    """A published entry of the original PyTorch code (its two mirrors, then the folder
+    `also`); `labels`: the class-name file this project ships for it, or 'sorted' when the
+    user's names, sorted, are in the order of its outputs; `protocol` None where no figure
+    is published."""
+    entry = {'urls': [u + file_name for u in _MIT_URLS + ((also,) if also else ())],
+             'about': f'original PyTorch {about}; reading it needs PyTorch', 'model': model}
+    if protocol:
+        entry['protocol'] = protocol
     if labels == 'sorted':
         entry['label_order'] = labels
     elif labels:
@@ -100,6 +109,15 @@ PUBLISHED = {
         'model': R50_K400,
         'protocol': 'mit-dense',
     },
+    'kinetics400-mit-mv2-dense': _mit(
+        'TSM_kinetics_RGB_mobilenetv2_shift8_blockres_avg_segment8_e100_dense.pth',
+        'TSM-MobileNetV2 Kinetics-400, 8 segments, dense sampling, top-1 69.5 (10 clips x 3 '
+        'full-resolution crops)', MV2_K400, 'mit-dense'),
+    'jester-mit-mv2-online': _mit(
+        'mobilenetv2_jester_online.pth.tar',
+        "online TSM-MobileNetV2 of its online gesture demo, Jester's 27 classes, shift from "
+        'the previous frame only; no accuracy published; class names ' + JESTER_LABELS,
+        MV2_JESTER_ONLINE, None, JESTER_LABELS, also='https://hanlab.mit.edu/projects/tsm/models/'),
     'pptsm-k400-uniform': {
         'urls': [_PPTSM_URL + 'ppTSM_k400_uniform.pdparams'],
         'about': 'PaddleVideo PP-TSM ResNet-50-vd Kinetics-400, uniform sampling, top-1 74.54 '
