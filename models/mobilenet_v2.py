@@ -5,6 +5,9 @@ channel with a 3x3 depthwise conv (conv2, bn2) and projects back with a linear 1
 (conv3, bn3); ReLU6 follows the first two. The first block of the network expands by 1 and
 has no conv1. A block adds its input to the projection when it keeps stride and width.
 
+PaddleClas's MobileNetV2, which PP-TSM's is, expands its first block too (by 1: a 1x1 conv
+of 32 channels); `expand_all` builds that layout (backbone 'mobilenet_v2_pp').
+
 The shift sits where the original TSM code puts it: on the input of conv1 in every block
 that expands and adds its input (ten blocks), the identity path keeping the unshifted frame.
 The blocks have the interface of models/resnet.py's (shift, conv1, bn1, branch, branch_tail,
@@ -31,10 +34,10 @@ class InvertedResidual(nn.Layer):
     """One block; `shift` (a layer or None) acts on the residual branch's input."""
 
     def __init__(self, in_channels, out_channels, stride, expansion, shift=None,
-                 shift_place='residual'):
+                 shift_place='residual', expand=None):
         super().__init__()
         hidden = in_channels * expansion
-        if expansion != 1:
+        if expansion != 1 if expand is None else expand:
             self.conv1, self.bn1 = _conv_bn(in_channels, hidden, 1)
         else:
             self.conv1 = self.bn1 = None
@@ -76,9 +79,10 @@ def takes_shift(in_channels, out_channels, stride, expansion):
     return expansion != 1 and stride == 1 and in_channels == out_channels
 
 
-def make_blocks(make_shift, shift_place):
+def make_blocks(make_shift, shift_place, expand_all=False):
     """The 17 inverted residual blocks in forward order, as nn.Sequential; make_shift() ->
-    the shift layer of each block takes_shift names."""
+    the shift layer of each block takes_shift names; expand_all: every block has conv1,
+    the first one's expanding by 1 (PaddleClas's layout)."""
     blocks, in_channels = [], STEM_CHANNELS
     for expansion, out_channels, count, first_stride in SETTINGS:
         for i in range(count):
@@ -86,6 +90,6 @@ def make_blocks(make_shift, shift_place):
             shift = (make_shift() if takes_shift(in_channels, out_channels, stride, expansion)
                      else None)
             blocks.append(InvertedResidual(in_channels, out_channels, stride, expansion,
-                                           shift, shift_place))
+                                           shift, shift_place, expand_all or None))
             in_channels = out_channels
     return nn.Sequential(*blocks)

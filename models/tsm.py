@@ -15,7 +15,9 @@ from .shift import SHIFT_MODES, TemporalShift
 # stage (what is_shifted decides on) and the layer.
 ResidualBlock = collections.namedtuple('ResidualBlock', 'name index layer')
 
-BACKBONES = RESNET_BACKBONES + ('mobilenet_v2',)
+# mobilenet_v2_pp: PaddleClas's MobileNetV2 (PP-TSM's), whose first block expands too.
+MOBILENETS = ('mobilenet_v2', 'mobilenet_v2_pp')
+BACKBONES = RESNET_BACKBONES + MOBILENETS
 # MobileNetV2 is built at one size: MODEL.depth, a ResNet setting, keeps its default there.
 DEFAULT_DEPTH = 50
 
@@ -29,6 +31,7 @@ STEMS = {
                   ('conv1_3', 'bn1_3', 32, 64, 3, 1)],
     'mobilenet_v2': [('conv1', 'bn1', 3, mobilenet_v2.STEM_CHANNELS, 3, 2)],
 }
+STEMS['mobilenet_v2_pp'] = STEMS['mobilenet_v2']
 
 
 def check_args(depth, shift_mode, shift_place, shift_ratio, shift_every,
@@ -38,12 +41,12 @@ def check_args(depth, shift_mode, shift_place, shift_ratio, shift_every,
                          f"got {depth!r}")
     if backbone not in BACKBONES:
         raise ValueError(f"backbone: expected one of {BACKBONES}, got {backbone!r}")
-    if backbone == 'mobilenet_v2' and depth != DEFAULT_DEPTH:
-        raise ValueError(f"depth: sizes ResNets; backbone 'mobilenet_v2' is built at one size, "
+    if backbone in MOBILENETS and depth != DEFAULT_DEPTH:
+        raise ValueError(f"depth: sizes ResNets; backbone {backbone!r} is built at one size, "
                          f"so leave depth at its default {DEFAULT_DEPTH} (got {depth!r})")
-    if backbone == 'mobilenet_v2' and shift_every != 1:
+    if backbone in MOBILENETS and shift_every != 1:
         # Its shifted blocks are fixed: those that expand and add their input.
-        raise ValueError(f"shift_every: backbone 'mobilenet_v2' shifts its ten residual "
+        raise ValueError(f"shift_every: backbone {backbone!r} shifts its ten residual "
                          f"blocks; expected 1, got {shift_every!r}")
     vd_depths = sorted(d for d, (block, _) in RESNET_SPECS.items() if block is BottleneckBlock)
     if backbone == 'resnet_vd' and depth not in vd_depths:
@@ -85,7 +88,7 @@ class TSM(nn.Layer):
     original ResNet-101 TSM checkpoints shift every other block (k=2).
     backbone='mobilenet_v2' is MobileNetV2 (models/mobilenet_v2.py): stem conv1/bn1, blocks
     layers.0..16, the last 1x1 conv conv_last/bn_last before the pool; depth keeps its
-    default there.
+    default there. 'mobilenet_v2_pp' is PaddleClas's (PP-TSM's): layers.0 has conv1 too.
     """
 
     def __init__(self, num_classes=400, seg_num=8, depth=50,
@@ -116,10 +119,11 @@ class TSM(nn.Layer):
             layers = conv_bn(cin, cout, kernel, stride)
             setattr(self, conv, layers[0])
             setattr(self, bn, layers[1])
-        if backbone == 'mobilenet_v2':
+        if backbone in MOBILENETS:
             self.act = nn.ReLU6()
             self.maxpool = None
-            self.layers = mobilenet_v2.make_blocks(make_shift, shift_place)
+            self.layers = mobilenet_v2.make_blocks(make_shift, shift_place,
+                                                   expand_all=backbone == 'mobilenet_v2_pp')
             self.conv_last, self.bn_last = conv_bn(mobilenet_v2.SETTINGS[-1][1],
                                                    mobilenet_v2.LAST_CHANNELS, 1)
             in_channels = mobilenet_v2.LAST_CHANNELS
@@ -148,7 +152,7 @@ class TSM(nn.Layer):
         """[ResidualBlock] from the first block to the last, in forward order ('layer1.0' ..
         of a ResNet, 'layers.0' .. 'layers.16' of MobileNetV2): the one enumeration of the
         blocks (weight conversion, the online step and the inference form walk this list)."""
-        if self.backbone == 'mobilenet_v2':
+        if self.backbone in MOBILENETS:
             return [ResidualBlock(f'layers.{i}', i, block) for i, block in enumerate(self.layers)]
         return [ResidualBlock(f'layer{k}.{i}', i, block) for k in range(1, 5)
                 for i, block in enumerate(getattr(self, f'layer{k}'))]
@@ -158,11 +162,11 @@ class TSM(nn.Layer):
         x = frames
         for conv, bn, *_ in self.stem_layers:
             x = self.act(getattr(self, bn)(getattr(self, conv)(x)))
-        return x if self.backbone == 'mobilenet_v2' else self.maxpool(x)
+        return x if self.backbone in MOBILENETS else self.maxpool(x)
 
     def head(self, features):
         """The output of the last block -> per-frame logits [N*T, num_classes]."""
-        if self.backbone == 'mobilenet_v2':  # MobileNetV2's last 1x1 conv widens the features first
+        if self.backbone in MOBILENETS:  # MobileNetV2's last 1x1 conv widens the features first
             features = self.act(self.bn_last(self.conv_last(features)))
         return self.fc(self.dropout(paddle.flatten(self.avgpool(features), 1)))
 
@@ -183,7 +187,7 @@ class TSM(nn.Layer):
         self._check_input(x)
         # flatten keeps N symbolic, so an exported graph takes any batch size.
         x = self.stem(paddle.flatten(x, 0, 1))
-        if self.backbone == 'mobilenet_v2':
+        if self.backbone in MOBILENETS:
             x = self.head(self.layers(x))
         else:
             x = self.head(self.layer4(self.layer3(self.layer2(self.layer1(x)))))

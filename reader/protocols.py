@@ -52,7 +52,9 @@ PROTOCOLS = {
     # PaddleVideo configs/recognition/tsm/tsm_k400_frames.yaml test: 71.06 (kinetics400)
     'paddlevideo-tsm': Protocol('PaddleVideo TSM, 1 clip x centre crop', 'tick_or_first', 1,
                                 'trunc', 224, 'centre', 'logits'),
-    # PaddleVideo pptsm_k400_frames_uniform.yaml test: 74.54, distilled 75.11, R101 76.35
+    # PaddleVideo pptsm_k400_frames_uniform.yaml test: 74.54, distilled 75.11, R101 76.35;
+    # pptsm_mv2_k400_videos_uniform.yaml's is the same (Sampler valid_mode, Scale 256 at
+    # 4:3, CenterCrop 224): MobileNetV2 68.09
     'pptsm-uniform': Protocol('PaddleVideo PP-TSM uniform, 1 clip x centre crop of 341x256',
                               'pptsm', 1, '4:3', 224, 'centre', 'logits'),
     # PaddleVideo pptsm_k400_frames_dense.yaml test: 75.69, distilled 76.16, R101 77.15

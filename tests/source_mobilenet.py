@@ -1,5 +1,6 @@
-"""The original TSM code's MobileNetV2 layouts for tests: random weights under its parameter
-names, and forward passes written as its code computes them, in PyTorch.
+"""The MobileNetV2 layouts of the original TSM code and of PaddleVideo's PP-TSM for tests:
+random weights under their parameter names, and forward passes written as their code
+computes them, in PyTorch for the first and in Paddle for the second.
 
 Nothing here imports models/. Spelled out from mit-han-lab/temporal-shift-module:
 - archs/mobilenet_v2.py under ops/models.py (the Kinetics-400 checkpoint): module.base_model.
@@ -154,3 +155,79 @@ def online_forward(state, frames):
             buffers = new_buffers
             outputs.append(net.head(y, 'classifier.').numpy()[0])
     return np.stack(outputs)
+
+
+# PaddleVideo's PP-TSM MobileNetV2 (paddlevideo/modeling/backbones/pptsm_mv2.py, PaddleClas's
+# MobileNetV2): conv1 the stem; conv2..conv8 one InvresiBlocks per row of SETTING, its first
+# block _first_block, the others conv{g}_{j}; every block has _expand_conv (the first one's
+# expanding by 1), _bottleneck_conv, _linear_conv (ConvBNLayer: _conv, _batch_norm); conv9
+# the last 1x1 conv; out the classifier; MoViNetHead passes the backbone's output through.
+
+
+def _pv_bn(rng, prefix, c, state):
+    state[prefix + 'weight'] = rng.uniform(0.8, 1.2, c).astype(np.float32)
+    state[prefix + 'bias'] = rng.normal(0, 0.1, c).astype(np.float32)
+    state[prefix + '_mean'] = rng.normal(0, 0.1, c).astype(np.float32)
+    state[prefix + '_variance'] = rng.uniform(0.5, 1.5, c).astype(np.float32)
+
+
+def _pv_conv_bn(rng, name, out_ch, in_ch, k, state):
+    _conv(rng, f'backbone.{name}._conv.weight', out_ch, in_ch, k, state)
+    _pv_bn(rng, f'backbone.{name}._batch_norm.', out_ch, state)
+
+
+def pptsm_units():
+    """(name, inp, oup, stride, t, ifshortcut) of each InvertedResidualUnit in order."""
+    units, inp = [], 32
+    for g, (t, c, n, s) in enumerate(SETTING, start=2):
+        units.append((f'conv{g}._first_block', inp, c, s, t, False))
+        units += [(f'conv{g}.conv{g}_{j}', c, c, 1, t, True) for j in range(2, n + 1)]
+        inp = c
+    return units
+
+
+def pptsm_state(seed, num_classes):
+    rng = np.random.default_rng(seed)
+    state = {}
+    _pv_conv_bn(rng, 'conv1', 32, 3, 3, state)
+    for name, inp, oup, stride, t, _ in pptsm_units():
+        hidden = int(round(inp * t))
+        _pv_conv_bn(rng, f'{name}._expand_conv', hidden, inp, 1, state)
+        _pv_conv_bn(rng, f'{name}._bottleneck_conv', hidden, 1, 3, state)
+        _pv_conv_bn(rng, f'{name}._linear_conv', oup, hidden, 1, state)
+    _pv_conv_bn(rng, 'conv9', 1280, 320, 1, state)
+    state['backbone.out.weight'] = rng.normal(0, 0.05, (1280, num_classes)).astype(np.float32)
+    state['backbone.out.bias'] = rng.normal(0, 0.1, num_classes).astype(np.float32)
+    return state
+
+
+def pptsm_forward(state, x, seg_num):
+    """Logits [N, classes] of PP-TSM's MobileNetV2 on clips x [N, T, 3, H, W], in Paddle as
+    its code computes them: F.temporal_shift (ratio 1/seg_num) on the input of each block
+    with ifshortcut, which then adds its unshifted input; features averaged over the
+    segments, then out."""
+    import paddle
+    import paddle.nn.functional as F
+
+    t = {k: paddle.to_tensor(v) for k, v in state.items()}
+
+    def conv_bn(y, name, stride, groups, act):
+        w = t[f'backbone.{name}._conv.weight']
+        y = F.conv2d(y, w, stride=stride, padding=(w.shape[-1] - 1) // 2, groups=groups)
+        p = f'backbone.{name}._batch_norm.'
+        y = F.batch_norm(y, t[p + '_mean'], t[p + '_variance'], t[p + 'weight'], t[p + 'bias'],
+                         training=False, epsilon=1e-5)
+        return F.relu6(y) if act else y
+
+    with paddle.no_grad():
+        y = conv_bn(paddle.to_tensor(x.reshape((-1,) + x.shape[2:])), 'conv1', 2, 1, True)
+        for name, inp, oup, stride, t_, shortcut in pptsm_units():
+            z = F.temporal_shift(y, seg_num, 1.0 / seg_num) if shortcut else y
+            hidden = int(round(inp * t_))
+            z = conv_bn(z, f'{name}._expand_conv', 1, 1, True)
+            z = conv_bn(z, f'{name}._bottleneck_conv', stride, hidden, True)
+            z = conv_bn(z, f'{name}._linear_conv', 1, 1, False)
+            y = y + z if shortcut else z
+        y = conv_bn(y, 'conv9', 1, 1, True)
+        y = paddle.mean(y, axis=[2, 3]).reshape([-1, seg_num, 1280]).mean(axis=1)
+        return (paddle.matmul(y, t['backbone.out.weight']) + t['backbone.out.bias']).numpy()

@@ -172,15 +172,17 @@ def test_published_table():
         'pptsm-k400-uniform-distill', 'pptsm-k400-dense-distill',
         'pptsm-k400-uniform-distill-r101', 'pptsm-k400-dense-r101', 'sthv1-mit',
         'sthv1-mit-16', 'sthv1-mit-r101', 'sthv2-mit', 'sthv2-mit-16', 'sthv2-mit-r101',
-        'kinetics400-mit-mv2-dense', 'jester-mit-mv2-online'}
+        'kinetics400-mit-mv2-dense', 'jester-mit-mv2-online', 'pptsm-k400-uniform-mv2'}
     for entry in weights.PUBLISHED.values():
         assert entry['urls'] and all(u.startswith('https://') for u in entry['urls'])
     assert weights.PUBLISHED['kinetics400-mit']['urls'][0].endswith(
         'TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth')
     for name, entry in weights.PUBLISHED.items():  # every PP-TSM name is a ResNet-vd
         if 'model' in entry:
-            assert (entry['model']['backbone'] == 'resnet_vd') == name.startswith('pptsm')
-            assert (entry['model']['backbone'] == 'mobilenet_v2') == ('-mv2' in name)
+            backbone = entry['model']['backbone']
+            assert backbone == {(True, False): 'resnet_vd', (True, True): 'mobilenet_v2_pp',
+                                (False, True): 'mobilenet_v2', (False, False): 'resnet'}[
+                name.startswith('pptsm'), '-mv2' in name]
     assert weights.PUBLISHED['pptsm-k400-dense-r101']['model']['depth'] == 101
     # every checkpoint but the old zoo's (whose test pipeline is not published) and the
     # online gesture model (no figure published) names the protocol of its figure, and the
@@ -245,6 +247,11 @@ def test_mobilenet_names():
         'https://hanlab.mit.edu/projects/tsm/models/']]
     assert k400['model'] == dict(weights.published.R50_K400, backbone='mobilenet_v2')
     assert k400['protocol'] == 'mit-dense' and '69.5' in k400['about']
+    pptsm = weights.PUBLISHED['pptsm-k400-uniform-mv2']
+    assert pptsm['urls'] == ['https://videotag.bj.bcebos.com/PaddleVideo-release2.3/'
+                             'ppTSM_mv2_k400.pdparams']
+    assert pptsm['model'] == dict(k400['model'], backbone='mobilenet_v2_pp')
+    assert pptsm['protocol'] == 'pptsm-uniform' and '68.09' in pptsm['about']
     assert jester['model'] == dict(k400['model'], num_classes=27, shift_mode='online')
     assert 'protocol' not in jester
     labels = open(jester['labels'], encoding='utf-8').read().splitlines()

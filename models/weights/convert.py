@@ -29,7 +29,7 @@ import numpy as np
 
 from ..resnet import RESNET_SPECS, BottleneckBlock
 from ..shift import SHIFT_MODES
-from ..tsm import DEFAULT_DEPTH, TSM
+from ..tsm import DEFAULT_DEPTH, MOBILENETS, TSM
 from .checkpoint import write_weights
 from .errors import WeightsError, refuse_or_warn
 from .files import read_state
@@ -93,7 +93,7 @@ def _network_of(source_names, names):
                    for k in range(1, 5))
     bottleneck = any(n.startswith(('layer1.0.conv3.', 'layer1.0.bn3.')) for n in names)
     backbone = source_backbone(source_names)
-    if backbone == 'mobilenet_v2':  # one size, built with depth's default
+    if backbone in MOBILENETS:  # one size, built with depth's default
         return {'backbone': backbone, 'depth': DEFAULT_DEPTH}
     depth = next((d for d, (block, counts) in RESNET_SPECS.items()
                   if counts == blocks and (block is BottleneckBlock) == bottleneck), None)
@@ -207,7 +207,8 @@ def main(argv=None):
     parser.add_argument('dst', help='output folder')
     parser.add_argument('--depth', type=int, default=50)
     parser.add_argument('--backbone', default='resnet',
-                        help="resnet, resnet_vd for PP-TSM weights, or mobilenet_v2")
+                        help="resnet, resnet_vd for PP-TSM weights, mobilenet_v2, or "
+                             "mobilenet_v2_pp for PP-TSM's MobileNetV2")
     parser.add_argument('--shift_mode', choices=SHIFT_MODES, default='bidirectional',
                         help="online for the original online demo's gesture model")
     parser.add_argument('--num_classes', type=int, default=400)

@@ -9,7 +9,10 @@ Layouts (`source_format` values):
                a PaddleClas classifier out.weight); PP-TSM's ResNetTweaksTSM (ResNet-vd) +
                ppTSMHead: backbone.conv1_1._conv.weight .. conv1_3 (ours conv1_1 / bn1_1 ..),
                backbone.bb_0_0.conv0._conv.weight (stage 0, block 0: ours layer1.0.conv1),
-               backbone.bb_1_0.short._batch_norm._mean (ours layer2.0.downsample.1._mean)
+               backbone.bb_1_0.short._batch_norm._mean (ours layer2.0.downsample.1._mean);
+               PP-TSM's MobileNetV2: backbone.conv1._conv.weight (ours conv1),
+               backbone.conv3.conv3_2._expand_conv._conv.weight (group 1, its block 2:
+               ours layers.2.conv1), backbone.conv9 (ours conv_last), backbone.out.weight
   fluid        old Paddle video zoo (fluid ParamAttr names): conv1_weights, bn_conv1_scale,
                res2a_branch2a_weights, bn2a_branch2a_variance, res2a_branch1_weights, fc_0.w_0
   mit          original PyTorch TSM: module.base_model.layer1.0.conv1.net.weight,
@@ -75,6 +78,17 @@ _MV2_ROLES = {0: 'conv1', 1: 'bn1', 3: 'conv2', 4: 'bn2', 6: 'conv3', 7: 'bn3'}
 _MV2_ROLES_FIRST = {0: 'conv2', 1: 'bn2', 3: 'conv3', 4: 'bn3'}  # no expansion in block 0
 # A MobileNetV2 in the original's layout or ours.
 _MV2_NAMES = re.compile(r'(^|\.)(features\.\d+\.conv\.\d|layers\.\d+\.conv3\.)')
+# PaddleVideo's PP-TSM MobileNetV2 (PaddleClas's): conv1 the stem, conv2..conv8 the groups
+# of SETTINGS (their first block _first_block, then conv{g}_2, conv{g}_3 ...), conv9 the
+# last 1x1 conv, out the classifier; each block's _expand_conv, _bottleneck_conv and
+# _linear_conv are ours conv1, conv2, conv3.
+_PV_MV2 = re.compile(r'^conv(?P<group>[2-8])\.(?:_first_block|conv(?P=group)_(?P<j>\d+))\.'
+                     r'_(?P<role>expand|bottleneck|linear)_conv\.'
+                     r'(?:_conv\.weight|_batch_norm\.(?P<param>\w+))$')
+_PV_MV2_ROLES = {'expand': 1, 'bottleneck': 2, 'linear': 3}
+_PV_MV2_ENDS = {'conv1': ('conv1', 'bn1'), 'conv9': ('conv_last', 'bn_last')}
+# A MobileNetV2 whose first block expands: PaddleClas's layout, or ours of it.
+_MV2_PP_NAMES = re.compile(r'(^|\.)(conv2\._first_block\._expand_conv\.|layers\.0\.conv1\.)')
 
 # Entries that are not model parameters: BN step counters, optimizer accumulators.
 _IGNORED = re.compile(r'(num_batches_tracked$|_velocity_\d+$|_moment\d_\d+$|'
@@ -107,8 +121,10 @@ def detect_format(names):
 
 
 def source_backbone(names):
-    """'mobilenet_v2' or 'resnet_vd' when the parameter names hold such a network's layers,
-    else 'resnet'."""
+    """'mobilenet_v2_pp', 'mobilenet_v2' or 'resnet_vd' when the parameter names hold such
+    a network's layers, else 'resnet'."""
+    if any(_MV2_PP_NAMES.search(n) for n in names):
+        return 'mobilenet_v2_pp'
     if any(_MV2_NAMES.search(n) for n in names):
         return 'mobilenet_v2'
     return 'resnet_vd' if any(_VD_STEM.search(n) for n in names) else 'resnet'
@@ -153,6 +169,9 @@ def _paddlevideo(name):
         return 'fc.' + name.split('.')[1]
     if name == 'conv._conv.weight':
         return 'conv1.weight'
+    mobilenet = _paddlevideo_mobilenet(name)
+    if mobilenet:
+        return mobilenet
     if name.startswith('conv._batch_norm.'):
         return 'bn1.' + name[len('conv._batch_norm.'):]
     m = _PV_VD_STEM.match(name)
@@ -163,6 +182,24 @@ def _paddlevideo(name):
         return None
     param = m.groupdict().get('param')
     return _block_prefix(m) + _conv_param(_PV_ROLES[m['role']], param)
+
+
+def _paddlevideo_mobilenet(name):
+    """Our name of a parameter of PP-TSM's MobileNetV2 (without 'backbone.'), or None."""
+    head, _, rest = name.partition('.')
+    if head in _PV_MV2_ENDS:
+        conv, bn = _PV_MV2_ENDS[head]
+        if rest == '_conv.weight':
+            return f'{conv}.weight'
+        return f'{bn}.{rest[len("_batch_norm."):]}' if rest.startswith('_batch_norm.') else None
+    m = _PV_MV2.match(name)
+    if m is None:
+        return None
+    group = int(m['group']) - 2
+    index = sum(n for _, _, n, _ in MV2_SETTINGS[:group]) + (int(m['j']) - 1 if m['j'] else 0)
+    role = _PV_MV2_ROLES[m['role']]
+    param = m['param']
+    return f'layers.{index}.' + (f'conv{role}.weight' if param is None else f'bn{role}.{param}')
 
 
 def _fluid(name):

@@ -24,6 +24,9 @@ R50_K400 = {'backbone': 'resnet', 'depth': 50, 'num_classes': 400, 'seg_num': 8,
 # each way in every block).
 PPTSM_R50 = dict(R50_K400, backbone='resnet_vd')
 PPTSM_R101 = dict(PPTSM_R50, depth=101)
+# PP-TSM MobileNetV2: PaddleClas's MobileNetV2 (its first block expands too), the same shift
+# in its ten blocks that add their input
+PPTSM_MV2 = dict(R50_K400, backbone='mobilenet_v2_pp')
 _PPTSM_URL = 'https://videotag.bj.bcebos.com/PaddleVideo-release2.1/PPTSM/'
 _PPTSM_R101_URL = 'https://videotag.bj.bcebos.com/PaddleVideo-release2.2/'
 _MIT_URLS = ('https://file.lzhu.me/projects/tsm/models/',
@@ -145,6 +148,14 @@ PUBLISHED = {
                  'top-1 76.16 (10 clips x 3 crops)',
         'model': PPTSM_R50,
         'protocol': 'pptsm-dense',
+    },
+    'pptsm-k400-uniform-mv2': {
+        'urls': ['https://videotag.bj.bcebos.com/PaddleVideo-release2.3/'
+                 'ppTSM_mv2_k400.pdparams'],
+        'about': 'PaddleVideo PP-TSM MobileNetV2 Kinetics-400, uniform sampling, top-1 68.09 '
+                 '(1 clip x 1 centre crop)',
+        'model': PPTSM_MV2,
+        'protocol': 'pptsm-uniform',
     },
     'pptsm-k400-uniform-distill-r101': {
         'urls': [_PPTSM_R101_URL + 'ppTSM_k400_uniform_distill_r101.pdparams'],

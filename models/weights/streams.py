@@ -10,11 +10,13 @@ import collections
 import numpy as np
 
 from ..resnet import is_shifted
-from ..tsm import STEMS
+from ..tsm import MOBILENETS, STEMS
+from .names import source_backbone
 
 # How a source network shifted. convention: 'paddle' (fold 0 from t-1), 'ours' (fold 0
-# from t+1), 'online' (one fold, from t-1) or 'none'; folds(C) -> widths of the first and second shifted folds of a
-# C-channel stream; blocks: prefixes of the shifted blocks (None: every block).
+# from t+1), 'online' (one fold, from t-1) or 'none'; folds(C) -> widths of the first and
+# second shifted folds of a C-channel stream; blocks: prefixes of the shifted blocks (None:
+# every block).
 SourceShift = collections.namedtuple('SourceShift', 'convention folds blocks about')
 # Index of the fold taken from frame t-1, per convention / our shift mode.
 # ('online': a source or a model whose one fold comes from t-1.)
@@ -26,8 +28,10 @@ def source_shift(source_format, names, seg_num=8):
     names do not tell (native and torchvision layouts, e.g. ImageNet ResNets)."""
     if source_format == 'paddlevideo':  # PaddleVideo ties shift_ratio to 1 / num_seg
         r = 1.0 / seg_num
+        # PP-TSM's MobileNetV2 shifts the blocks that add their input (its ifshortcut)
+        blocks = set(_MV2_SHIFTED) if source_backbone(names) in MOBILENETS else None
         return SourceShift('paddle', lambda c: (int(c * r), int(2 * c * r) - int(c * r)),
-                           None, f'paddle temporal_shift, ratio 1/{seg_num}')
+                           blocks, f'paddle temporal_shift, ratio 1/{seg_num}')
     if source_format == 'fluid':  # tsm_res_model.py hard-codes 1/8
         return SourceShift('paddle', lambda c: (int(c / 8), int(2 * c / 8) - int(c / 8)),
                            None, 'fluid temporal_shift, ratio 1/8')
@@ -36,7 +40,7 @@ def source_shift(source_format, names, seg_num=8):
         if 'classifier.weight' in bare:
             # online_demo/mobilenet_v2_tsm.py: its InvertedResidualWithShift blocks (by
             # their place among the 17) take the first 1/8 channels from the previous frame
-            return SourceShift('online', lambda c: (c // 8,), set(_ONLINE_DEMO_BLOCKS),
+            return SourceShift('online', lambda c: (c // 8,), set(_MV2_SHIFTED),
                                "the online demo's shift, 1/8 from the previous frame")
         if any(n.startswith('features.') for n in bare):  # archs/mobilenet_v2.py
             return _wrapped_conv1_shift(_mobilenet_blocks(bare), 'conv1.',
@@ -58,8 +62,9 @@ def _wrapped_conv1_shift(names, marker, about):
     return SourceShift('ours', lambda c: (c // 8, c // 8), blocks, about)
 
 
-# online_demo/mobilenet_v2_tsm.py's shift_block_idx, as our block names
-_ONLINE_DEMO_BLOCKS = tuple(f'layers.{i}.' for i in (2, 4, 5, 7, 8, 9, 11, 12, 14, 15))
+# The MobileNetV2 blocks that expand and add their input, as our block names: the shifted
+# ones of every source (online_demo/mobilenet_v2_tsm.py's shift_block_idx)
+_MV2_SHIFTED = tuple(f'layers.{i}.' for i in (2, 4, 5, 7, 8, 9, 11, 12, 14, 15))
 
 
 def _mobilenet_blocks(bare):
@@ -95,8 +100,8 @@ def shift_problems(model, shift):
     modes = sorted({b.shift.mode for _, b in shifted})
     online = shift.convention == 'online'
     if modes != ['online' if online else 'bidirectional']:
-        problems.append(f'the source shifts {"from the previous frame only" if online else "both ways"}; '
-                        f'the model has shift_mode={modes}')
+        how = 'from the previous frame only' if online else 'both ways'
+        problems.append(f'the source shifts {how}; the model has shift_mode={modes}')
     if {b.shift_place for _, b in blocks} != {'residual'}:
         problems.append('the source shifts the residual branch only; the model has '
                         'shift_place=inplace')
@@ -144,10 +149,15 @@ def _fold_swap(c, folds):
     return np.concatenate([idx[first:first + second], idx[:first], idx[first + second:]])
 
 
+_BN = ('weight', 'bias', '_mean', '_variance')
+
+
 def _stream_params(model):
     """([(name, axis, stream)], {stream: width}): every parameter axis that indexes the
     channels of a residual stream, named 'stem' or 'layer1'..'layer4' (a stage's output)."""
-    bn = ('weight', 'bias', '_mean', '_variance')
+    if model.backbone in MOBILENETS:
+        return _mobilenet_stream_params(model)
+    bn = _BN
     # The stem's last conv and BN write the first stream; the convs before them (ResNet-vd)
     # feed only the stem, whose channels the shift never sees.
     conv, norm = STEMS[model.settings['backbone']][-1][:2]
@@ -167,6 +177,23 @@ def _stream_params(model):
             out += [(f'{prefix}downsample.1.{p}', 0, stream) for p in bn]
         previous = stream
     out.append(('fc.weight', 0, previous))  # a paddle Linear weight is [in, out]
+    return out, widths
+
+
+def _mobilenet_stream_params(model):
+    """_stream_params of a MobileNetV2: a stream begins at each block that does not add
+    its input (named by it) and runs through the blocks that do; conv1 of the next block
+    (or conv_last) reads it. The stem's stream, which no block shifts, is left as it is."""
+    out, widths, previous = [], {}, None
+    for prefix, block in _blocks(model):
+        stream = previous if block.residual else prefix[:-1]
+        if previous is not None and block.conv1 is not None:
+            out.append((f'{prefix}conv1.weight', 1, previous))
+        out.append((f'{prefix}conv3.weight', 0, stream))
+        out += [(f'{prefix}bn3.{p}', 0, stream) for p in _BN]
+        widths[stream] = block.conv3.weight.shape[0]
+        previous = stream
+    out.append(('conv_last.weight', 1, previous))
     return out, widths
 
 
