@@ -5,8 +5,9 @@
 Writes DIR/TSM.json (Paddle 3) or DIR/TSM.pdmodel (Paddle 2.6) with DIR/TSM.pdiparams, taking
 clips float32 [N, seg_num, 3, target_size, target_size] with N free, and DIR/TSM.yaml, the MODEL
 and DATA sections the model was built and is to be fed with (configs.load_config reads it).
-An online model also gets its per-frame step, DIR/TSM_online_step.*; --onnx adds DIR/TSM.onnx.
-The exported model (and TSM.onnx) is checked against the dynamic model on random clips
+An online model also gets its per-frame step, DIR/TSM_online_step.*; --onnx adds DIR/TSM.onnx
+(and DIR/TSM_online_step.onnx). The exported model (and TSM.onnx) is checked against the
+dynamic model on random clips, and each step frame by frame against the dynamic stream,
 before the run ends.
 """
 import os
@@ -20,9 +21,9 @@ from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.
 import console
 import outputs
 from models import TSM
-from models.deploy.onnx_export import MissingPackage, export_onnx, onnx_logits
+from models.deploy.onnx_export import MissingPackage, OnnxStep, export_onnx, onnx_logits
 from models.deploy.predictor import model_files
-from models.deploy.step import export_online_step
+from models.deploy.step import StepPredictor, check_step, export_online_step
 from models.deploy.static import check, export_checked
 from models.weights import load_for_inference
 
@@ -35,13 +36,19 @@ def export(cfg, weights, save_dir, onnx=False, opset=13):
     prefix = os.path.join(save_dir, 'TSM')
     program, clips, want = export_checked(model, cfg, prefix, weights)
     written = {'program': program, 'settings': prefix + '.yaml'}
+    size = cfg['DATA']['target_size']
     if cfg['MODEL']['shift_mode'] == 'online':
-        written['online_step'] = export_online_step(model, prefix + '_online_step',
-                                                    cfg['DATA']['target_size'])
+        step = prefix + '_online_step'
+        written['online_step'] = export_online_step(model, step, size)
+        check_step(written['online_step'], StepPredictor(step), model, size)
     if onnx:
         try:
             written['onnx'] = export_onnx(*model_files(prefix), prefix + '.onnx', opset)
             check(written['onnx'], onnx_logits(written['onnx'], clips), want)
+            if 'online_step' in written:
+                written['online_onnx'] = export_onnx(*model_files(step), step + '.onnx', opset)
+                check_step(written['online_onnx'], OnnxStep(written['online_onnx']), model,
+                           size)
         except MissingPackage as e:
             raise cli.UsageError(str(e)) from None
     return written
@@ -59,7 +66,8 @@ def summary(written, seconds):
     if 'online_step' in written:
         rows.append(('online step', _files(written['online_step'])))
     if 'onnx' in written:
-        rows.append(('ONNX', [written['onnx']]))
+        rows.append(('ONNX', [written['onnx']] + [written[k] for k in ('online_onnx',)
+                                                  if k in written]))
     return ([f'exported in {console.duration(seconds)}, checked against the dynamic model '
              f'on {engines}'] + console.written(rows))
 

@@ -29,11 +29,14 @@ WARNINGS = (
     ('When training, we now always track global mean and variance', r'paddle\.nn\.layer'),
 )
 # Lines of Paddle's C++ code, whole lines: oneDNN's kernel choice at a predictor's first run
-# (standard output), and glog at the export's trace, where paddle.add passes its own out=None.
+# (standard output), glog at the export's trace, where paddle.add passes its own out=None, and
+# paddle2onnx's progress (standard output; its errors are other lines).
 LINES = re.compile(
     rb'(ReduceMeanCheckIfOneDNNSupport'
     rb'|W\d{4} [\d:.]+ +\d+ eager_utils\.cc:\d+\] Paddle static graph\(PIR\) not support '
-    rb'input out tensor for now!*)\r?\n?')
+    rb'input out tensor for now!*'
+    rb'|\[Paddle2ONNX\] (?:Start parsing the Paddle model file\.\.\.|Use opset_version = \d+ '
+    rb'for ONNX export\.|PaddlePaddle model is exported as ONNX format now\.))\r?\n?')
 
 # paddle.distributed.launch's banner: its settings (a ruled block of `key: value` lines) and a
 # run's pods that start and end well

@@ -40,9 +40,23 @@ setup() {
     $py -m pip install -q "$paddle" $(grep -v '^paddlepaddle' requirements.txt | grep -v '^#')
     if [ "${1:-}" = test ]; then
         $py -m pip install -q -r requirements-test.txt
+        $py -m pip install -q "$(onnx_exporter "$py")" onnxruntime
         test_tools
     fi
     return 0
+}
+
+# paddle2onnx for the installed Paddle: 2.x converts Paddle 3's programs and refuses Paddle
+# 2.6, whose programs 1.x converts.
+onnx_exporter() {
+    local major
+    major=$("$1" -c "import importlib.metadata as m
+for name in ('paddlepaddle', 'paddlepaddle-gpu'):
+    try:
+        print(m.version(name).split('.')[0]); break
+    except m.PackageNotFoundError:
+        pass")
+    if [ "$major" = 2 ]; then echo "paddle2onnx<2"; else echo "paddle2onnx>=2"; fi
 }
 
 # The ffmpeg command-line tools: the reference the reader's frames are tested against

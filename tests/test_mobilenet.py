@@ -1,6 +1,8 @@
 """TSM on MobileNetV2: the original code's two layouts converted exactly (against forward
 passes written as its code computes them, tests/source_mobilenet.py), streaming, the
 inference form, the exported step and training."""
+import os
+
 import numpy as np
 import paddle
 import pytest
@@ -275,3 +277,45 @@ def test_pptsm_mobilenet_converts_exactly(tmp_path):
     # The original's MobileNetV2 is another network: one line names the override.
     with pytest.raises(WeightsError, match=r'-o MODEL.backbone=mobilenet_v2_pp'):
         load_for_training(mobilenet(), path)
+
+
+def readme_block(first_line):
+    """The README's fenced block that begins with `first_line`."""
+    text = open('README.md', encoding='utf-8').read()
+    for block in text.split('```')[1::2]:
+        lines = block.split('\n', 1)
+        if len(lines) == 2 and lines[1].startswith(first_line):
+            return lines[1]
+    raise AssertionError(f'no README block starts with {first_line!r}')
+
+
+def test_export_checks_the_online_step_on_every_runtime_and_the_readme_loop_needs_no_paddle(
+        tmp_path, online_state, caplog):
+    pytest.importorskip('torch')
+    import subprocess
+    import sys
+    import export
+    from configs.config import load_config
+    cfg = load_config('configs/tsm_mv2_jester_online.yaml',
+                      ['DATA.short_size=72', 'DATA.target_size=64'])
+    out = tmp_path / 'output' / 'export'
+    with caplog.at_level('INFO'):
+        written = export.export(cfg, online_file(tmp_path, online_state), str(out), onnx=True)
+    assert os.path.basename(written['online_onnx']) == 'TSM_online_step.onnx'
+    checked = [r.getMessage() for r in caplog.records if 'streamed frames equal' in r.message]
+    assert [m.split(':')[0] for m in checked] == [written['online_step'], written['online_onnx']]
+    # The README's loop, alone in a Python without paddle, on frames saved here
+    x = frames((5, 1, 3, SIZE, SIZE), 14)
+    np.save(tmp_path / 'frames.npy', x)
+    code = ("import sys, numpy as np\nsys.modules['paddle'] = None  # no Paddle: importing it fails\n"
+            "frames = np.load('frames.npy')\nseen = []\n"
+            + readme_block('import numpy as np, onnxruntime').replace(
+                'step.run(None', 'seen.append(0) or step.run(None')
+            + "\nassert len(seen) == len(frames)\nnp.save('logits.npy', logits)\n")
+    subprocess.run([sys.executable, '-c', code], cwd=tmp_path, check=True)
+    model = converted_online(tmp_path, online_state)
+    engine = OnlineTSM(model, SIZE)
+    for frame in x:
+        with paddle.no_grad():
+            want = engine.step(paddle.to_tensor(frame)).numpy()
+    assert_close(np.load(tmp_path / 'logits.npy'), want)

@@ -1,11 +1,19 @@
 """The online model's per-frame step exported for Paddle Inference: the frame and the shift
 buffers in, the logits and the next buffers out, so a runtime streams a video with no Paddle
-layer code."""
+layer code. Any runtime's step is checked frame by frame against the dynamic stream."""
+import logging
+
+import numpy as np
 import paddle
 
 import noise
-from ..online import OnlineStep, _pair
-from .predictor import model_files
+from ..online import OnlineStep, OnlineTSM, _pair
+from .predictor import make_config, model_files
+from .static import TOLERANCE, relative_error
+
+CHECKED_FRAMES = 6  # frames streamed through both when a step is checked
+
+log = logging.getLogger(__name__)
 
 
 def export_online_step(model, path, frame_size):
@@ -31,3 +39,58 @@ def export_online_step(model, path, frame_size):
                                            full_graph=True)
         paddle.jit.save(static_step, path)
     return model_files(path)[0]
+
+
+class StepPredictor:
+    """The exported step run by Paddle Inference: `step(frame [N, 3, H, W], buffers) ->
+    (logits [N, K], next buffers)`, numpy arrays in and out; a stream starts from zero
+    buffers of OnlineTSM.shapes. oneDNN on the CPU (bf16 with precision='bf16' where the CPU
+    has it)."""
+
+    def __init__(self, path_prefix, use_gpu=False, threads=2, precision='fp32'):
+        self.files = model_files(path_prefix)
+        self.predictor = paddle.inference.create_predictor(
+            make_config(path_prefix, use_gpu, threads, precision))
+        self.inputs = [self.predictor.get_input_handle(n)
+                       for n in self.predictor.get_input_names()]
+        self.outputs = [self.predictor.get_output_handle(n)
+                        for n in self.predictor.get_output_names()]
+        self.ran = False
+
+    def step(self, frame, buffers):
+        for handle, value in zip(self.inputs, [frame] + list(buffers)):
+            value = np.ascontiguousarray(value, dtype=np.float32)
+            handle.reshape(list(value.shape))
+            handle.copy_from_cpu(value)
+        if self.ran:
+            self.predictor.run()
+        else:  # the first run prints the name of a kernel oneDNN picks
+            with noise.dropped_lines(1):
+                self.predictor.run()
+            self.ran = True
+        logits, *buffers = [h.copy_to_cpu() for h in self.outputs]
+        return logits, buffers
+
+
+def check_step(name, runner, model, frame_size, frames=CHECKED_FRAMES):
+    """Stream `frames` random frames through `runner` (a StepPredictor or OnnxStep) from zero
+    buffers and through the dynamic model; RuntimeError naming `name` when a frame's logits
+    differ by more than TOLERANCE (relative). Returns the largest error."""
+    height, width = _pair(frame_size)
+    x = np.random.default_rng(0).standard_normal([frames, 1, 3, height, width],
+                                                 dtype=np.float32)
+    model.eval()
+    engine = OnlineTSM(model, (height, width))
+    buffers, worst = [np.zeros(s, np.float32) for s in engine.shapes], 0.0
+    for t, frame in enumerate(x):
+        with paddle.no_grad():
+            want = engine.step(paddle.to_tensor(frame)).numpy()
+        got, buffers = runner.step(frame, buffers)
+        error = relative_error(got, want)
+        if error > TOLERANCE:
+            raise RuntimeError(f'{name}: frame {t} of a stream differs from the dynamic '
+                               f'model by {error:.2e} (relative), more than {TOLERANCE:.0e}')
+        worst = max(worst, error)
+    log.info('%s: %d streamed frames equal the dynamic stream (relative error %.1e)', name,
+             frames, worst)
+    return worst
