@@ -27,7 +27,7 @@ import paddle
 import paddle.nn as nn
 
 from benchmarks.media import write_video
-from benchmarks.timing import machine, median_seconds
+from benchmarks.timing import clip_flops, machine, matmul_peak, median_seconds
 from configs.cli import setup_logging
 from models.device import use_cpu
 from models.deploy.static import clip_spec, export_static
@@ -50,33 +50,6 @@ def build_parser():
                    help='frame size of the generated H.264 video for the reader')
     p.add_argument('--video_frames', type=int, default=250, help='frames of that video')
     return p
-
-
-def matmul_peak(n, repeats):
-    """Best fp32 GFLOP/s of an n x n matmul (2 n^3 FLOPs)."""
-    a, b = paddle.randn([n, n]), paddle.randn([n, n])
-    paddle.matmul(a, b).numpy()
-    best = min(median_seconds(lambda: paddle.matmul(a, b).numpy(), 1, 0) for _ in range(max(repeats, 3)))
-    return 2 * n ** 3 / best / 1e9
-
-
-def clip_flops(model, clip_shape):
-    """FLOPs (2 x multiply-adds) of the convolutions and linear layers for one clip, read from
-    the output shapes of one forward pass; BatchNorm, ReLU and adds are not counted."""
-    macs = []
-
-    def count(layer, inputs, output):
-        per_output = int(np.prod(layer.weight.shape[1:] if isinstance(layer, nn.Conv2D)
-                                 else layer.weight.shape[:1]))
-        macs.append(int(np.prod(output.shape)) * per_output)
-
-    hooks = [layer.register_forward_post_hook(count) for layer in model.sublayers()
-             if isinstance(layer, (nn.Conv2D, nn.Linear))]
-    with paddle.no_grad():
-        model(paddle.zeros([1] + list(clip_shape)))
-    for hook in hooks:
-        hook.remove()
-    return 2 * sum(macs)
 
 
 def inference_rows(engines, clip_shape, args, flops, peak):

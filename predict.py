@@ -27,7 +27,10 @@ import results
 from engine import model_for, model_source
 from models import TSM
 from models.finite import check_scores
-from models.online import OnlineTSM
+from models.device import usable_cores
+from models.deploy.cache import exported_step
+from models.deploy.step import STEP_NAME, ExportedStream, StepPredictor
+from models.online import OnlineStep, OnlineTSM
 from models.weights import load_for_inference
 from reader import make_loader
 from reader.listfile import read_label_names
@@ -178,9 +181,8 @@ def check_online(args, cfg):
         raise cli.UsageError('--online needs --video_path (file, camera index or URL) and '
                              '--every >= 1')
     if cfg['INFER']['infer_model']:
-        raise cli.UsageError('--online runs the dynamic model with --weights; the exported '
-                             'online step (TSM_online_step) is for paddle.inference '
-                             'deployments')
+        raise cli.UsageError('--online runs the exported step of --weights (or, with '
+                             '--dynamic, the dynamic model); INFER.infer_model is a clip model')
     parse_source(args.video_path)  # a missing file is named now, not after the weights
 
 
@@ -195,17 +197,17 @@ def predict_online(args, cfg, names):
         running = running_label.from_settings(infer, names)
     except ValueError as e:  # a class the label file does not have
         raise cli.UsageError(str(e)) from None
-    model = TSM(**cfg['MODEL'])
-    load_for_inference(model, infer['weights'], cfg['DATA']['weights_dir'])
-    model.eval()
-    engine = OnlineTSM(model, cfg['DATA']['target_size'])
-    records = []
+    engine, ran_on = online_engine(args, cfg)
+    records, stepping = [], 0.0
     try:
         for index, seconds, frame in stream_frames(args.video_path):
             if index % infer['online_stride']:
                 continue
             x = paddle.to_tensor(frame_transform(frame, cfg['DATA'])[None])
-            records.append(frame_record(index, seconds, engine.step(x), running, names))
+            started = time.perf_counter()
+            logits = engine.step(x)
+            stepping += time.perf_counter() - started
+            records.append(frame_record(index, seconds, logits, running, names))
             if (len(records) - 1) % args.every == 0:
                 r = records[-1]
                 shown = ('-' if r['running_label'] is None
@@ -216,7 +218,8 @@ def predict_online(args, cfg, names):
     os.makedirs(infer['save_dir'], exist_ok=True)
     out = os.path.join(infer['save_dir'], 'TSM_online.json')
     with outputs.replacing(out) as f:
-        json.dump({'weights': infer['weights'], 'source': args.video_path,
+        json.dump({'weights': infer['weights'], 'source': args.video_path, 'engine': ran_on,
+                   'ms_per_frame': round(1e3 * stepping / max(len(records), 1), 3),
                    'frames': records}, f, indent=2, allow_nan=False)
     rows = [('frames', [out])]
     if records:  # the frames' running labels as a timeline, as --window gives for clips
@@ -228,7 +231,30 @@ def predict_online(args, cfg, names):
 
         rows += write_timeline(args, cfg, names, {}, merged, spans[-1][1],
                                lambda: ((f, t) for _, t, f in stream_frames(args.video_path)))
-    return f"{console.count(len(records), 'frame')} streamed", rows
+    per_frame = 1e3 * stepping / max(len(records), 1)
+    return (f"{console.count(len(records), 'frame')} streamed, {per_frame:.1f} ms a frame on "
+            f"{ran_on}"), rows
+
+
+def online_engine(args, cfg):
+    """(what steps the stream, its description): the exported per-frame step of the weights
+    through Paddle Inference (built once and cached, checked against the dynamic stream), or
+    the dynamic model with --dynamic."""
+    infer, size = cfg['INFER'], cfg['DATA']['target_size']
+    model = TSM(**cfg['MODEL'])
+    if args.dynamic:
+        load_for_inference(model, infer['weights'], cfg['DATA']['weights_dir'])
+        model.eval()
+        return OnlineTSM(model, size), 'the dynamic graph'
+    folder = exported_step(cfg, infer['weights'], cfg['DATA']['weights_dir'])
+    try:
+        predictor = StepPredictor(os.path.join(folder, STEP_NAME), args.use_gpu,
+                                  infer['threads'] or usable_cores(), infer['precision'])
+    except ValueError as e:  # a precision this machine cannot run
+        raise cli.UsageError(f'INFER: {e}') from None
+    shapes = OnlineStep(model).buffer_shapes(size)  # the network's, weights aside
+    where = 'GPU' if predictor.on_gpu else 'CPU'
+    return ExportedStream(predictor, shapes), f'Paddle Inference ({where}, {predictor.precision})'
 
 
 def check_outputs(args, infer):

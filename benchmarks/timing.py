@@ -1,9 +1,11 @@
-"""What every benchmark shares: the median time of a call, and the description of the
-machine its figures come from."""
+"""What every benchmark shares: the median time of a call, the description of the machine its
+figures come from, its fp32 matmul peak, and the FLOPs a model spends on an input."""
 import os
 import platform
 import statistics
 import time
+
+import numpy as np
 
 from models.workarounds.mkl import cpu_info
 
@@ -40,3 +42,33 @@ def machine_line(**versions):
     extra = ''.join(f', {name} {version}' for name, version in versions.items())
     return (f"{m['cpu']}, {m['cores']} cores, Paddle {m['paddle']}, bf16 "
             f"{'yes' if m['bf16'] else 'no'}{extra}, load {m['load_average'][0]}")
+
+
+def matmul_peak(n, repeats):
+    """Best fp32 GFLOP/s of an n x n matmul (2 n^3 FLOPs)."""
+    import paddle  # here, as in machine()
+    a, b = paddle.randn([n, n]), paddle.randn([n, n])
+    paddle.matmul(a, b).numpy()
+    best = min(median_seconds(lambda: paddle.matmul(a, b).numpy(), 1, 0) for _ in range(max(repeats, 3)))
+    return 2 * n ** 3 / best / 1e9
+
+
+def clip_flops(model, clip_shape):
+    """FLOPs (2 x multiply-adds) of the convolutions and linear layers for one clip, read from
+    the output shapes of one forward pass; BatchNorm, ReLU and adds are not counted."""
+    import paddle
+    import paddle.nn as nn
+    macs = []
+
+    def count(layer, inputs, output):
+        per_output = int(np.prod(layer.weight.shape[1:] if isinstance(layer, nn.Conv2D)
+                                 else layer.weight.shape[:1]))
+        macs.append(int(np.prod(output.shape)) * per_output)
+
+    hooks = [layer.register_forward_post_hook(count) for layer in model.sublayers()
+             if isinstance(layer, (nn.Conv2D, nn.Linear))]
+    with paddle.no_grad():
+        model(paddle.zeros([1] + list(clip_shape)))
+    for hook in hooks:
+        hook.remove()
+    return 2 * sum(macs)

@@ -373,3 +373,26 @@ def test_predict_online_applies_the_live_rules(tmp_path, capsys):
             assert after['running_score'] > before['running_score']
     with pytest.raises(cli.UsageError, match="INFER.online_ignore: no class named 'fly'"):
         run_predict(tmp_path, video, '-o', 'INFER.online_ignore=[fly]')
+
+
+def test_predict_online_runs_the_cached_exported_step_by_default(tmp_path, capsys):
+    _, video = write_setup(tmp_path)
+    runs = {}
+    for flags in ([], ['--dynamic'], []):
+        assert run_predict(tmp_path, video, *flags) == 0
+        with open(tmp_path / 'out' / 'TSM_online.json') as f:
+            runs.setdefault(tuple(flags), []).append(json.load(f))
+    exported, dynamic = runs[()][0], runs[('--dynamic',)][0]
+    assert exported['engine'] == 'Paddle Inference (CPU, fp32)'
+    assert dynamic['engine'] == 'the dynamic graph'
+    assert exported['ms_per_frame'] > 0 and dynamic['ms_per_frame'] > 0
+    for a, b in zip(exported['frames'], dynamic['frames']):
+        assert (a['label'], a['running_label']) == (b['label'], b['running_label'])
+        assert a['score'] == pytest.approx(b['score'], abs=1e-4)
+    # built once, checked frame by frame against the dynamic stream, then taken from the cache
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert out.count('building the exported online step') == 1
+    assert out.count('6 streamed frames equal the dynamic stream') == 1
+    assert runs[()][1]['frames'] == exported['frames']
+    assert out.count('ms a frame on Paddle Inference (CPU, fp32)') == 2

@@ -25,6 +25,7 @@ from ..weights.cache import cache_folder, sha256sum
 from ..weights.published import local_path
 from .predictor import model_files
 from .static import export_checked
+from .step import STEP_NAME, StepPredictor, check_step, export_online_step
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,11 @@ def _digest(path):
     return digest.hexdigest()
 
 
-def _key(weights_file, cfg):
+def _key(weights_file, cfg, kind):
     record = {'weights': _digest(weights_file), 'model': cfg['MODEL'],
               'target_size': cfg['DATA']['target_size'], 'paddle': paddle.__version__}
+    if kind != 'clip':  # the clip export's key is what it was before steps were cached
+        record['kind'] = kind
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -98,24 +101,42 @@ def _cached(folder):
 def exported_model(cfg, spec, cache_dir=None):
     """The folder of the exported model of weights `spec` (a file, folder, URL or name) for
     cfg's MODEL and DATA.target_size, building it when the cache has no good one."""
+    return _exported(cfg, spec, cache_dir, 'clip')
+
+
+def exported_step(cfg, spec, cache_dir=None):
+    """The folder holding TSM_online_step, the exported per-frame step of the online model
+    of weights `spec` for cfg's MODEL and DATA.target_size (checked frame by frame against
+    the dynamic stream when built), building it when the cache has no good one."""
+    return _exported(cfg, spec, cache_dir, 'online_step')
+
+
+def _exported(cfg, spec, cache_dir, kind):
     path = local_path(spec, cache_dir)
     if path is not None:
-        folder = _folder(_key(path, cfg), cache_dir)
+        folder = _folder(_key(path, cfg, kind), cache_dir)
         if _cached(folder):
             return folder
     model = TSM(**cfg['MODEL'])
     path = load_for_inference(model, spec, cache_dir)  # downloads and checks when needed
-    folder = _folder(_key(path, cfg), cache_dir)
+    folder = _folder(_key(path, cfg, kind), cache_dir)
     if _cached(folder):
         return folder
-    log.info('building the exported model of %s for this config (once; kept in %s)', spec,
+    what = 'model' if kind == 'clip' else 'online step'
+    log.info('building the exported %s of %s for this config (once; kept in %s)', what, spec,
              folder)
     tmp = f'{folder}.tmp-{os.getpid()}'
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     try:
-        export_checked(model, cfg, os.path.join(tmp, 'TSM'), spec)
-        model_files(tmp)  # both files are there
+        if kind == 'clip':
+            export_checked(model, cfg, os.path.join(tmp, 'TSM'), spec)
+            model_files(tmp)  # both files are there
+        else:
+            size = cfg['DATA']['target_size']
+            step = os.path.join(tmp, STEP_NAME)
+            export_online_step(model, step, size)
+            check_step(step, StepPredictor(step), model, size)
         _write_checksums(tmp)
         try:
             os.rename(tmp, folder)

@@ -8,10 +8,12 @@ import paddle
 
 import noise
 from ..online import OnlineStep, OnlineTSM, _pair
-from .predictor import make_config, model_files
+from ..tsm import MOBILENETS
+from .predictor import make_config, model_files, resolve_precision
 from .static import TOLERANCE, relative_error
 
 CHECKED_FRAMES = 6  # frames streamed through both when a step is checked
+STEP_NAME = 'TSM_online_step'  # export.py's and the cache's file name of the step
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +21,13 @@ log = logging.getLogger(__name__)
 def export_online_step(model, path, frame_size):
     """Save the per-frame step as a static inference model at `path` (a prefix):
     inputs frame [N, 3, H, W] then the buffers, outputs logits then the new
-    buffers; N stays free. Each residual shift is merged into its conv1
+    buffers; N stays free. In a ResNet each residual shift is merged into its conv1
     (models.fused), so the step never splices the buffer into a copy of the block
-    input. Puts `model` in eval mode. Returns the program file written (load it
-    with the .pdiparams next to it)."""
+    input; MobileNetV2's shifted inputs are small and its 1x1 conv1 cheap, and the
+    splice runs faster there (docs/speed.md). Puts `model` in eval mode. Returns the
+    program file written (load it with the .pdiparams next to it)."""
     model.eval()
-    step = OnlineStep(model, merge=True)
+    step = OnlineStep(model, merge=model.backbone not in MOBILENETS)
     step.eval()
     height, width = _pair(frame_size)
     frame_spec = paddle.static.InputSpec([None, 3, height, width], 'float32', 'frame')
@@ -49,8 +52,10 @@ class StepPredictor:
 
     def __init__(self, path_prefix, use_gpu=False, threads=2, precision='fp32'):
         self.files = model_files(path_prefix)
-        self.predictor = paddle.inference.create_predictor(
-            make_config(path_prefix, use_gpu, threads, precision))
+        config = make_config(path_prefix, use_gpu, threads, precision)
+        self.on_gpu = config.use_gpu()
+        self.precision = resolve_precision(precision, self.on_gpu)  # what really runs
+        self.predictor = paddle.inference.create_predictor(config)
         self.inputs = [self.predictor.get_input_handle(n)
                        for n in self.predictor.get_input_names()]
         self.outputs = [self.predictor.get_output_handle(n)
@@ -70,6 +75,25 @@ class StepPredictor:
             self.ran = True
         logits, *buffers = [h.copy_to_cpu() for h in self.outputs]
         return logits, buffers
+
+
+class ExportedStream:
+    """OnlineTSM's streaming interface on an exported step (a StepPredictor): step(frames
+    [N, 3, H, W]) -> logits [N, K] as a paddle Tensor, keeping the buffers between calls;
+    `shapes` the buffers' shapes (OnlineTSM(model, size).shapes, or OnlineStep's)."""
+
+    def __init__(self, predictor, shapes):
+        self.predictor, self.shapes = predictor, [list(s) for s in shapes]
+        self.reset()
+
+    def reset(self):
+        self.buffers = [np.zeros(s, np.float32) for s in self.shapes]
+
+    def step(self, frames):
+        if isinstance(frames, paddle.Tensor):
+            frames = frames.numpy()
+        logits, self.buffers = self.predictor.step(frames, self.buffers)
+        return paddle.to_tensor(logits)
 
 
 def check_step(name, runner, model, frame_size, frames=CHECKED_FRAMES):
