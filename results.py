@@ -316,16 +316,20 @@ def _labelled(frame, label, stream):
     return image
 
 
-def demo_report(evaluations, folder):
+def demo_report(evaluations, folder, stream=None):
     """The demo's comparison: `evaluations` [(model name, its TSM_eval.json dict)], the last
-    an online model with running accuracies. Writes demo_summary.json and demo_comparison.png
-    in `folder`; returns the table as text."""
+    an online model with running accuracies; `stream` the TSM_online.json of its streamed
+    video, whose time a frame the table shows. Writes demo_summary.json and
+    demo_comparison.png in `folder`; returns the table as text."""
     os.makedirs(folder, exist_ok=True)
     online = evaluations[-1][1]
     summary = {'models': [{'model': name, 'top1': r['top1'],
                            'mean_class_acc': r['mean_class_acc']} for name, r in evaluations],
                'online_running_top1': online['running_top1'],
                'online_frames_to_right': online['frames_to_right']}
+    if stream:
+        summary['online_ms_per_frame'] = stream['ms_per_frame']
+        summary['online_engine'] = stream['engine']
     with outputs.replacing(os.path.join(folder, 'demo_summary.json')) as f:
         json.dump(summary, f, indent=1)
     _save(demo_figure(summary), os.path.join(folder, 'demo_comparison.png'))
@@ -338,6 +342,9 @@ def demo_report(evaluations, folder):
                  + ' '.join(f'{a:.3f}' for a in running))
     lines.append(f"frames until the running prediction is right for good: "
                  f"{summary['online_frames_to_right']:.2f}")
+    if stream:
+        lines.append(f"{evaluations[-1][0]}, streamed: {stream['ms_per_frame']:.1f} ms a "
+                     f"frame on {stream['engine']}")
     return '\n'.join(lines)
 
 

@@ -88,7 +88,7 @@ import results
 runs = (('tsm', 'TSM'), ('tsn', 'TSN (no shift)'), ('tsm_online', 'TSM online'))
 print('\n' + results.demo_report(
     [(label, json.load(open(f'output/{name}_demo/eval/TSM_eval.json'))) for name, label in runs],
-    'output'))
+    'output', json.load(open('output/tsm_online_demo/predict/TSM_online.json'))))
 print('table and plot: output/demo_summary.json, output/demo_comparison.png')
 PY
 }

@@ -209,13 +209,16 @@ def test_demo_report_saves_the_table_and_a_comparison_plot(tmp_path):
                    ('TSM online', {'top1': 0.85, 'mean_class_acc': 0.84,
                                    'running_top1': [0.411, 0.5, 0.789, 0.85],
                                    'frames_to_right': 2.01})]
-    text = results.demo_report(evaluations, str(tmp_path))
+    stream = {'engine': 'Paddle Inference (CPU, fp32)', 'ms_per_frame': 3.14159}
+    text = results.demo_report(evaluations, str(tmp_path), stream)
     assert text.splitlines()[2:] == [
         'TSM              0.856   0.850', 'TSN (no shift)   0.361   0.360',
         'TSM online       0.850   0.840',
         'TSM online, running prediction after 1..4 frames: 0.411 0.500 0.789 0.850',
-        'frames until the running prediction is right for good: 2.01']
+        'frames until the running prediction is right for good: 2.01',
+        'TSM online, streamed: 3.1 ms a frame on Paddle Inference (CPU, fp32)']
     saved = json.load(open(tmp_path / 'demo_summary.json'))
+    assert saved['online_ms_per_frame'] == 3.14159
     assert [m['top1'] for m in saved['models']] == [0.856, 0.361, 0.85]
     assert saved['online_running_top1'] == [0.411, 0.5, 0.789, 0.85]
     assert cv2.imread(str(tmp_path / 'demo_comparison.png')) is not None
