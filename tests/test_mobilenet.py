@@ -319,3 +319,19 @@ def test_export_checks_the_online_step_on_every_runtime_and_the_readme_loop_need
         with paddle.no_grad():
             want = engine.step(paddle.to_tensor(frame)).numpy()
     assert_close(np.load(tmp_path / 'logits.npy'), want)
+
+
+def test_train_and_eval_scripts_run_mobilenet(tmp_path):
+    import json
+    from tests.commands import run_sh
+    from tests.tiny import make_demo_data, write_tiny_config
+    data = make_demo_data(tmp_path / 'data', seed=3)
+    config = write_tiny_config(tmp_path, data, MODEL={'backbone': 'mobilenet_v2', 'depth': 50},
+                               TRAIN={'epoch': 1})
+    run_sh('train', 'TSM', config, check=True)
+    run_sh('eval', 'TSM', config, check=True)
+    with open(tmp_path / 'eval' / 'TSM_eval.json') as f:
+        result = json.load(f)
+    assert result['num_videos'] == 6 and result['engine'] == 'paddle.inference'
+    recorded = json.load(open(tmp_path / 'run' / 'TSM_best' / 'state.json'))['model']
+    assert recorded['backbone'] == 'mobilenet_v2'
