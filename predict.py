@@ -8,16 +8,19 @@ Each prediction is appended to SAVE_DIR/TSM_predict.jsonl as it is made, so an i
 run keeps what it predicted; SAVE_DIR/TSM_predict.json gathers them at the end (also after
 Ctrl-C, marked "interrupted").
 """
+import collections
 import json
 import logging
 import math
 import os
+import sys
 import time
 
 import noise
 if __name__ == '__main__':  # before paddle's import, which warns about ccache
     noise.quiet_warnings()
 from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.6)
+import cv2
 import numpy as np
 import paddle
 
@@ -184,6 +187,8 @@ def check_online(args, cfg):
         raise cli.UsageError('--online runs the exported step of --weights (or, with '
                              '--dynamic, the dynamic model); INFER.infer_model is a clip model')
     parse_source(args.video_path)  # a missing file is named now, not after the weights
+    if args.show:
+        check_display()
 
 
 def predict_online(args, cfg, names):
@@ -198,6 +203,7 @@ def predict_online(args, cfg, names):
     except ValueError as e:  # a class the label file does not have
         raise cli.UsageError(str(e)) from None
     engine, ran_on = online_engine(args, cfg)
+    window = LiveWindow() if args.show else None
     records, stepping = [], 0.0
     try:
         for index, seconds, frame in stream_frames(args.video_path):
@@ -208,6 +214,8 @@ def predict_online(args, cfg, names):
             logits = engine.step(x)
             stepping += time.perf_counter() - started
             records.append(frame_record(index, seconds, logits, running, names))
+            if window and not window.show(frame, records[-1]):
+                break
             if (len(records) - 1) % args.every == 0:
                 r = records[-1]
                 shown = ('-' if r['running_label'] is None
@@ -215,6 +223,9 @@ def predict_online(args, cfg, names):
                 print(f"frame {index} {seconds:.2f}s: {shown}", flush=True)
     except KeyboardInterrupt:  # a camera never ends: Ctrl-C stops it, the JSON is still written
         logging.info('stopped after %d frames', len(records))
+    finally:
+        if window:
+            window.close()
     os.makedirs(infer['save_dir'], exist_ok=True)
     out = os.path.join(infer['save_dir'], 'TSM_online.json')
     with outputs.replacing(out) as f:
@@ -234,6 +245,49 @@ def predict_online(args, cfg, names):
     per_frame = 1e3 * stepping / max(len(records), 1)
     return (f"{console.count(len(records), 'frame')} streamed, {per_frame:.1f} ms a frame on "
             f"{ran_on}"), rows
+
+
+class LiveWindow:
+    """--show: each fed frame in a window with the running label, its score and the frames per
+    second (over the last second); q or Esc closes it, ending the stream."""
+    NAME = 'TSM online'
+
+    def __init__(self):
+        self.times = collections.deque()
+        cv2.namedWindow(self.NAME, cv2.WINDOW_NORMAL)
+
+    def show(self, frame, record):
+        """Draw and show `frame` (RGB) with `record`'s running label; False once closed."""
+        now = time.perf_counter()
+        self.times.append(now)
+        while now - self.times[0] > 1.0:
+            self.times.popleft()
+        fps = (len(self.times) - 1) / (now - self.times[0]) if len(self.times) > 1 else 0.0
+        shown = ('-' if record['running_label'] is None
+                 else f"{record['running_name']} {record['running_score']:.2f}")
+        image = results.draw_label(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                                   f'{shown}  {fps:.1f} fps')
+        cv2.imshow(self.NAME, image)
+        return cv2.waitKey(1) & 0xFF not in (ord('q'), 27)
+
+    def close(self):
+        cv2.destroyWindow(self.NAME)
+
+
+def check_display():
+    """--show needs a window: OpenCV built with a GUI (opencv-python, not the headless wheel
+    the requirements install) and a display; UsageError naming what is missing."""
+    if sys.platform.startswith('linux') and not (os.environ.get('DISPLAY')
+                                                 or os.environ.get('WAYLAND_DISPLAY')):
+        raise cli.UsageError('--show needs a display (DISPLAY is not set); --annotate OUT.mp4 '
+                             'writes the same overlay into a video')
+    try:
+        cv2.namedWindow(LiveWindow.NAME, cv2.WINDOW_NORMAL)
+        cv2.destroyWindow(LiveWindow.NAME)
+    except cv2.error:
+        raise cli.UsageError('--show needs OpenCV with a GUI: pip install opencv-python (in '
+                             'place of opencv-python-headless); --annotate OUT.mp4 writes the '
+                             'same overlay into a video') from None
 
 
 def online_engine(args, cfg):
@@ -279,6 +333,9 @@ def main(argv=None):
     started = time.time()
     args, cfg = cli.start('predict', argv)
     infer = cfg['INFER']
+    if args.show and not args.online:
+        raise cli.UsageError('--show goes with --online: it shows the stream as it is '
+                             'classified')
     check_outputs(args, infer)
     names = read_label_names(infer['label_file'], cfg['MODEL']['num_classes'])
     if args.online or args.window is not None:

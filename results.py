@@ -302,11 +302,18 @@ def _video_stream(container, shape):
 
 
 def _labelled(frame, label, stream):
-    """The frame, padded to the stream's size, with `label` in white on a dark outline, so
-    it reads on light and dark frames alike."""
+    """The frame, padded to the stream's size, with `label` drawn on it (draw_label)."""
     height, width = frame.shape[:2]
     image = np.pad(frame, ((0, stream.height - height), (0, stream.width - width), (0, 0)),
                    mode='edge')
+    return draw_label(image, label, height)
+
+
+def draw_label(image, label, height=None):
+    """`image` (drawn on in place and returned) with `label` at its top left in white on a
+    dark outline, so it reads on light and dark frames alike; sized for a frame `height`
+    pixels high (the image's own by default)."""
+    height = height or image.shape[0]
     scale = max(height / 400, 0.35)
     thick = max(int(2 * scale), 1)
     origin = (8, int(24 * scale) + 4)

@@ -108,6 +108,9 @@ def _predict(p):
                    'window (TSM_timeline.json holds them all)')
     p.add_argument('--annotate', metavar='OUT.mp4', help='with --window or --online: write '
                    'the video with the current label drawn on it')
+    p.add_argument('--show', action='store_true', help='with --online: a window with the video '
+                   'or camera, the running label, its score and the frames per second (q or '
+                   'Esc closes it); needs OpenCV with a GUI (opencv-python) and a display')
 
 
 def _export(p):

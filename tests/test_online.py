@@ -1,6 +1,7 @@
 """Online TSM: streaming equals the offline online-mode model, export, buffers, streams, CLI."""
 import json
 
+import cv2
 import numpy as np
 import paddle
 import pytest
@@ -396,3 +397,43 @@ def test_predict_online_runs_the_cached_exported_step_by_default(tmp_path, capsy
     assert out.count('6 streamed frames equal the dynamic stream') == 1
     assert runs[()][1]['frames'] == exported['frames']
     assert out.count('ms a frame on Paddle Inference (CPU, fp32)') == 2
+
+
+def test_show_draws_each_fed_frame_with_the_label_score_and_rate(tmp_path, monkeypatch):
+    import predict
+    _, video = write_setup(tmp_path)
+    shown, calls = [], []
+    monkeypatch.setenv('DISPLAY', ':0')
+    monkeypatch.setattr(predict.cv2, 'namedWindow', lambda *a: calls.append('open'))
+    monkeypatch.setattr(predict.cv2, 'destroyWindow', lambda *a: calls.append('close'))
+    monkeypatch.setattr(predict.cv2, 'imshow', lambda name, image: shown.append(image.copy()))
+    keys = iter([-1, -1, -1, ord('q')])  # q on the 4th frame closes the window
+    monkeypatch.setattr(predict.cv2, 'waitKey', lambda delay: next(keys))
+    assert run_predict(tmp_path, video, '--show', '--dynamic') == 0
+    assert len(shown) == 4 and calls[-1] == 'close'  # the stream ended with the window
+    with open(tmp_path / 'out' / 'TSM_online.json') as f:
+        assert len(json.load(f)['frames']) == 4
+    plain = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for _, _, f in stream_frames(video)]
+    for image, frame in zip(shown, plain):
+        assert image.shape == frame.shape
+        changed = np.abs(image.astype(int) - frame).max(axis=2) > 0
+        assert changed[:image.shape[0] // 3].any() and not changed[-4:].any()  # top left only
+
+
+def test_show_without_a_window_is_one_line(tmp_path, monkeypatch):
+    import predict
+    _, video = write_setup(tmp_path)
+    monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
+    with pytest.raises(cli.UsageError, match=r'--show needs a display .*--annotate OUT.mp4'):
+        run_predict(tmp_path, video, '--show')
+    monkeypatch.setenv('DISPLAY', ':0')
+
+    def no_gui(*args):
+        raise predict.cv2.error('The function is not implemented')
+    monkeypatch.setattr(predict.cv2, 'namedWindow', no_gui)
+    with pytest.raises(cli.UsageError, match=r'pip install opencv-python \(in place of '
+                                             r'opencv-python-headless\)'):
+        run_predict(tmp_path, video, '--show')
+    with pytest.raises(cli.UsageError, match='--show goes with --online'):
+        predict.main(['--config', str(tmp_path / 'cfg.yaml'), '--video_path', video, '--show'])
