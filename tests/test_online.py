@@ -437,3 +437,73 @@ def test_show_without_a_window_is_one_line(tmp_path, monkeypatch):
         run_predict(tmp_path, video, '--show')
     with pytest.raises(cli.UsageError, match='--show goes with --online'):
         predict.main(['--config', str(tmp_path / 'cfg.yaml'), '--video_path', video, '--show'])
+
+
+COLOURS = [(220, 40, 40), (40, 200, 60), (50, 60, 230), (230, 220, 40)]  # red green blue yellow
+
+
+def colour_frames(colour, count, seed):
+    rng = np.random.default_rng(seed)
+    base = np.zeros((48, 64, 3), np.float32) + colour
+    return [np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+            for _ in range(count)]
+
+
+def colour_model(tmp_path):
+    """An online ResNet-18 whose classifier tells the four colours apart: class k's weights
+    are colour k's pooled features (centred), so the argmax of a frame is its colour."""
+    model = online_model(4, num_classes=4)
+    pooled = []
+    hook = model.avgpool.register_forward_post_hook(lambda l, i, o: pooled.append(o))
+    features = []
+    with paddle.no_grad():
+        for k, colour in enumerate(COLOURS):
+            x = np.stack([frame_transform(f, DATA) for f in colour_frames(colour, 4, k)])
+            pooled.clear()
+            model.frame_scores(paddle.to_tensor(x[None]))
+            features.append(paddle.flatten(pooled[0], 1).numpy().mean(0))
+    hook.remove()
+    features = np.stack(features)
+    centred = features - features.mean(0)
+    scale = 20 / np.abs(centred @ centred.T).max()
+    model.fc.weight.set_value((scale * centred.T).astype('float32'))
+    model.fc.bias.set_value((-scale * centred @ features.mean(0)).astype('float32'))
+    paddle.save(model.state_dict(), str(tmp_path / 'w.pdparams'))
+    return model
+
+
+def test_the_running_label_of_a_long_stream_follows_its_clips_in_order(tmp_path):
+    # 5 clips of 25 frames in a known order, one long video; the running label over a window
+    # of 6 steps changes to each clip's class soon after it starts, where the mean since
+    # the start lags ever further behind
+    order = [0, 2, 1, 3, 0]
+    frames = [f for i, k in enumerate(order) for f in colour_frames(COLOURS[k], 25, 10 + i)]
+    video = str(tmp_path / 'long.mp4')
+    import av
+    with av.open(video, 'w') as container:
+        stream = container.add_stream('libx264', rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, 'yuv420p'
+        for f in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format='rgb24')))
+        container.mux(stream.encode())
+    write_setup(tmp_path, num_frames=4)  # its config, with four colours in place of 3 classes
+    cfg = yaml.safe_load((tmp_path / 'cfg.yaml').read_text())
+    cfg['MODEL']['num_classes'] = 4
+    (tmp_path / 'labels.txt').write_text('red\ngreen\nblue\nyellow\n')
+    (tmp_path / 'cfg.yaml').write_text(yaml.safe_dump(cfg))
+    colour_model(tmp_path)
+
+    def changes(window):
+        assert run_predict(tmp_path, video, '-o', f'INFER.online_window={window}') == 0
+        with open(tmp_path / 'out' / 'TSM_online.json') as f:
+            records = json.load(f)['frames']
+        assert [r['label'] for r in records] == [k for k in order for _ in range(25)]
+        labels = [r['running_label'] for r in records]
+        return [(t, k) for t, k in enumerate(labels) if t == 0 or k != labels[t - 1]]
+
+    windowed = changes(6)
+    assert [k for _, k in windowed] == order
+    # each change within 3 frames after its clip starts (the window's majority flips at 3)
+    assert all(0 <= t - 25 * i <= 3 for i, (t, _) in enumerate(windowed))
+    since_start = changes(0)
+    assert [k for _, k in since_start] != order  # the mean since the start misses clips
