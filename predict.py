@@ -32,6 +32,7 @@ from models import TSM
 from models.finite import check_scores
 from models.device import usable_cores
 from models.deploy.cache import exported_step
+from models.deploy.onnx_export import MissingPackage, OnnxStep
 from models.deploy.step import STEP_NAME, ExportedStream, StepPredictor
 from models.online import OnlineStep, OnlineTSM
 from models.weights import load_for_inference
@@ -292,23 +293,31 @@ def check_display():
 
 def online_engine(args, cfg):
     """(what steps the stream, its description): the exported per-frame step of the weights
-    through Paddle Inference (built once and cached, checked against the dynamic stream), or
-    the dynamic model with --dynamic."""
+    (built once and cached, checked against the dynamic stream) on Paddle Inference or, with
+    INFER.online_runtime onnxruntime, on ONNX Runtime; the dynamic model with --dynamic."""
     infer, size = cfg['INFER'], cfg['DATA']['target_size']
     model = TSM(**cfg['MODEL'])
     if args.dynamic:
         load_for_inference(model, infer['weights'], cfg['DATA']['weights_dir'])
         model.eval()
         return OnlineTSM(model, size), 'the dynamic graph'
-    folder = exported_step(cfg, infer['weights'], cfg['DATA']['weights_dir'])
+    on_onnx = infer['online_runtime'] == 'onnxruntime'
+    threads = infer['threads'] or usable_cores()
     try:
-        predictor = StepPredictor(os.path.join(folder, STEP_NAME), args.use_gpu,
-                                  infer['threads'] or usable_cores(), infer['precision'])
-    except ValueError as e:  # a precision this machine cannot run
+        folder = exported_step(cfg, infer['weights'], cfg['DATA']['weights_dir'], on_onnx)
+        step = os.path.join(folder, STEP_NAME)
+        if on_onnx:
+            if infer['precision'] not in ('fp32', 'auto'):
+                raise ValueError(f"precision {infer['precision']}: the ONNX step runs in fp32")
+            runner, ran_on = OnnxStep(step + '.onnx', threads), 'ONNX Runtime (CPU, fp32)'
+        else:
+            runner = StepPredictor(step, args.use_gpu, threads, infer['precision'])
+            where = 'GPU' if runner.on_gpu else 'CPU'
+            ran_on = f'Paddle Inference ({where}, {runner.precision})'
+    except (ValueError, MissingPackage) as e:  # a precision or package this machine lacks
         raise cli.UsageError(f'INFER: {e}') from None
     shapes = OnlineStep(model).buffer_shapes(size)  # the network's, weights aside
-    where = 'GPU' if predictor.on_gpu else 'CPU'
-    return ExportedStream(predictor, shapes), f'Paddle Inference ({where}, {predictor.precision})'
+    return ExportedStream(runner, shapes), ran_on
 
 
 def check_outputs(args, infer):

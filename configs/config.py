@@ -29,6 +29,8 @@ from reader.transforms import NUM_CROPS, RESIZE_LIBRARIES, mirror_pairs
 
 logger = logging.getLogger(__name__)
 
+ONLINE_RUNTIMES = ('paddle', 'onnxruntime')  # what runs the exported step of predict --online
+
 # Kinetics-400 TSM-R50 defaults; every key carries its meaning.
 DEFAULTS = {
     'DATA': {
@@ -118,6 +120,9 @@ DEFAULTS = {
         'online_confirm': 1,      # --online: steps in a row a new class must win to become the label
         'online_ignore': [],      # --online: classes (index or name) never shown as the label
         'online_merge': [],       # --online: [[class, counted as], ...], by index or name
+        'online_runtime': 'paddle',  # --online: the exported step on Paddle Inference, or on
+                                  # onnxruntime (paddle2onnx and onnxruntime installed; faster
+                                  # for MobileNetV2 on the CPU: docs/speed.md)
         'protocol': '',           # as TEST.protocol, for INFER.weights; ours takes TEST's counts
         'infer_model': '',        # an export.py folder to run instead of the weights
         'precision': 'fp32',      # of the exported model: fp32, bf16 (CPUs with bf16), fp16
@@ -403,6 +408,8 @@ RULES = [
     ('INFER', 'online_merge', lambda v: all(isinstance(p, list) and len(p) == 2
                                             and all(_class_ref(c) for c in p) for p in v),
      'pairs [[class, counted as], ...], each class an index >= 0 or a name'),
+    ('INFER', 'online_runtime', lambda v: v in ONLINE_RUNTIMES,
+     f'one of {", ".join(ONLINE_RUNTIMES)}'),
 ]
 
 

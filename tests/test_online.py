@@ -272,10 +272,13 @@ def write_setup(tmp_path, shift_mode='online', num_frames=6):
     return model, video
 
 
-def run_predict(tmp_path, video, *flags):
+def run_predict(tmp_path, video, *flags, exported=False):
+    """predict.py --online on the setup; the dynamic graph unless `exported` (the default
+    path, which builds the exported step: the tests of its rules and outputs leave it)."""
     import predict
     return predict.main(['--online', '--config', str(tmp_path / 'cfg.yaml'), '--video_path',
-                         video, '--use_gpu', 'False', *flags])
+                         video, '--use_gpu', 'False', *flags]
+                        + ([] if exported or '--dynamic' in flags else ['--dynamic']))
 
 
 def test_predict_online_prints_each_frame_and_writes_json(tmp_path, capsys):
@@ -380,7 +383,7 @@ def test_predict_online_runs_the_cached_exported_step_by_default(tmp_path, capsy
     _, video = write_setup(tmp_path)
     runs = {}
     for flags in ([], ['--dynamic'], []):
-        assert run_predict(tmp_path, video, *flags) == 0
+        assert run_predict(tmp_path, video, *flags, exported=True) == 0
         with open(tmp_path / 'out' / 'TSM_online.json') as f:
             runs.setdefault(tuple(flags), []).append(json.load(f))
     exported, dynamic = runs[()][0], runs[('--dynamic',)][0]
@@ -507,3 +510,27 @@ def test_the_running_label_of_a_long_stream_follows_its_clips_in_order(tmp_path)
     assert all(0 <= t - 25 * i <= 3 for i, (t, _) in enumerate(windowed))
     since_start = changes(0)
     assert [k for _, k in since_start] != order  # the mean since the start misses clips
+
+
+def test_predict_online_on_onnx_runtime(tmp_path, capsys):
+    _, video = write_setup(tmp_path)
+    assert run_predict(tmp_path, video, '--dynamic') == 0
+    with open(tmp_path / 'out' / 'TSM_online.json') as f:
+        dynamic = json.load(f)
+    assert run_predict(tmp_path, video, '-o', 'INFER.online_runtime=onnxruntime',
+                       exported=True) == 0
+    with open(tmp_path / 'out' / 'TSM_online.json') as f:
+        onnx = json.load(f)
+    assert onnx['engine'] == 'ONNX Runtime (CPU, fp32)'
+    for a, b in zip(onnx['frames'], dynamic['frames']):
+        assert (a['label'], a['running_label']) == (b['label'], b['running_label'])
+        assert a['score'] == pytest.approx(b['score'], abs=1e-4)
+    out = capsys.readouterr()
+    assert 'TSM_online_step.onnx: 6 streamed frames equal the dynamic stream' in out.err + out.out
+    with pytest.raises(cli.UsageError, match='INFER: precision bf16: the ONNX step runs in fp32'):
+        run_predict(tmp_path, video, '-o', 'INFER.online_runtime=onnxruntime',
+                    '-o', 'INFER.precision=bf16', exported=True)
+    from configs.config import ConfigError
+    with pytest.raises(ConfigError, match=r"INFER.online_runtime: expected one of paddle, "
+                                          r"onnxruntime, got 'tvm'"):
+        run_predict(tmp_path, video, '-o', 'INFER.online_runtime=tvm')

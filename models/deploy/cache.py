@@ -23,6 +23,7 @@ from ..tsm import TSM
 from ..weights import load_for_inference
 from ..weights.cache import cache_folder, sha256sum
 from ..weights.published import local_path
+from .onnx_export import ONNX_OPSET, OnnxStep, export_onnx
 from .predictor import model_files
 from .static import export_checked
 from .step import STEP_NAME, StepPredictor, check_step, export_online_step
@@ -104,11 +105,12 @@ def exported_model(cfg, spec, cache_dir=None):
     return _exported(cfg, spec, cache_dir, 'clip')
 
 
-def exported_step(cfg, spec, cache_dir=None):
+def exported_step(cfg, spec, cache_dir=None, onnx=False):
     """The folder holding TSM_online_step, the exported per-frame step of the online model
     of weights `spec` for cfg's MODEL and DATA.target_size (checked frame by frame against
-    the dynamic stream when built), building it when the cache has no good one."""
-    return _exported(cfg, spec, cache_dir, 'online_step')
+    the dynamic stream when built), with TSM_online_step.onnx too when `onnx`, building it
+    when the cache has no good one."""
+    return _exported(cfg, spec, cache_dir, 'online_step_onnx' if onnx else 'online_step')
 
 
 def _exported(cfg, spec, cache_dir, kind):
@@ -137,6 +139,9 @@ def _exported(cfg, spec, cache_dir, kind):
             step = os.path.join(tmp, STEP_NAME)
             export_online_step(model, step, size)
             check_step(step, StepPredictor(step), model, size)
+            if kind == 'online_step_onnx':
+                onnx = export_onnx(*model_files(step), step + '.onnx', ONNX_OPSET)
+                check_step(onnx, OnnxStep(onnx), model, size)
         _write_checksums(tmp)
         try:
             os.rename(tmp, folder)

@@ -6,6 +6,9 @@ import inspect
 import noise
 
 
+ONNX_OPSET = 13  # what export.py writes by default and the cached online steps use
+
+
 class MissingPackage(Exception):
     """An optional package --onnx needs is not installed; the message says what to install."""
 
@@ -15,7 +18,7 @@ def export_onnx(program, params, path, opset):
     try:
         import paddle2onnx  # here: an optional package, needed by --onnx only
     except ImportError:
-        raise MissingPackage('--onnx needs paddle2onnx (pip install paddle2onnx '
+        raise MissingPackage('an ONNX export needs paddle2onnx (pip install paddle2onnx '
                              'onnxruntime)') from None
     options = {}
     if 'optimize_tool' in inspect.signature(paddle2onnx.export).parameters:
@@ -42,7 +45,7 @@ def _session(path, threads=0):
     try:
         import onnxruntime  # here: optional, as paddle2onnx
     except ImportError:
-        raise MissingPackage('--onnx needs onnxruntime to check its model (pip install '
+        raise MissingPackage('an ONNX model runs on onnxruntime (pip install '
                              'onnxruntime)') from None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: unused-initializer notices are harmless
