@@ -31,7 +31,8 @@ from configs import cli  # noqa: E402,F401  first: it loads numpy.random before 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
-from benchmarks.timing import clip_flops, machine, machine_line, matmul_peak  # noqa: E402
+from benchmarks.timing import (clip_flops, machine, machine_line, matmul_peak,  # noqa: E402
+                               paused_seconds)
 from models import TSM  # noqa: E402
 from models.device import use_cpu  # noqa: E402
 from models.deploy.onnx_export import OnnxStep, export_onnx  # noqa: E402
@@ -145,13 +146,6 @@ def clip_cases(args, folder):
     return cases
 
 
-def timed(fn):
-    time.sleep(PAUSE)
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def main():
     args = build_parser().parse_args()
     use_cpu(args.threads)
@@ -175,9 +169,9 @@ def main():
                     time.sleep(PAUSE)
                     times.setdefault(name, []).append(fn() / args.frames)
                 else:
-                    times.setdefault(name, []).append(timed(fn) / args.frames)
+                    times.setdefault(name, []).append(paused_seconds(fn, PAUSE) / args.frames)
             for name, fn in clips.items():
-                times.setdefault(name, []).append(timed(fn))
+                times.setdefault(name, []).append(paused_seconds(fn, PAUSE))
         original.close()
     medians = {name: float(np.median(v)) for name, v in times.items()}
     step_model = TSM(num_classes=27, seg_num=1, backbone='mobilenet_v2', shift_mode='online')

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
 from benchmarks.steps import train_step  # noqa: E402
-from benchmarks.timing import machine  # noqa: E402
+from benchmarks.timing import machine, paused_seconds  # noqa: E402
 from models import TSM  # noqa: E402
 from models.device import use_cpu  # noqa: E402
 from models.deploy.predictor import Predictor  # noqa: E402
@@ -106,13 +106,6 @@ def our_jobs(args, workdir):
             'infer_dynamic': infer_dynamic}
 
 
-def seconds(fn):
-    time.sleep(PAUSE)
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def main():
     args = build_parser().parse_args()
     theirs = TorchSide(args)
@@ -122,12 +115,12 @@ def main():
         for _ in range(args.rounds):
             for job in ('train', 'infer'):
                 for side, run in (('pytorch', lambda j=job: theirs.run(j)),
-                                  ('ours', lambda j=job: seconds(ours[j]))):
+                                  ('ours', lambda j=job: paused_seconds(ours[j], PAUSE))):
                     run()
                     times.setdefault(f'{side} {job}', []).extend(run() for _ in range(TIMED))
             ours['infer_dynamic']()
             times.setdefault('ours infer_dynamic', []).extend(
-                seconds(ours['infer_dynamic']) for _ in range(TIMED))
+                paused_seconds(ours['infer_dynamic'], PAUSE) for _ in range(TIMED))
     theirs.close()
     medians = {name: float(np.median(values)) for name, values in times.items()}
     result = {

@@ -24,6 +24,15 @@ def median_seconds(fn, repeats, warmup=1):
     return statistics.median(times)
 
 
+def paused_seconds(fn, pause):
+    """Seconds of one fn() after `pause` seconds of sleep, in which the threads of what ran
+    before (another runtime's, which spin after their work) go idle."""
+    time.sleep(pause)
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def machine():
     """The CPU, cores, Python, Paddle (when imported), bf16 support, MKL's code path and the
     load average at the time of the run."""

@@ -13,10 +13,11 @@ import argparse
 import contextlib
 import os
 import sys
-import time
 
 import numpy as np
 import torch
+
+from jobs import serve  # benchmarks/jobs.py, beside this script
 
 BUFFERS = ([3, 56], [4, 28], [4, 28], [8, 14], [8, 14], [8, 14], [12, 14], [12, 14], [20, 7],
            [20, 7])  # (channels, side) at 224x224, as the demo allocates them
@@ -81,11 +82,7 @@ def main():
         state['onnx'] = buffers
 
     jobs = {'eager': eager, 'onnx': onnx}
-    print('ready', torch.__version__, onnxruntime.__version__, flush=True)
-    for line in sys.stdin:
-        start = time.perf_counter()
-        jobs[line.strip()]()
-        print(time.perf_counter() - start, flush=True)
+    serve(jobs, torch.__version__, onnxruntime.__version__)
 
 
 if __name__ == '__main__':

@@ -11,9 +11,10 @@ test_models.py scores one.
 import argparse
 import contextlib
 import sys
-import time
 
 import torch
+
+from jobs import serve  # benchmarks/jobs.py, beside this script
 
 
 def main():
@@ -53,11 +54,7 @@ def main():
             model(one)
 
     jobs = {'train': train, 'infer': infer}
-    print('ready', flush=True)
-    for line in sys.stdin:
-        start = time.perf_counter()
-        jobs[line.strip()]()
-        print(time.perf_counter() - start, flush=True)
+    serve(jobs)
 
 
 if __name__ == '__main__':

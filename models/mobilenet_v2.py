@@ -15,6 +15,7 @@ join), so the online step, the inference form and weight conversion treat both a
 """
 import paddle.nn as nn
 
+from .shift import ShiftedResidual
 from .workarounds.conv import Conv2D
 
 # expansion t, output channels c, blocks n, stride of the first s (the paper's table 2)
@@ -30,7 +31,7 @@ def _conv_bn(in_channels, out_channels, kernel, stride=1, groups=1):
     return conv, nn.BatchNorm2D(out_channels)
 
 
-class InvertedResidual(nn.Layer):
+class InvertedResidual(ShiftedResidual):
     """One block; `shift` (a layer or None) acts on the residual branch's input."""
 
     def __init__(self, in_channels, out_channels, stride, expansion, shift=None,
@@ -48,15 +49,6 @@ class InvertedResidual(nn.Layer):
         self.shift = shift
         self.shift_place = shift_place
         self.downsample = None  # a projection shortcut: MobileNetV2 has none
-
-    def forward(self, x):
-        if self.shift is None:
-            return self.join(x, self.branch(x))
-        shifted = self.shift(x)
-        return self.join(self.identity_input(x, shifted), self.branch(shifted))
-
-    def identity_input(self, x, shifted):
-        return shifted if self.shift_place == 'inplace' else x
 
     def branch(self, x):
         if self.conv1 is None:

@@ -14,6 +14,7 @@ of a strided 1x1 conv that reads one pixel in four, and every ReLU is a leaky Re
 import paddle
 import paddle.nn as nn
 
+from .shift import ShiftedResidual
 from .workarounds.conv import Conv2D
 
 SHIFT_PLACES = ('residual', 'inplace')
@@ -61,8 +62,8 @@ def _shortcut(in_channels, out_channels, stride, backbone):
     return nn.Sequential(conv, bn)
 
 
-class _ShiftedBlock(nn.Layer):
-    """Shared forward: optional shift, residual branch, identity, ReLU."""
+class _ShiftedBlock(ShiftedResidual):
+    """Shared by the ResNet blocks: the shortcut, and the join with its activation."""
 
     def _init_common(self, in_channels, out_channels, stride, shift,
                      shift_place, backbone):
@@ -72,17 +73,6 @@ class _ShiftedBlock(nn.Layer):
         self.downsample = None
         if stride != 1 or in_channels != out_channels:
             self.downsample = _shortcut(in_channels, out_channels, stride, backbone)
-
-    def forward(self, x):
-        if self.shift is None:
-            return self.join(x, self.branch(x))
-        shifted = self.shift(x)
-        return self.join(self.identity_input(x, shifted), self.branch(shifted))
-
-    def identity_input(self, x, shifted):
-        """What the identity path reads: the unshifted input for a residual shift, the
-        shifted one for an in-place shift."""
-        return shifted if self.shift_place == 'inplace' else x
 
     def join(self, x, branch):
         """act(branch + identity of x): the end of every block, whatever computed the

@@ -112,3 +112,20 @@ class TemporalShift(nn.Layer):
     def extra_repr(self):
         return (f'seg_num={self.seg_num}, shift_ratio={self.shift_ratio}, '
                 f'mode={self.mode}')
+
+
+class ShiftedResidual(nn.Layer):
+    """A residual block whose branch may read its input shifted (`shift`, a layer or None):
+    subclasses set shift and shift_place and define branch(x) and join(x, branch), which the
+    online step (models.online) also calls frame by frame."""
+
+    def forward(self, x):
+        if self.shift is None:
+            return self.join(x, self.branch(x))
+        shifted = self.shift(x)
+        return self.join(self.identity_input(x, shifted), self.branch(shifted))
+
+    def identity_input(self, x, shifted):
+        """What the identity path reads: the unshifted input for a residual shift, the
+        shifted one for an in-place shift."""
+        return shifted if self.shift_place == 'inplace' else x

@@ -272,8 +272,8 @@ def test_export_checks_the_online_step_on_every_runtime_and_the_readme_loop_need
     import sys
     import export
     from configs.config import load_config
-    cfg = load_config('configs/tsm_mv2_jester_online.yaml',
-                      ['DATA.short_size=72', 'DATA.target_size=64'])
+    cfg = load_config('configs/tsm_mv2_jester_online.yaml',  # a small clip model beside
+                      ['DATA.short_size=72', 'DATA.target_size=64', 'MODEL.seg_num=2'])
     out = tmp_path / 'output' / 'export'
     with caplog.at_level('INFO'):
         written = export.export(cfg, online_file(tmp_path, online_state), str(out), onnx=True)

@@ -184,10 +184,16 @@ class Predictor:
                              f'{self.clip_shape}, got shape {list(clips.shape)}')
         self.input.reshape(list(clips.shape))
         self.input.copy_from_cpu(clips)
-        if self.ran:
-            self.predictor.run()
-        else:  # the first run prints the name of a kernel oneDNN picks
-            with noise.dropped_lines(1):
-                self.predictor.run()
-            self.ran = True
+        self.ran = run_quietly(self.predictor, self.ran)
         return paddle.to_tensor(self.output.copy_to_cpu())
+
+
+def run_quietly(predictor, ran):
+    """predictor.run(), the first one (`ran` False) with the line it prints dropped: the name
+    of a kernel oneDNN picks. Returns True, what `ran` is after it."""
+    if ran:
+        predictor.run()
+    else:
+        with noise.dropped_lines(1):
+            predictor.run()
+    return True
