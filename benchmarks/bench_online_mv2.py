@@ -19,10 +19,8 @@ frames, MobileNetV2 beside ResNet-50, on Paddle Inference fp32.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -31,6 +29,7 @@ from configs import cli  # noqa: E402,F401  first: it loads numpy.random before 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
+from benchmarks.jobs import Child  # noqa: E402
 from benchmarks.timing import (clip_flops, machine, machine_line, matmul_peak,  # noqa: E402
                                paused_seconds)
 from models import TSM  # noqa: E402
@@ -59,28 +58,11 @@ def build_parser():
     return p
 
 
-class Original:
-    """The child process streaming the demo's model; `run(job)` is its seconds for one job."""
-
-    def __init__(self, args, folder):
-        command = [args.torch_python, os.path.join(ROOT, 'benchmarks', 'torch_online_side.py'),
-                   '--tsm_repo', args.tsm_repo, '--folder', folder,
-                   '--frames', str(args.frames), '--threads', str(args.threads)]
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
-        words = self.proc.stdout.readline().split()
-        if not words or words[0] != 'ready':
-            raise RuntimeError(f'{" ".join(command)} did not start (said {words!r})')
-        self.versions = {'torch': words[1], 'onnxruntime': words[2]}
-
-    def run(self, job):
-        self.proc.stdin.write(job + '\n')
-        self.proc.stdin.flush()
-        return float(self.proc.stdout.readline())
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait()
+def start_original(args, folder):
+    """The child process streaming the demo's model (benchmarks/torch_online_side.py)."""
+    return Child([args.torch_python, os.path.join(ROOT, 'benchmarks', 'torch_online_side.py'),
+                  '--tsm_repo', args.tsm_repo, '--folder', folder,
+                  '--frames', str(args.frames), '--threads', str(args.threads)], PAUSE)
 
 
 def streamer(runner, frame, shapes, count):
@@ -157,7 +139,8 @@ def main():
         frames = np.random.default_rng(1).standard_normal([6, 1, 3, SIZE, SIZE],
                                                           dtype=np.float32)
         np.save(os.path.join(folder, 'frames.npy'), frames)
-        original = Original(args, folder)
+        original = start_original(args, folder)
+        versions = dict(zip(('torch', 'onnxruntime'), original.ready))
         ours, error = our_cases(args, folder, frames)
         cases = dict(ours)
         cases.update({f'original, {label}': (lambda j=job: original.run(j))
@@ -165,8 +148,7 @@ def main():
         clips = clip_cases(args, folder)
         for _ in range(args.rounds):
             for name, fn in cases.items():
-                if name.startswith('original'):
-                    time.sleep(PAUSE)
+                if name.startswith('original'):  # the child pauses before each job
                     times.setdefault(name, []).append(fn() / args.frames)
                 else:
                     times.setdefault(name, []).append(paused_seconds(fn, PAUSE) / args.frames)
@@ -181,7 +163,7 @@ def main():
     reference, eager = medians[REFERENCE], medians['original, PyTorch eager']
     default = medians['ours, Paddle Inference fp32']
     result = {
-        'machine': dict(machine(), threads=args.threads, **original.versions),
+        'machine': dict(machine(), threads=args.threads, **versions),
         'frame_flops': flops, 'matmul_peak_flops': peak, 'per_frame': rows,
         'clip_ms': {n: 1e3 * m for n, m in medians.items() if n.startswith('clip')},
         'ours_over_original_onnxruntime': {n: medians[n] / reference for n in ours},
@@ -190,7 +172,7 @@ def main():
     }
     with open(args.out, 'w') as f:
         json.dump(result, f, indent=2)
-    print(f'machine: {machine_line(**original.versions)}, {args.threads} threads')
+    print(f'machine: {machine_line(**versions)}, {args.threads} threads')
     print(f'per frame, 224x224, batch 1, median of {args.rounds} rounds of {args.frames} '
           f'frames ({flops / 1e9:.2f} GFLOP a frame):')
     for name, row in rows.items():

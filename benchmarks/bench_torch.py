@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -30,6 +29,7 @@ from configs import cli  # noqa: E402  first: it loads numpy.random before paddl
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
+from benchmarks.jobs import Child  # noqa: E402
 from benchmarks.steps import train_step  # noqa: E402
 from benchmarks.timing import machine, paused_seconds  # noqa: E402
 from models import TSM  # noqa: E402
@@ -57,33 +57,17 @@ def build_parser():
     return p
 
 
-class TorchSide:
-    """The child process running torch_side.py; `run(job)` is its seconds for one job."""
-
-    def __init__(self, args):
-        command = [args.torch_python, os.path.join(ROOT, 'benchmarks', 'torch_side.py'),
-                   '--tsm_repo', args.tsm_repo, '--depth', str(args.depth),
-                   '--size', str(args.size), '--batch', str(args.batch),
-                   '--seg_num', str(args.seg_num), '--threads', str(args.threads)]
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
-        line = self.proc.stdout.readline().strip()
-        if line != 'ready':
-            raise RuntimeError(f'{" ".join(command)} did not start (said {line!r})')
-        self.versions = subprocess.run(
-            [args.torch_python, '-c', 'import torch, torchvision; '
-             'print(torch.__version__, torchvision.__version__)'],
-            capture_output=True, text=True, check=True).stdout.split()
-
-    def run(self, job):
-        time.sleep(PAUSE)
-        self.proc.stdin.write(job + '\n')
-        self.proc.stdin.flush()
-        return float(self.proc.stdout.readline())
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait()
+def start_torch_side(args):
+    """The child process running torch_side.py, and the torch and torchvision versions."""
+    side = Child([args.torch_python, os.path.join(ROOT, 'benchmarks', 'torch_side.py'),
+                  '--tsm_repo', args.tsm_repo, '--depth', str(args.depth),
+                  '--size', str(args.size), '--batch', str(args.batch),
+                  '--seg_num', str(args.seg_num), '--threads', str(args.threads)], PAUSE)
+    versions = subprocess.run(
+        [args.torch_python, '-c', 'import torch, torchvision; '
+         'print(torch.__version__, torchvision.__version__)'],
+        capture_output=True, text=True, check=True).stdout.split()
+    return side, versions
 
 
 def our_jobs(args, workdir):
@@ -108,7 +92,7 @@ def our_jobs(args, workdir):
 
 def main():
     args = build_parser().parse_args()
-    theirs = TorchSide(args)
+    theirs, versions = start_torch_side(args)
     times = {}
     with tempfile.TemporaryDirectory() as workdir:
         ours = our_jobs(args, workdir)
@@ -124,8 +108,8 @@ def main():
     theirs.close()
     medians = {name: float(np.median(values)) for name, values in times.items()}
     result = {
-        'machine': dict(machine(), threads=args.threads, torch=theirs.versions[0],
-                        torchvision=theirs.versions[1]),
+        'machine': dict(machine(), threads=args.threads, torch=versions[0],
+                        torchvision=versions[1]),
         'model': {'depth': args.depth, 'size': args.size, 'seg_num': args.seg_num,
                   'train_batch': args.batch, 'infer_batch': 1},
         'median_seconds': medians, 'all_seconds': times,
@@ -138,7 +122,7 @@ def main():
     m = result['model']
     print(f"TSM-R{m['depth']}, {m['seg_num']}x{m['size']}x{m['size']} clips, "
           f"{args.threads} threads, {result['machine']['cpu']}; Paddle "
-          f"{paddle.__version__}, torch {theirs.versions[0]}; medians of {args.rounds} "
+          f"{paddle.__version__}, torch {versions[0]}; medians of {args.rounds} "
           f"alternating rounds x {TIMED}")
     print('| job | original PyTorch TSM | ours | ours / PyTorch |\n|---|---|---|---|')
     rows = [(f'training step, batch {args.batch}', 'train', 'ours train'),
