@@ -101,3 +101,36 @@ def test_a_tensor_without_gradient_gets_none_and_the_other_its_gradient(frozen):
     assert ours[dropped].grad is None
     np.testing.assert_allclose(ours[kept].grad.numpy(), theirs[kept].grad.numpy(), rtol=1e-5,
                                atol=1e-5)
+
+
+# (batch, channels, side, kernel, stride): depthwise convolutions (MobileNetV2's) whose
+# output maps are 2x2 or smaller take the columns in training; a 1x1 map its centre tap; a 4x4
+# output keeps paddle's kernel
+DEPTHWISE = [(4, 6, 2, 3, 1), (3, 5, 3, 3, 2), (4, 6, 1, 3, 1), (3, 4, 2, 3, 2),
+             (2, 3, 4, 3, 2), (2, 4, 4, 3, 1)]
+
+
+@pytest.mark.parametrize('shape', DEPTHWISE)
+def test_depthwise_training_forward_and_gradients_equal_paddles_conv(shape, monkeypatch):
+    n, c, side, k, stride = shape
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal([n, c, side, side], dtype=np.float32)
+    layer = Conv2D(c, c, k, stride=stride, padding=k // 2, groups=c, bias_attr=False)
+    layer.train()
+    calls = []
+    columns = conv.depthwise_as_columns
+    monkeypatch.setattr(conv, 'depthwise_as_columns', lambda *a: calls.append(a) or columns(*a))
+    ours_x = paddle.to_tensor(x, stop_gradient=False)
+    y = layer(ours_x)
+    upstream = rng.standard_normal(y.shape, dtype=np.float32)
+    (y * paddle.to_tensor(upstream)).sum().backward()
+    ref_x = paddle.to_tensor(x, stop_gradient=False)
+    ref_w = paddle.to_tensor(layer.weight.numpy(), stop_gradient=False)
+    want = F.conv2d(ref_x, ref_w, stride=stride, padding=k // 2, groups=c)
+    (want * paddle.to_tensor(upstream)).sum().backward()
+    out_side = (side + 2 * (k // 2) - k) // stride + 1
+    assert len(calls) == (1 if out_side ** 2 <= conv.SMALL_DEPTHWISE else 0)
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours_x.grad.numpy(), ref_x.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), ref_w.grad.numpy(), rtol=1e-5,
+                               atol=1e-5)

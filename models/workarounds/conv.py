@@ -16,6 +16,11 @@ nothing to the output and their gradient is zero, and the product shrinks with t
 ResNet-18's last stage on 32x32 frames. Its gradient is written out (a PyLayer), since the one
 autograd derives for the slice of live taps costs more than the product (docs/speed.md).
 
+Depthwise convolutions (MobileNetV2's) have a kernel of their own in Paddle, whose CPU
+training is slowest on the smallest maps: 64 images of 960 channels at 1x1 took 234 ms forward
+and backward (docs/speed.md). Up to 2x2 output maps they are computed here as the input's
+columns times each channel's taps, summed (24 ms there), and a 1x1 map as the centre tap alone.
+
 A workaround (models/workarounds/): to delete when Paddle's CPU convolution is as fast on
 small maps.
 """
@@ -27,6 +32,7 @@ import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
 SMALL_OUTPUT = 49  # output pixels per image up to which the single product pays (7x7)
+SMALL_DEPTHWISE = 4  # output pixels up to which the depthwise columns pay (2x2; equal at 4x4)
 
 # Along one axis of the map: the first and last kernel tap that reads an input pixel for some
 # output pixel, and the padding the product needs before and after the map with those taps.
@@ -151,6 +157,22 @@ def as_one_product(x, weight, stride, padding):
     return _OneProduct.apply(x, weight, stride, padding)
 
 
+def depthwise_as_columns(x, weight, stride, padding):
+    """conv2d of x [N, C, H, W] with weight [C, 1, k, k] in C groups (bias free, square stride
+    and padding, no dilation) as each channel's columns weighted by its taps and summed; on a
+    1x1 map, where only the tap at (padding, padding) reads the map, as that tap times x."""
+    n, c, height, width = x.shape
+    k = weight.shape[-1]
+    if height == width == 1:  # also: Paddle 2.6's fold, unfold's gradient, refuses it
+        tap = weight[:, :, padding:padding + 1, padding:padding + 1]
+        return x * tap.reshape([1, c, 1, 1])
+    out_h, out_w = (output_side(side, k, stride, padding) for side in (height, width))
+    cols = F.unfold(x, k, strides=stride, paddings=padding)
+    cols = cols.reshape([n, c, k * k, out_h * out_w])
+    y = (cols * weight.reshape([1, c, k * k, 1])).sum(axis=2)
+    return y.reshape([n, c, out_h, out_w])
+
+
 def _square(values):
     """The common value of a [height, width] pair, or None when they differ."""
     return values[0] if len(set(values)) == 1 else None
@@ -179,8 +201,30 @@ class Conv2D(nn.Conv2D):
         out_h, out_w = (output_side(side, kernel, stride, padding) for side in x.shape[2:])
         return (stride, padding) if out_h * out_w <= SMALL_OUTPUT else None
 
+    def _depthwise_args(self, x):
+        """(stride, padding) when this call goes through depthwise_as_columns, else None."""
+        if not (self.training and paddle.in_dynamic_mode()) or not x.place.is_cpu_place():
+            return None
+        channels = x.shape[1]
+        if (self._groups == 1 or self._groups != channels or self.weight.shape[0] != channels
+                or self.bias is not None or self._data_format != 'NCHW'
+                or not isinstance(self._padding, int)):
+            return None
+        stride, kernel = _square(self._stride), _square(self._kernel_size)
+        padding = self._padding
+        if None in (stride, kernel) or _square(self._dilation) != 1 or padding >= kernel:
+            return None
+        if 1 in x.shape[2:] and list(x.shape[2:]) != [1, 1]:  # Paddle 2.6's fold, as above
+            return None
+        out_h, out_w = (output_side(side, kernel, stride, padding) for side in x.shape[2:])
+        return (stride, padding) if out_h * out_w <= SMALL_DEPTHWISE else None
+
     def forward(self, x):
         args = self._one_product_args(x)
-        if args is None:  # Paddle 2.6's static translation cannot resolve a bare super()
-            return nn.Conv2D.forward(self, x)
-        return as_one_product(x, self.weight, *args)
+        if args is not None:
+            return as_one_product(x, self.weight, *args)
+        args = self._depthwise_args(x)
+        if args is not None:
+            return depthwise_as_columns(x, self.weight, *args)
+        # Paddle 2.6's static translation cannot resolve a bare super()
+        return nn.Conv2D.forward(self, x)
