@@ -17,12 +17,27 @@ SHAPES = [(6, 5, 8, 7, 3, 2), (4, 6, 3, 5, 3, 1), (5, 4, 1, 6, 3, 1), (3, 8, 4, 
           (2, 3, 14, 4, 7, 2), (2, 4, 14, 3, 3, 1)]
 
 
-def reference(x, weight, stride, padding):
+def reference(x, weight, stride, padding, groups=1):
     """Forward and gradients through paddle's own conv2d."""
     x = paddle.to_tensor(x, stop_gradient=False)
     weight = paddle.to_tensor(weight, stop_gradient=False)
-    y = F.conv2d(x, weight, stride=stride, padding=padding)
+    y = F.conv2d(x, weight, stride=stride, padding=padding, groups=groups)
     return y, x, weight
+
+
+def assert_trains_as_paddles_conv(layer, x, rng, stride, padding, groups=1):
+    """layer (in training) on x, and its gradients for a random upstream gradient, equal
+    paddle's conv2d's with the layer's weight."""
+    ours_x = paddle.to_tensor(x, stop_gradient=False)
+    y = layer(ours_x)
+    upstream = rng.standard_normal(y.shape, dtype=np.float32)
+    (y * paddle.to_tensor(upstream)).sum().backward()
+    want, ref_x, ref_w = reference(x, layer.weight.numpy(), stride, padding, groups)
+    (want * paddle.to_tensor(upstream)).sum().backward()
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours_x.grad.numpy(), ref_x.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), ref_w.grad.numpy(), rtol=1e-5,
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize('shape', SHAPES)
@@ -35,18 +50,9 @@ def test_training_forward_and_gradients_equal_paddles_conv(shape, monkeypatch):
     calls = []
     monkeypatch.setattr(conv, 'as_one_product',
                         lambda *a: calls.append(a) or PRODUCT(*a))
-    ours_x = paddle.to_tensor(x, stop_gradient=False)
-    y = layer(ours_x)
-    upstream = rng.standard_normal(y.shape, dtype=np.float32)
-    (y * paddle.to_tensor(upstream)).sum().backward()
-    want, ref_x, ref_w = reference(x, layer.weight.numpy(), stride, k // 2)
-    (want * paddle.to_tensor(upstream)).sum().backward()
+    assert_trains_as_paddles_conv(layer, x, rng, stride, k // 2)
     out_side = (side + 2 * (k // 2) - k) // stride + 1
     assert len(calls) == (1 if out_side ** 2 <= conv.SMALL_OUTPUT else 0)
-    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(ours_x.grad.numpy(), ref_x.grad.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(layer.weight.grad.numpy(), ref_w.grad.numpy(), rtol=1e-5,
-                               atol=1e-5)
 
 
 def test_evaluation_and_other_layouts_keep_paddles_kernel(monkeypatch):
@@ -120,17 +126,6 @@ def test_depthwise_training_forward_and_gradients_equal_paddles_conv(shape, monk
     calls = []
     columns = conv.depthwise_as_columns
     monkeypatch.setattr(conv, 'depthwise_as_columns', lambda *a: calls.append(a) or columns(*a))
-    ours_x = paddle.to_tensor(x, stop_gradient=False)
-    y = layer(ours_x)
-    upstream = rng.standard_normal(y.shape, dtype=np.float32)
-    (y * paddle.to_tensor(upstream)).sum().backward()
-    ref_x = paddle.to_tensor(x, stop_gradient=False)
-    ref_w = paddle.to_tensor(layer.weight.numpy(), stop_gradient=False)
-    want = F.conv2d(ref_x, ref_w, stride=stride, padding=k // 2, groups=c)
-    (want * paddle.to_tensor(upstream)).sum().backward()
+    assert_trains_as_paddles_conv(layer, x, rng, stride, k // 2, groups=c)
     out_side = (side + 2 * (k // 2) - k) // stride + 1
     assert len(calls) == (1 if out_side ** 2 <= conv.SMALL_DEPTHWISE else 0)
-    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(ours_x.grad.numpy(), ref_x.grad.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(layer.weight.grad.numpy(), ref_w.grad.numpy(), rtol=1e-5,
-                               atol=1e-5)

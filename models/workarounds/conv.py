@@ -182,11 +182,12 @@ class Conv2D(nn.Conv2D):
     """nn.Conv2D with the same parameters and results; trains on small maps on the CPU as
     one matrix product (see the module doc)."""
 
-    def _one_product_args(self, x):
-        """(stride, padding) when this call goes through as_one_product, else None."""
+    def _route(self, x):
+        """(function, stride, padding) when this call goes through as_one_product or
+        depthwise_as_columns, else None (paddle's kernel)."""
         if not (self.training and paddle.in_dynamic_mode()) or not x.place.is_cpu_place():
             return None
-        if (self.bias is not None or self._groups != 1 or self._data_format != 'NCHW'
+        if (self.bias is not None or self._data_format != 'NCHW'
                 or not isinstance(self._padding, int)):
             return None
         stride, kernel = _square(self._stride), _square(self._kernel_size)
@@ -194,37 +195,25 @@ class Conv2D(nn.Conv2D):
         # padding below the kernel: some tap reads the map at every output (live_taps)
         if None in (stride, kernel) or _square(self._dilation) != 1 or padding >= kernel:
             return None
-        if 1 in x.shape[2:]:  # Paddle 2.6's fold refuses a map of one row or column
-            p = plan(x.shape, kernel, stride, padding)
-            if not _covers_map(x.shape, p.kernel, p.pads):
-                return None
         out_h, out_w = (output_side(side, kernel, stride, padding) for side in x.shape[2:])
-        return (stride, padding) if out_h * out_w <= SMALL_OUTPUT else None
-
-    def _depthwise_args(self, x):
-        """(stride, padding) when this call goes through depthwise_as_columns, else None."""
-        if not (self.training and paddle.in_dynamic_mode()) or not x.place.is_cpu_place():
-            return None
         channels = x.shape[1]
-        if (self._groups == 1 or self._groups != channels or self.weight.shape[0] != channels
-                or self.bias is not None or self._data_format != 'NCHW'
-                or not isinstance(self._padding, int)):
-            return None
-        stride, kernel = _square(self._stride), _square(self._kernel_size)
-        padding = self._padding
-        if None in (stride, kernel) or _square(self._dilation) != 1 or padding >= kernel:
-            return None
-        if 1 in x.shape[2:] and list(x.shape[2:]) != [1, 1]:  # Paddle 2.6's fold, as above
-            return None
-        out_h, out_w = (output_side(side, kernel, stride, padding) for side in x.shape[2:])
-        return (stride, padding) if out_h * out_w <= SMALL_DEPTHWISE else None
+        if self._groups == 1:
+            if 1 in x.shape[2:]:  # Paddle 2.6's fold refuses a map of one row or column
+                p = plan(x.shape, kernel, stride, padding)
+                if not _covers_map(x.shape, p.kernel, p.pads):
+                    return None
+            return (as_one_product, stride, padding) if out_h * out_w <= SMALL_OUTPUT else None
+        if self._groups == channels == self.weight.shape[0]:  # depthwise
+            if 1 in x.shape[2:] and list(x.shape[2:]) != [1, 1]:  # the same fold
+                return None
+            if out_h * out_w <= SMALL_DEPTHWISE:
+                return depthwise_as_columns, stride, padding
+        return None
 
     def forward(self, x):
-        args = self._one_product_args(x)
-        if args is not None:
-            return as_one_product(x, self.weight, *args)
-        args = self._depthwise_args(x)
-        if args is not None:
-            return depthwise_as_columns(x, self.weight, *args)
+        route = self._route(x)
+        if route is not None:
+            function, stride, padding = route
+            return function(x, self.weight, stride, padding)
         # Paddle 2.6's static translation cannot resolve a bare super()
         return nn.Conv2D.forward(self, x)
