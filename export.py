@@ -21,9 +21,9 @@ from configs import cli  # first: it loads numpy.random before paddle (Paddle 2.
 import console
 import outputs
 from models import TSM
-from models.deploy.onnx_export import MissingPackage, OnnxStep, export_onnx, onnx_logits
+from models.deploy.onnx_export import MissingPackage, export_onnx, onnx_logits
 from models.deploy.predictor import model_files
-from models.deploy.step import StepPredictor, check_step, export_online_step
+from models.deploy.step import STEP_NAME, export_checked_step
 from models.deploy.static import check, export_checked
 from models.weights import load_for_inference
 
@@ -36,21 +36,18 @@ def export(cfg, weights, save_dir, onnx=False, opset=13):
     prefix = os.path.join(save_dir, 'TSM')
     program, clips, want = export_checked(model, cfg, prefix, weights)
     written = {'program': program, 'settings': prefix + '.yaml'}
-    size = cfg['DATA']['target_size']
-    if cfg['MODEL']['shift_mode'] == 'online':
-        step = prefix + '_online_step'
-        written['online_step'] = export_online_step(model, step, size)
-        check_step(written['online_step'], StepPredictor(step), model, size)
-    if onnx:
-        try:
+    try:
+        if onnx:
             written['onnx'] = export_onnx(*model_files(prefix), prefix + '.onnx', opset)
             check(written['onnx'], onnx_logits(written['onnx'], clips), want)
-            if 'online_step' in written:
-                written['online_onnx'] = export_onnx(*model_files(step), step + '.onnx', opset)
-                check_step(written['online_onnx'], OnnxStep(written['online_onnx']), model,
-                           size)
-        except MissingPackage as e:
-            raise cli.UsageError(str(e)) from None
+        if cfg['MODEL']['shift_mode'] == 'online':
+            written['online_step'], step_onnx = export_checked_step(
+                model, os.path.join(save_dir, STEP_NAME), cfg['DATA']['target_size'],
+                opset if onnx else None)
+            if step_onnx:
+                written['online_onnx'] = step_onnx
+    except MissingPackage as e:
+        raise cli.UsageError(str(e)) from None
     return written
 
 
@@ -66,8 +63,8 @@ def summary(written, seconds):
     if 'online_step' in written:
         rows.append(('online step', _files(written['online_step'])))
     if 'onnx' in written:
-        rows.append(('ONNX', [written['onnx']] + [written[k] for k in ('online_onnx',)
-                                                  if k in written]))
+        rows.append(('ONNX', [written['onnx']] + ([written['online_onnx']]
+                                                  if 'online_onnx' in written else [])))
     return ([f'exported in {console.duration(seconds)}, checked against the dynamic model '
              f'on {engines}'] + console.written(rows))
 

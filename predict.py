@@ -218,21 +218,20 @@ def predict_online(args, cfg, names):
             if window and not window.show(frame, records[-1]):
                 break
             if (len(records) - 1) % args.every == 0:
-                r = records[-1]
-                shown = ('-' if r['running_label'] is None
-                         else f"{r['running_name']} {r['running_score']:.3f}")
-                print(f"frame {index} {seconds:.2f}s: {shown}", flush=True)
+                print(f"frame {index} {seconds:.2f}s: {running_text(records[-1], 3)}",
+                      flush=True)
     except KeyboardInterrupt:  # a camera never ends: Ctrl-C stops it, the JSON is still written
         logging.info('stopped after %d frames', len(records))
     finally:
         if window:
             window.close()
+    per_frame = 1e3 * stepping / max(len(records), 1)
     os.makedirs(infer['save_dir'], exist_ok=True)
     out = os.path.join(infer['save_dir'], 'TSM_online.json')
     with outputs.replacing(out) as f:
         json.dump({'weights': infer['weights'], 'source': args.video_path, 'engine': ran_on,
-                   'ms_per_frame': round(1e3 * stepping / max(len(records), 1), 3),
-                   'frames': records}, f, indent=2, allow_nan=False)
+                   'ms_per_frame': round(per_frame, 3), 'frames': records}, f, indent=2,
+                  allow_nan=False)
     rows = [('frames', [out])]
     if records:  # the frames' running labels as a timeline, as --window gives for clips
         times = [r['time'] for r in records]
@@ -243,9 +242,15 @@ def predict_online(args, cfg, names):
 
         rows += write_timeline(args, cfg, names, {}, merged, spans[-1][1],
                                lambda: ((f, t) for _, t, f in stream_frames(args.video_path)))
-    per_frame = 1e3 * stepping / max(len(records), 1)
     return (f"{console.count(len(records), 'frame')} streamed, {per_frame:.1f} ms a frame on "
             f"{ran_on}"), rows
+
+
+def running_text(record, digits):
+    """A frame record's running label and score as shown ('-' before there is one)."""
+    if record['running_label'] is None:
+        return '-'
+    return f"{record['running_name']} {record['running_score']:.{digits}f}"
 
 
 class LiveWindow:
@@ -264,10 +269,8 @@ class LiveWindow:
         while now - self.times[0] > 1.0:
             self.times.popleft()
         fps = (len(self.times) - 1) / (now - self.times[0]) if len(self.times) > 1 else 0.0
-        shown = ('-' if record['running_label'] is None
-                 else f"{record['running_name']} {record['running_score']:.2f}")
         image = results.draw_label(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                                   f'{shown}  {fps:.1f} fps')
+                                   f'{running_text(record, 2)}  {fps:.1f} fps')
         cv2.imshow(self.NAME, image)
         return cv2.waitKey(1) & 0xFF not in (ord('q'), 27)
 

@@ -23,10 +23,10 @@ from ..tsm import TSM
 from ..weights import load_for_inference
 from ..weights.cache import cache_folder, sha256sum
 from ..weights.published import local_path
-from .onnx_export import ONNX_OPSET, OnnxStep, export_onnx
+from .onnx_export import ONNX_OPSET
 from .predictor import model_files
 from .static import export_checked
-from .step import STEP_NAME, StepPredictor, check_step, export_online_step
+from .step import STEP_NAME, export_checked_step
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +135,9 @@ def _exported(cfg, spec, cache_dir, kind):
             export_checked(model, cfg, os.path.join(tmp, 'TSM'), spec)
             model_files(tmp)  # both files are there
         else:
-            size = cfg['DATA']['target_size']
-            step = os.path.join(tmp, STEP_NAME)
-            export_online_step(model, step, size)
-            check_step(step, StepPredictor(step), model, size)
-            if kind == 'online_step_onnx':
-                onnx = export_onnx(*model_files(step), step + '.onnx', ONNX_OPSET)
-                check_step(onnx, OnnxStep(onnx), model, size)
+            export_checked_step(model, os.path.join(tmp, STEP_NAME),
+                                cfg['DATA']['target_size'],
+                                ONNX_OPSET if kind == 'online_step_onnx' else None)
         _write_checksums(tmp)
         try:
             os.rename(tmp, folder)

@@ -10,6 +10,7 @@ import paddle
 import noise
 from ..online import OnlineStep, OnlineTSM, _pair
 from ..tsm import MOBILENETS
+from .onnx_export import OnnxStep, export_onnx
 from .predictor import make_config, model_files, resolve_precision, run_quietly
 from .static import TOLERANCE, relative_error
 
@@ -46,6 +47,19 @@ def export_online_step(model, path, frame_size):
                                            full_graph=True)
         paddle.jit.save(static_step, path)
     return model_files(path)[0]
+
+
+def export_checked_step(model, path, frame_size, onnx_opset=None):
+    """export_online_step at `path`, checked frame by frame on Paddle Inference, and with
+    `onnx_opset` also as `path`.onnx (paddle2onnx), checked on ONNX Runtime; returns (the
+    program file, the ONNX file or None). MissingPackage when an ONNX package is absent."""
+    program = export_online_step(model, path, frame_size)
+    check_step(program, StepPredictor(path), model, frame_size)
+    if onnx_opset is None:
+        return program, None
+    onnx = export_onnx(*model_files(path), path + '.onnx', onnx_opset)
+    check_step(onnx, OnnxStep(onnx), model, frame_size)
+    return program, onnx
 
 
 class StepPredictor:
