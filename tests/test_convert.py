@@ -309,6 +309,29 @@ def test_mmaction2_tsm_layout(tmp_path, clip):
     assert far(swapped, ref)
 
 
+def test_mmaction2_normaliser_in_the_file_is_checked(tmp_path, clip):
+    """A file that kept ActionDataPreprocessor's buffers: ImageNet's (what DATA feeds) loads
+    and computes the same; any other normalisation is refused naming the values."""
+    pytest.importorskip('torch')
+    names = src.Mmaction2Names(18)
+    state = src.random_state(names, 18, CLASSES, seed=14)
+    model = TSM(num_classes=CLASSES, seg_num=SEG, depth=18)
+    buffer = lambda values: np.array(values, np.float32).reshape(3, 1, 1, 1)  # noqa: E731
+    imagenet = dict(state, **{'data_preprocessor.mean': buffer([123.675, 116.28, 103.53]),
+                              'data_preprocessor.std': buffer([58.395, 57.12, 57.375])})
+    load_for_inference(model, mmaction2_checkpoint(tmp_path, imagenet))
+    ref = src.torch_forward(state, names, 18, clip, SEG, shift=True,
+                            shift_op=src.mmaction2_shift)
+    assert_close(logits(model, clip), ref)
+    other = dict(imagenet, **{'data_preprocessor.std': np.full((3, 1, 1), 127.5, np.float32)})
+    path = mmaction2_checkpoint(tmp_path, other)
+    with pytest.raises(WeightsError) as err:
+        load_for_inference(TSM(num_classes=CLASSES, seg_num=SEG, depth=18), path)
+    assert str(err.value).startswith(f'{path}: data_preprocessor.std is [127.5, 127.5, 127.5]: '
+                                     f'these weights were trained on input normalised '
+                                     f'otherwise than ImageNet')
+
+
 @pytest.mark.parametrize('numpy_module', ['numpy.core.multiarray', 'numpy._core.multiarray'])
 def test_mmcv_meta_with_numpy_scalars_is_read(tmp_path, numpy_module):
     pytest.importorskip('torch')

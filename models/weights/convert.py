@@ -100,9 +100,37 @@ def _network_of(source_names, names):
     return {'backbone': backbone, 'depth': depth}
 
 
+# mmaction2's input normaliser (ActionDataPreprocessor: pixels 0-255 minus mean, over std),
+# kept in the files of versions that saved its buffers. A file whose normaliser is the one
+# our DATA.mean / DATA.std default computes (ImageNet's, as every mmaction2 TSM config sets)
+# loads; another one would feed the network other inputs than it was trained on.
+_MM_NORMALISER = {'data_preprocessor.mean': (123.675, 116.28, 103.53),
+                  'data_preprocessor.std': (58.395, 57.12, 57.375)}
+
+
+def _check_normaliser(fmt, state, where):
+    """The entries of mmaction2's normaliser in `state`, checked: WeightsError naming the
+    values when they are not ImageNet's (the input this project feeds)."""
+    found = [name for name in _MM_NORMALISER if name in state] if fmt == 'mmaction2' else []
+    for name in found:
+        value = np.asarray(state[name], np.float64).ravel()
+        if value.shape != (3,) or not np.allclose(value, _MM_NORMALISER[name], atol=1e-3):
+            raise WeightsError(
+                f'{where}: {name} is {np.round(value, 3).tolist()}: these weights were trained '
+                f'on input normalised otherwise than ImageNet\'s mean '
+                f'{list(_MM_NORMALISER["data_preprocessor.mean"])} and std '
+                f'{list(_MM_NORMALISER["data_preprocessor.std"])} (0-255), which the DATA '
+                f'section feeds; they cannot be loaded')
+    return found
+
+
 def _rename(state, fmt, where):
     renamed, origin, unknown, ignored = {}, {}, [], []
+    normaliser = _check_normaliser(fmt, state, where)
     for name, value in state.items():
+        if name in normaliser:
+            ignored.append(name)  # checked: the input the DATA section feeds
+            continue
         if is_ignored(name):
             ignored.append(name)
             continue
@@ -168,7 +196,7 @@ def convert_state(state, model, source_format=None, recorded=None, for_training=
     refuse_or_warn(problems, for_training,
                    f'{where}: the model would not compute what these weights were trained '
                    f'to compute', 'Build the model as the weights were trained (the MODEL '
-                   f'section)', out, where)
+                   'section)', out, where)
     if needs_swap(model, shift):
         renamed = permute_streams(renamed, model, shift.folds)
     expected = {k: list(v.shape) for k, v in model.state_dict().items()}
