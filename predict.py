@@ -39,6 +39,7 @@ from models.weights import load_for_inference
 from reader import make_loader
 from reader.listfile import read_label_names
 from reader import windows
+from reader.dataset import frame_template
 from reader.decode import open_video
 from reader.protocols import OURS
 from reader.stream import frame_transform, parse_source, stream_frames
@@ -187,13 +188,13 @@ def check_online(args, cfg):
     if cfg['INFER']['infer_model']:
         raise cli.UsageError('--online runs the exported step of --weights (or, with '
                              '--dynamic, the dynamic model); INFER.infer_model is a clip model')
-    parse_source(args.video_path)  # a missing file is named now, not after the weights
+    parse_source(args.video_path, args.fps)  # a missing file is named now, not after weights
     if args.show:
         check_display()
 
 
 def predict_online(args, cfg, names):
-    """Stream --video_path (a file, a camera index or a URL) frame by frame (every
+    """Stream --video_path (a file, a frame folder, a camera index or a URL) frame by frame (every
     INFER.online_stride-th frame); prints the running prediction every --every frames and
     writes every fed frame to TSM_online.json. Returns (what was done, the written files as
     console.written rows)."""
@@ -207,7 +208,8 @@ def predict_online(args, cfg, names):
     window = LiveWindow() if args.show else None
     records, stepping = [], 0.0
     try:
-        for index, seconds, frame in stream_frames(args.video_path):
+        for index, seconds, frame in stream_frames(args.video_path, args.fps,
+                                                         frame_template(cfg)):
             if index % infer['online_stride']:
                 continue
             x = paddle.to_tensor(frame_transform(frame, cfg['DATA'])[None])
@@ -241,7 +243,8 @@ def predict_online(args, cfg, names):
                                    for (a, b), r in zip(spans, records)], args.threshold)
 
         rows += write_timeline(args, cfg, names, {}, merged, spans[-1][1],
-                               lambda: ((f, t) for _, t, f in stream_frames(args.video_path)))
+                               lambda: ((f, t) for _, t, f in stream_frames(
+                                   args.video_path, args.fps, frame_template(cfg))))
     return (f"{console.count(len(records), 'frame')} streamed, {per_frame:.1f} ms a frame on "
             f"{ran_on}"), rows
 
@@ -348,6 +351,10 @@ def main(argv=None):
     if args.show and not args.online:
         raise cli.UsageError('--show goes with --online: it shows the stream as it is '
                              'classified')
+    if args.fps is not None and not (args.online and args.video_path
+                                     and os.path.isdir(args.video_path)):
+        raise cli.UsageError('--fps goes with --online and a frame folder as --video_path: '
+                             'a video file has its own frame times')
     check_outputs(args, infer)
     names = read_label_names(infer['label_file'], cfg['MODEL']['num_classes'])
     if args.online or args.window is not None:

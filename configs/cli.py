@@ -93,11 +93,14 @@ def _inference(p):
 
 
 def _predict(p):
-    p.add_argument('--video_path', help='one video to predict (with --online also a camera '
-                   'index such as 0, or a stream URL)')
+    p.add_argument('--video_path', help='one video or frame folder to predict (with --online '
+                   'also a camera index such as 0, or a stream URL)')
     p.add_argument('--online', action='store_true',
                    help='stream frame by frame with an online (uni-directional) model')
     p.add_argument('--every', type=int, default=1, help='with --online: print every N frames')
+    p.add_argument('--fps', type=float, help='with --online and a frame folder as --video_path: '
+                   'its frames per second (frames carry no times; Jester and '
+                   'Something-Something V1 have 12)')
     p.add_argument('--window', type=float, help='a long video: classify windows of this many '
                    'seconds and merge them into segments (a timeline)')
     p.add_argument('--stride', type=float, help='with --window: seconds between window '

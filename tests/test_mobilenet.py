@@ -311,3 +311,74 @@ def test_train_and_eval_scripts_run_mobilenet(tmp_path):
     assert result['num_videos'] == 6 and result['engine'] == 'paddle.inference'
     recorded = json.load(open(tmp_path / 'run' / 'TSM_best' / 'state.json'))['model']
     assert recorded['backbone'] == 'mobilenet_v2'
+
+
+def write_gesture_folders(root, count, seed):
+    """ROOT/<id>/00001.jpg ..., 4 frames of 40x48 each, as 20BN ships Jester."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    for video_id in range(1, count + 1):
+        os.makedirs(root / str(video_id))
+        for i in range(1, 5):
+            cv2.imwrite(str(root / str(video_id) / f'{i:05d}.jpg'),
+                        rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+    return root
+
+
+def test_fine_tuning_the_gesture_model_on_own_gestures(tmp_path, online_state):
+    """The README's commands: Jester-layout lists of 3 gestures, training from the gesture
+    model (its features loaded as the source holds them, a new 3-class classifier), then the
+    online stream with the run's weights naming the new gestures."""
+    pytest.importorskip('torch')
+    import json
+    from tests.commands import command, run_sh
+    root = write_gesture_folders(tmp_path / '20bn-jester-v1', 6, seed=5)
+    names = ['Thumb Up', 'Waving', 'Fist']
+    (tmp_path / 'labels.csv').write_text('\n'.join(names) + '\n')
+    (tmp_path / 'train.csv').write_text('1;Thumb Up\n2;Waving\n3;Fist\n4;Waving\n')
+    (tmp_path / 'validation.csv').write_text('5;Fist\n6;Thumb Up\n')
+    lists = tmp_path / 'lists'
+    status, out = command('data/make_lists.py', 'jester', str(root), '--labels',
+                          str(tmp_path / 'labels.csv'), '--train', str(tmp_path / 'train.csv'),
+                          '--val', str(tmp_path / 'validation.csv'), '--label_order', 'sorted',
+                          '--out', str(lists))
+    assert status == 0, out
+    start = online_file(tmp_path, online_state)
+    small = {'MODEL.num_classes': 3, 'MODEL.seg_num': 2, 'DATA.short_size': 40,
+             'DATA.target_size': 32, 'DATA.data_root': str(root), 'DATA.num_workers': 0,
+             'TRAIN.filelist': str(lists / 'train.list'), 'TRAIN.batch_size': 2,
+             'TRAIN.epoch': 1, 'TRAIN.pretrain': start, 'TRAIN.log_interval': 0,
+             'TRAIN.save_dir': str(tmp_path / 'run'), 'VALID.filelist': str(lists / 'val.list'),
+             'VALID.batch_size': 2, 'INFER.label_file': str(lists / 'labels.txt'),
+             'INFER.weights': str(tmp_path / 'run' / 'TSM_online_best'),
+             'INFER.save_dir': str(tmp_path / 'predict')}
+    flags = [f'{k}={v}' for k, v in small.items()]
+    config = 'configs/tsm_mv2_jester_online.yaml'
+    # the start: every feature as the source holds it, the classifier left out
+    gestures, jester = mobilenet(num_classes=3, seg_num=2, shift_mode='online'), \
+        mobilenet(num_classes=27, seg_num=2, shift_mode='online')
+    load_for_training(gestures, start)
+    load_for_inference(jester, start)
+    ours, theirs = gestures.state_dict(), jester.state_dict()
+    features = [k for k in theirs if not k.startswith('fc.')]
+    assert len(features) > 200 and [k for k in theirs if k not in features] == ['fc.weight',
+                                                                              'fc.bias']
+    for k in features:
+        np.testing.assert_array_equal(ours[k].numpy(), theirs[k].numpy())
+    assert list(ours['fc.weight'].shape) == [1280, 3]
+    proc = run_sh('train', 'TSM', config, *[f for flag in flags for f in ('-o', flag)],
+                  check=True)
+    assert 'classifier not loaded (fc.weight: file [1280, 27] vs model [1280, 3]' in \
+        proc.stdout + proc.stderr
+    state = json.load(open(tmp_path / 'run' / 'TSM_online_best' / 'state.json'))
+    assert state['model']['backbone'] == 'mobilenet_v2' and state['model']['num_classes'] == 3
+    video = str(root / '5')
+    status, out = command('predict.py', '--online', '--config', config, '--video_path', video,
+                          *[f for flag in flags for f in ('-o', flag)],
+                          '-o', 'INFER.online_ignore=[]', '-o', 'INFER.online_merge=[]',
+                          '-o', 'INFER.online_stride=1', '--fps', '12', '--use_gpu', 'False')
+    assert status == 0, out
+    records = json.load(open(tmp_path / 'predict' / 'TSM_online.json'))['frames']
+    assert [r['frame'] for r in records] == [0, 1, 2, 3]
+    assert [r['time'] for r in records] == pytest.approx([0, 1 / 12, 2 / 12, 3 / 12], abs=1e-4)
+    assert {r['running_name'] for r in records} <= set(names)

@@ -241,6 +241,26 @@ def test_stream_yields_every_frame_in_order_with_times(tmp_path, codec):
     assert {s[3] for s in seen} == {(48, 64, 3)}
 
 
+def test_a_frame_folder_streams_at_the_rate_given(tmp_path):
+    """Jester's <id>/00001.jpg ...: each frame as OpenCV decodes its JPEG, in order, at
+    index / fps seconds; without a rate the folder is refused naming --fps."""
+    import cv2
+    folder = tmp_path / '17'
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(1, 6):
+        cv2.imwrite(str(folder / f'{i:05d}.jpg'), rng.integers(0, 256, (24, 32, 3), np.uint8))
+    seen = list(stream_frames(str(folder), fps=12))
+    assert [i for i, _, _ in seen] == list(range(5))
+    np.testing.assert_allclose([t for _, t, _ in seen], np.arange(5) / 12, rtol=0, atol=1e-12)
+    for i, _, frame in seen:
+        want = cv2.imread(str(folder / f'{i + 1:05d}.jpg'))[:, :, ::-1]
+        np.testing.assert_array_equal(frame, want)
+    for fps in (None, 0, -1, float('nan')):
+        with pytest.raises(StreamError, match='give its frames per second with --fps'):
+            next(stream_frames(str(folder), fps=fps))
+
+
 def test_stream_errors_and_frame_transform(tmp_path):
     with pytest.raises(StreamError, match='no such video file'):
         next(stream_frames(str(tmp_path / 'missing.mp4')))

@@ -209,6 +209,8 @@ def label_order_problem(spec, names, path):
     """Why the class names `names` (of the file `path`) do not name the outputs of the
     published weights `spec` in order, or '' when they do or nothing says."""
     entry = PUBLISHED.get(spec, {})
+    if len(names) != entry.get('model', {}).get('num_classes', len(names)):
+        return ''  # other classes (fine-tuning): loading these weights for them is refused
     if entry.get('labels'):
         with open(os.path.join(_REPO, entry['labels']), encoding='utf-8') as f:
             theirs = [line.strip() for line in f if line.strip()]
