@@ -246,6 +246,16 @@ def test_pretrain_that_cannot_download_names_the_ways_on(tmp_path, data, capsys,
     assert not os.path.exists(tmp_path / 'run' / 'TSM_epoch1')
 
 
+def test_the_ways_on_name_a_start_of_the_backbone():
+    from models import TSM
+    for backbone, words in (('resnet', 'ImageNet ResNet-18 file'),
+                            ('mobilenet_v2', 'a MobileNetV2 TSM file')):
+        depth = 18 if backbone == 'resnet' else 50
+        ways = weights.other_starts(TSM(num_classes=3, seg_num=2, depth=depth,
+                                        backbone=backbone))
+        assert words in ways and ('ResNet' in ways) == (backbone == 'resnet')
+
+
 def test_predict_checks_the_video_before_fetching_weights(tmp_path, data, capsys,
                                                           monkeypatch):
     monkeypatch.setenv('TSM_WEIGHTS_HOME', str(tmp_path / 'cache'))
