@@ -1,11 +1,13 @@
 """Speed of TSM on this machine: inference, a training step, the reader, and the matmul peak.
 
     bash run.sh bench TSM ./configs/tsm.yaml [--batch_sizes 1 4] [--repeats 5] [--save_dir DIR]
+                                             [--engine paddle onnxruntime openvino]
 
 Every figure is the median of --repeats timed runs after --warmup untimed ones. Inference is
-timed for the dynamic model (eval, no_grad) and the exported one (models.deploy.predictor.Predictor,
-fp32, and bf16 where the CPU has it); "fraction of peak" is the clip's convolution and linear
-FLOPs, counted from the layers, per second over the best fp32 matmul rate of this machine.
+timed for the dynamic model (eval, no_grad) and the exported one on each --engine (Paddle
+Inference's Predictor, ONNX Runtime, OpenVINO: fp32, and bf16 where the engine and CPU have
+it); "fraction of peak" is the clip's convolution and linear FLOPs, counted from the layers,
+per second over the best fp32 matmul rate of this machine.
 Weights are random: speed does not depend on them. Writes DIR/TSM_bench.json and prints a
 markdown table.
 """
@@ -30,6 +32,7 @@ from benchmarks.media import write_video
 from benchmarks.timing import clip_flops, machine, matmul_peak, median_seconds
 from configs.cli import setup_logging
 from models.device import use_cpu
+from models.deploy.engines import ENGINES
 from models.deploy.static import clip_spec, export_static
 
 
@@ -44,6 +47,8 @@ def build_parser():
     p.add_argument('--train_batch', type=int, default=2, help='clips per training step')
     p.add_argument('--repeats', type=int, default=5, help='timed runs per figure (median)')
     p.add_argument('--warmup', type=int, default=2, help='untimed runs before timing')
+    p.add_argument('--engine', nargs='+', default=['paddle'], choices=ENGINES,
+                   help='engines that run the exported model (models.deploy.engines)')
     p.add_argument('--threads', type=int, default=2, help='CPU threads (dynamic model, matmul and Predictor)')
     p.add_argument('--matmul_size', type=int, default=2048, help='side of the peak matmul')
     p.add_argument('--video_size', type=int, nargs=2, default=[340, 256], metavar=('W', 'H'),
@@ -71,10 +76,13 @@ def inference_rows(engines, clip_shape, args, flops, peak):
     return rows
 
 
-def inference_engines(cfg, workdir, threads):
-    """{name: fn(clips ndarray) -> logits ndarray}: the dynamic model and the Predictors."""
+def inference_engines(cfg, workdir, threads, engines=('paddle',)):
+    """{name: fn(clips ndarray) -> logits ndarray}: the dynamic model and the exported model
+    on each of `engines`, in fp32 and bf16 where the engine and the CPU have it."""
     from models import TSM
-    from models.deploy.predictor import Predictor, bf16_supported
+    from models.deploy.engines import clip_runner
+    from models.deploy.onnx_export import export_onnx
+    from models.deploy.predictor import Predictor, bf16_supported, model_files
     dynamic = TSM(**cfg['MODEL'])
     dynamic.eval()
 
@@ -85,11 +93,19 @@ def inference_engines(cfg, workdir, threads):
     prefix = os.path.join(workdir, 'TSM')
     # A model of its own: to_static converts the layer it is given.
     export_static(TSM(**cfg['MODEL']), clip_spec(cfg['MODEL'], cfg['DATA']), prefix)
-    engines = {'dynamic': run_dynamic}
-    for precision in ('fp32', 'bf16') if bf16_supported() else ('fp32',):
-        predictor = Predictor(prefix, threads=threads, precision=precision)
-        engines[f'predictor_{precision}'] = lambda clips, p=predictor: p(clips).numpy()
-    return engines
+    runs = {'dynamic': run_dynamic}
+    precisions = ('fp32', 'bf16') if bf16_supported() else ('fp32',)
+    onnx = None
+    for engine in engines:
+        if engine != 'paddle' and onnx is None:
+            onnx = export_onnx(*model_files(prefix), prefix + '.onnx', 13)
+        for precision in precisions if engine != 'onnxruntime' else ('fp32',):
+            if engine == 'paddle':
+                runner, name = Predictor(prefix, threads=threads, precision=precision), 'predictor'
+            else:
+                runner, name = clip_runner(engine, onnx, threads, precision), engine
+            runs[f'{name}_{precision}'] = lambda clips, r=runner: r(clips).numpy()
+    return runs
 
 
 def train_step(cfg, clip_shape, batch, repeats, warmup):
@@ -253,7 +269,7 @@ def bench(cfg, args):
     peak = matmul_peak(args.matmul_size, args.repeats)
     result.update(clip_gflops=round(flops / 1e9, 4), matmul_peak_gflops=round(peak, 2))
     with tempfile.TemporaryDirectory() as workdir:
-        engines = inference_engines(cfg, workdir, args.threads)
+        engines = inference_engines(cfg, workdir, args.threads, args.engine)
         result['inference'] = inference_rows(engines, clip_shape, args, flops,
                                              peak)
         result['train_step'] = train_step(cfg, clip_shape, args.train_batch, args.repeats,

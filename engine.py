@@ -1,12 +1,15 @@
 """What runs a clip model for eval.py and predict.py: the exported model through Paddle
-Inference (the default, exported once and cached), or the dynamic TSM; and the record of
-which one ran, for their JSON outputs.
+Inference (the default), ONNX Runtime or OpenVINO (TEST/INFER.engine; exported once, checked
+and cached), or the dynamic TSM; and the record of which one ran, for their JSON outputs.
 """
 import logging
+import os
 
 from configs import cli
 from models import TSM
 from models.device import usable_cores
+from models.deploy.engines import NAMES, clip_runner
+from models.deploy.onnx_export import MissingPackage
 from models.deploy.predictor import Predictor, check_matches, model_files
 from models.weights import load_for_inference
 from models.deploy.cache import exported_model
@@ -23,6 +26,8 @@ def model_for(cfg, section, use_gpu, dynamic=False):
     settings = cfg[section]
     sized = dict(cfg, DATA=dict(cfg['DATA'], target_size=input_size(cfg, section.lower())))
     if settings['infer_model']:
+        if settings['engine'] != 'paddle':
+            return _runner(settings['infer_model'], sized, section)
         return _predictor(settings['infer_model'], sized, section, use_gpu)
     if dynamic or cfg['MODEL']['shift_mode'] == 'online':
         if settings['precision'] not in ('fp32', 'auto'):
@@ -32,8 +37,33 @@ def model_for(cfg, section, use_gpu, dynamic=False):
         load_for_inference(model, settings['weights'], cfg['DATA']['weights_dir'])
         model.eval()  # returns None under Paddle 2.6
         return model
-    folder = exported_model(sized, settings['weights'], cfg['DATA']['weights_dir'])
+    engine = settings['engine']
+    try:
+        folder = exported_model(sized, settings['weights'], cfg['DATA']['weights_dir'], engine)
+    except MissingPackage as e:
+        raise cli.UsageError(f'{section}.engine: {e}') from None
+    if engine != 'paddle':
+        return _runner(folder, sized, section)
     return _predictor(folder, sized, section, use_gpu)
+
+
+def _runner(folder, cfg, section):
+    """The exported model's ONNX file in `folder` on cfg[section]['engine']."""
+    settings = cfg[section]
+    onnx = os.path.join(folder, 'TSM.onnx')
+    if not os.path.isfile(onnx):  # an export.py folder written without --onnx
+        raise cli.UsageError(f"{section}.engine {settings['engine']} runs {onnx}, which is not "
+                             f"there: export with --onnx")
+    try:
+        check_matches(model_files(folder)[0], cfg)
+        runner = clip_runner(settings['engine'], onnx, settings['threads'] or usable_cores(),
+                             settings['precision'])
+    except (ValueError, MissingPackage) as e:  # a precision or package this machine lacks
+        raise cli.UsageError(f'{section}: {e}') from None
+    runner.engine = settings['engine']
+    logging.info('running %s with %s (CPU, %s)', runner.files[0], NAMES[runner.engine],
+                 runner.precision)
+    return runner
 
 
 def _predictor(folder, cfg, section, use_gpu):
@@ -55,5 +85,8 @@ def model_source(settings, model):
         'weights': settings['weights']}
     if isinstance(model, Predictor):
         return dict(source, engine='paddle.inference', exported=model.files[0],
+                    precision=model.precision)
+    if hasattr(model, 'engine'):  # an ONNX file on another runtime
+        return dict(source, engine=model.engine, exported=model.files[0],
                     precision=model.precision)
     return dict(source, engine='dynamic', precision='fp32')

@@ -32,7 +32,8 @@ from models import TSM
 from models.finite import check_scores
 from models.device import usable_cores
 from models.deploy.cache import exported_step
-from models.deploy.onnx_export import MissingPackage, OnnxStep
+from models.deploy.engines import NAMES, engine_precision, step_runner
+from models.deploy.onnx_export import MissingPackage
 from models.deploy.step import STEP_NAME, ExportedStream, StepPredictor
 from models.online import OnlineStep, OnlineTSM
 from models.weights import load_for_inference
@@ -299,23 +300,23 @@ def check_display():
 
 def online_engine(args, cfg):
     """(what steps the stream, its description): the exported per-frame step of the weights
-    (built once and cached, checked against the dynamic stream) on Paddle Inference or, with
-    INFER.online_runtime onnxruntime, on ONNX Runtime; the dynamic model with --dynamic."""
+    (built once and cached, checked against the dynamic stream) on INFER.engine (Paddle
+    Inference, ONNX Runtime or OpenVINO); the dynamic model with --dynamic."""
     infer, size = cfg['INFER'], cfg['DATA']['target_size']
     model = TSM(**cfg['MODEL'])
     if args.dynamic:
         load_for_inference(model, infer['weights'], cfg['DATA']['weights_dir'])
         model.eval()
         return OnlineTSM(model, size), 'the dynamic graph'
-    on_onnx = infer['online_runtime'] == 'onnxruntime'
+    engine = infer['engine']
     threads = infer['threads'] or usable_cores()
     try:
-        folder = exported_step(cfg, infer['weights'], cfg['DATA']['weights_dir'], on_onnx)
+        folder = exported_step(cfg, infer['weights'], cfg['DATA']['weights_dir'], engine)
         step = os.path.join(folder, STEP_NAME)
-        if on_onnx:
-            if infer['precision'] not in ('fp32', 'auto'):
-                raise ValueError(f"precision {infer['precision']}: the ONNX step runs in fp32")
-            runner, ran_on = OnnxStep(step + '.onnx', threads), 'ONNX Runtime (CPU, fp32)'
+        if engine != 'paddle':
+            runner = step_runner(engine, step + '.onnx', threads, infer['precision'])
+            precision = engine_precision(engine, infer['precision'])
+            ran_on = f'{NAMES[engine]} (CPU, {precision})'
         else:
             runner = StepPredictor(step, args.use_gpu, threads, infer['precision'])
             where = 'GPU' if runner.on_gpu else 'CPU'

@@ -40,7 +40,7 @@ setup() {
     $py -m pip install -q "$paddle" $(grep -v '^paddlepaddle' requirements.txt | grep -v '^#')
     if [ "${1:-}" = test ]; then
         $py -m pip install -q -r requirements-test.txt
-        $py -m pip install -q "$(onnx_exporter "$py")" onnxruntime
+        $py -m pip install -q "$(onnx_exporter "$py")" -r requirements-deploy.txt
         test_tools
     fi
     return 0

@@ -90,6 +90,9 @@ def _inference(p):
     p.add_argument('--precision', help='of the exported model: fp32, bf16 (CPUs with it), '
                    'fp16 (GPU) or auto (bf16 where the CPU has it, else fp32)')
     p.add_argument('--threads', type=int, help='CPU threads of the exported model (0 = all)')
+    p.add_argument('--engine', help='what runs the exported model: paddle (Paddle Inference, '
+                   'the default), onnxruntime or openvino (pip install -r '
+                   'requirements-deploy.txt)')
 
 
 def _predict(p):
@@ -141,7 +144,7 @@ def _flag_overrides(args, section):
     """The old flags as config overrides for the script's own section."""
     pairs = {f'{section}.{key}': getattr(args, key, None)
              for key in ('batch_size', 'filelist', 'save_dir', 'weights', 'infer_model',
-                         'precision', 'threads')}
+                         'precision', 'threads', 'engine')}
     pairs.update({f'TRAIN.{key}': getattr(args, key, None)
                   for key in ('log_interval', 'valid_interval', 'learning_rate', 'epoch',
                               'pretrain')})

@@ -19,6 +19,7 @@ import yaml
 import outputs
 from models import TSM
 from models.amp import AMP_MODES
+from models.deploy.engines import ENGINES
 from models.deploy.predictor import PRECISIONS
 from models.tsm import check_args
 from models.weights.published import label_order_problem, published_protocol
@@ -29,7 +30,6 @@ from reader.transforms import NUM_CROPS, RESIZE_LIBRARIES, mirror_pairs
 
 logger = logging.getLogger(__name__)
 
-ONLINE_RUNTIMES = ('paddle', 'onnxruntime')  # what runs the exported step of predict --online
 
 # Kinetics-400 TSM-R50 defaults; every key carries its meaning.
 DEFAULTS = {
@@ -106,6 +106,8 @@ DEFAULTS = {
         'precision': 'fp32',      # of the exported model: fp32, bf16 (CPUs with bf16), fp16
                                   # (GPU) or auto (bf16 where the CPU has it, else fp32)
         'threads': 0,             # CPU threads of the exported model; 0 = every usable core
+        'engine': 'paddle',       # what runs the exported model: paddle (Paddle Inference),
+                                  # onnxruntime or openvino (requirements-deploy.txt)
     },
     'INFER': {
         'filelist': '',           # videos for predict.py --filelist (labels optional)
@@ -120,14 +122,13 @@ DEFAULTS = {
         'online_confirm': 1,      # --online: steps in a row a new class must win to become the label
         'online_ignore': [],      # --online: classes (index or name) never shown as the label
         'online_merge': [],       # --online: [[class, counted as], ...], by index or name
-        'online_runtime': 'paddle',  # --online: the exported step on Paddle Inference, or on
-                                  # onnxruntime (paddle2onnx and onnxruntime installed; faster
-                                  # for MobileNetV2 on the CPU: docs/speed.md)
         'protocol': '',           # as TEST.protocol, for INFER.weights; ours takes TEST's counts
         'infer_model': '',        # an export.py folder to run instead of the weights
         'precision': 'fp32',      # of the exported model: fp32, bf16 (CPUs with bf16), fp16
                                   # (GPU) or auto (bf16 where the CPU has it, else fp32)
         'threads': 0,             # CPU threads of the exported model; 0 = every usable core
+        'engine': 'paddle',       # what runs the exported model (and the --online step):
+                                  # paddle, onnxruntime or openvino, as TEST.engine
     },
 }
 
@@ -387,6 +388,7 @@ RULES = [
     (section, 'batch_size', lambda v: v >= 1, 'an int >= 1'),
     (section, 'precision', lambda v: v in PRECISIONS, f'one of {", ".join(PRECISIONS)}'),
     (section, 'threads', lambda v: v >= 0, 'an int >= 0 (0: every usable core)'),
+    (section, 'engine', lambda v: v in ENGINES, f'one of {", ".join(ENGINES)}'),
     (section, 'protocol', lambda v: v in ('',) + PROTOCOL_NAMES,
      f"'' (the weights' own) or one of {', '.join(PROTOCOL_NAMES)}"),
 ]] + [
@@ -408,8 +410,7 @@ RULES = [
     ('INFER', 'online_merge', lambda v: all(isinstance(p, list) and len(p) == 2
                                             and all(_class_ref(c) for c in p) for p in v),
      'pairs [[class, counted as], ...], each class an index >= 0 or a name'),
-    ('INFER', 'online_runtime', lambda v: v in ONLINE_RUNTIMES,
-     f'one of {", ".join(ONLINE_RUNTIMES)}'),
+
 ]
 
 

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.util import find_spec
 
 import numpy as np
 import paddle
@@ -92,12 +93,22 @@ def test_eval_and_predict_run_the_exported_model(demo):
         '--save_dir', str(root / 'exported'))
     exported = ['--infer_model', str(root / 'exported'), '--threads', '1']
     results = {}
-    for name, flags in (('dynamic', []), ('exported', exported)):
+    engines = [('openvino', ['--engine', 'openvino'])] if find_spec('openvino') else []
+    for name, flags in [('dynamic', []), ('exported', exported)] + engines:
         run('eval', 'TSM', config, '--save_dir', str(root / f'eval_{name}'), *flags)
         results[name] = json.loads((root / f'eval_{name}/TSM_eval.json').read_text())
     assert results['exported']['infer_model'] == str(root / 'exported')
-    for key in ('top1', 'top5', 'mean_class_acc', 'num_videos'):
-        assert results['exported'][key] == results['dynamic'][key], key
+    for name, _ in [('exported', None)] + engines:
+        for key in ('top1', 'top5', 'mean_class_acc', 'num_videos'):
+            assert results[name][key] == results['dynamic'][key], (name, key)
+    if engines:
+        assert (results['openvino']['engine'], results['openvino']['precision']) == (
+            'openvino', 'fp32')
+        assert results['openvino']['exported'].endswith('TSM.onnx')
+    proc = run('eval', 'TSM', config, *exported, '--engine', 'onnxruntime', check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert (f"TEST.engine onnxruntime runs {root / 'exported' / 'TSM.onnx'}, which is not "
+            f"there: export with --onnx") in proc.stderr
 
     video = str(root / 'data' / (root / 'data/val.list').read_text().split()[0])
     probs = {}

@@ -7,6 +7,7 @@ import numpy as np
 import paddle
 import pytest
 
+from configs import cli
 from models.deploy.static import clip_spec, export_static, relative_error
 from models import TSM
 from models.weights import write_weights
@@ -207,13 +208,15 @@ def test_run_sh_bench(tiny_run):
     root, config, _ = tiny_run
     run('bench', 'TSM', str(config), '--batch_sizes', '1', '2', '--repeats', '1',
         '--warmup', '0', '--matmul_size', '128', '--video_size', '48', '40',
-        '--video_frames', '12', '--save_dir', str(root / 'bench'))
+        '--video_frames', '12', '--save_dir', str(root / 'bench'),
+        '--engine', 'paddle', 'onnxruntime', 'openvino')
     result = json.loads((root / 'bench' / 'TSM_bench.json').read_text())
     # ResNet-18 on 32x32 frames: the conv/linear multiply-adds of one frame, times 4 frames
     assert result['clip_gflops'] == round(2 * 4 * resnet18_macs(32, 7) / 1e9, 4)
     peak = result['matmul_peak_gflops']
     engines = {r['engine'] for r in result['inference']}
-    assert {'dynamic', 'predictor_fp32'} <= engines
+    assert {'dynamic', 'predictor_fp32', 'onnxruntime_fp32', 'openvino_fp32'} <= engines
+    assert 'onnxruntime_bf16' not in engines  # ONNX Runtime runs fp32 only
     for row in result['inference']:
         assert row['batch_size'] in (1, 2)
         # one measurement, three figures: clips/s and the fraction of the peak follow from it
@@ -275,6 +278,52 @@ def test_weights_export_is_built_once_and_again_when_anything_changes(tmp_path, 
     paddle.seed(7)
     write_weights(folder, TSM(**MODEL))  # other weights under the same path
     assert exported_model(cfg, folder, cache) != first
+
+
+@pytest.mark.parametrize('engine', ['onnxruntime', 'openvino'])
+def test_every_engine_runs_the_export_it_checked_and_caches_it_by_engine_and_version(
+        tmp_path, engine):
+    pytest.importorskip(engine)
+    from models.weights import write_weights
+    from models.deploy.cache import exported_model
+    from models.deploy.engines import clip_runner, engine_version
+    cfg = {'MODEL': dict(TSM(**MODEL).settings), 'DATA': dict(DATA)}
+    folder = str(tmp_path / 'best')
+    model = trained_like('bidirectional')
+    write_weights(folder, model)
+    cache = str(tmp_path / 'cache')
+    paddle_folder = exported_model(cfg, folder, cache)
+    built = exported_model(cfg, folder, cache, engine)
+    assert built != paddle_folder and os.path.isfile(os.path.join(built, 'TSM.onnx'))
+    assert 'TSM.onnx' not in os.listdir(paddle_folder)
+    assert exported_model(cfg, folder, cache, engine) == built  # cached
+    with paddle.no_grad():
+        want = model(paddle.to_tensor(clips(3))).numpy()
+    runner = clip_runner(engine, os.path.join(built, 'TSM.onnx'), 2, 'fp32')
+    assert runner.precision == 'fp32'
+    assert relative_error(runner(clips(3)).numpy(), want) < 1e-4
+    # another version of the engine is another key: that export is built anew
+    from models.deploy import engines
+    real = engine_version(engine)
+    try:
+        engines.PACKAGES[engine] = 'numpy'  # a module whose __version__ differs
+        assert engine_version(engine) != real
+        assert exported_model(cfg, folder, cache, engine) != built
+    finally:
+        engines.PACKAGES[engine] = engine
+
+
+def test_a_missing_engine_is_one_line_naming_the_package(tmp_path, monkeypatch):
+    from configs.config import load_config
+    from engine import model_for
+    from models.deploy import engines
+    monkeypatch.setitem(engines.PACKAGES, 'openvino', 'no_such_openvino')
+    cfg = load_config('configs/tsm_demo.yaml', ['TEST.engine=openvino'])
+    with pytest.raises(cli.UsageError) as err:
+        model_for(cfg, 'TEST', use_gpu=False)
+    assert str(err.value) == ('TEST.engine: engine openvino needs its package: pip install '
+                              'no_such_openvino paddle2onnx (or pip install -r '
+                              'requirements-deploy.txt)')
 
 
 def test_a_failed_build_leaves_no_export(tmp_path, monkeypatch):

@@ -532,25 +532,31 @@ def test_the_running_label_of_a_long_stream_follows_its_clips_in_order(tmp_path)
     assert [k for _, k in since_start] != order  # the mean since the start misses clips
 
 
-def test_predict_online_on_onnx_runtime(tmp_path, capsys):
+@pytest.mark.parametrize('engine, name', [('onnxruntime', 'ONNX Runtime'),
+                                          ('openvino', 'OpenVINO')])
+def test_predict_online_on_every_engine(tmp_path, capsys, engine, name):
+    pytest.importorskip(engine)
     _, video = write_setup(tmp_path)
     assert run_predict(tmp_path, video, '--dynamic') == 0
     with open(tmp_path / 'out' / 'TSM_online.json') as f:
         dynamic = json.load(f)
-    assert run_predict(tmp_path, video, '-o', 'INFER.online_runtime=onnxruntime',
-                       exported=True) == 0
+    assert run_predict(tmp_path, video, '-o', f'INFER.engine={engine}', exported=True) == 0
     with open(tmp_path / 'out' / 'TSM_online.json') as f:
         onnx = json.load(f)
-    assert onnx['engine'] == 'ONNX Runtime (CPU, fp32)'
+    assert onnx['engine'] == f'{name} (CPU, fp32)'
     for a, b in zip(onnx['frames'], dynamic['frames']):
         assert (a['label'], a['running_label']) == (b['label'], b['running_label'])
         assert a['score'] == pytest.approx(b['score'], abs=1e-4)
     out = capsys.readouterr()
-    assert 'TSM_online_step.onnx: 6 streamed frames equal the dynamic stream' in out.err + out.out
-    with pytest.raises(cli.UsageError, match='INFER: precision bf16: the ONNX step runs in fp32'):
-        run_predict(tmp_path, video, '-o', 'INFER.online_runtime=onnxruntime',
-                    '-o', 'INFER.precision=bf16', exported=True)
-    from configs.config import ConfigError
-    with pytest.raises(ConfigError, match=r"INFER.online_runtime: expected one of paddle, "
-                                          r"onnxruntime, got 'tvm'"):
-        run_predict(tmp_path, video, '-o', 'INFER.online_runtime=tvm')
+    checked = 'TSM_online_step.onnx: 6 streamed frames' if engine == 'onnxruntime' else \
+        'TSM_online_step.onnx on openvino: 6 streamed frames'
+    assert f'{checked} equal the dynamic stream' in out.err + out.out
+    if engine == 'onnxruntime':
+        with pytest.raises(cli.UsageError, match='INFER: precision bf16: ONNX Runtime runs the '
+                                                 'model in fp32'):
+            run_predict(tmp_path, video, '-o', 'INFER.engine=onnxruntime',
+                        '-o', 'INFER.precision=bf16', exported=True)
+        from configs.config import ConfigError
+        with pytest.raises(ConfigError, match=r"INFER.engine: expected one of paddle, "
+                                              r"onnxruntime, openvino, got 'tvm'"):
+            run_predict(tmp_path, video, '-o', 'INFER.engine=tvm')

@@ -6,7 +6,9 @@ kernels never do (docs/speed.md). The export of a weights file for a
 config is built the first time (models.deploy.static.export_checked: checked against the dynamic
 model) and kept in <cache>/exported/<key>, the key a digest of the weights file's bytes, the
 MODEL settings, the frame size and the Paddle version (2.6 and 3 write other programs), so a
-changed file or setting builds anew. A folder is built under a temporary name and renamed
+changed file or setting builds anew. For ONNX Runtime and OpenVINO (models.deploy.engines) the
+folder also holds the ONNX file, checked on that engine, and the key names the engine and its
+version. A folder is built under a temporary name and renamed
 whole: a half-built export never serves. The build records the sha256 of each file it wrote
 (checksums.json) and every use checks them: a folder whose files changed since (a disk
 error, a hand edit, a build of an earlier version with no record) is built again.
@@ -23,10 +25,11 @@ from ..tsm import TSM
 from ..weights import load_for_inference
 from ..weights.cache import cache_folder, sha256sum
 from ..weights.published import local_path
-from .onnx_export import ONNX_OPSET
+from .engines import clip_runner, engine_version, step_runner
+from .onnx_export import ONNX_OPSET, export_onnx
 from .predictor import model_files
-from .static import export_checked
-from .step import STEP_NAME, export_checked_step
+from .static import check, export_checked
+from .step import STEP_NAME, check_step, export_checked_step
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,13 @@ def _digest(path):
     return digest.hexdigest()
 
 
-def _key(weights_file, cfg, kind):
+def _key(weights_file, cfg, kind, engine):
     record = {'weights': _digest(weights_file), 'model': cfg['MODEL'],
               'target_size': cfg['DATA']['target_size'], 'paddle': paddle.__version__}
     if kind != 'clip':  # the clip export's key is what it was before steps were cached
         record['kind'] = kind
+    if engine != 'paddle':
+        record['engine'] = [engine, engine_version(engine)]
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -99,29 +104,31 @@ def _cached(folder):
     return False
 
 
-def exported_model(cfg, spec, cache_dir=None):
+def exported_model(cfg, spec, cache_dir=None, engine='paddle'):
     """The folder of the exported model of weights `spec` (a file, folder, URL or name) for
-    cfg's MODEL and DATA.target_size, building it when the cache has no good one."""
-    return _exported(cfg, spec, cache_dir, 'clip')
+    cfg's MODEL and DATA.target_size, building it when the cache has no good one; for an
+    `engine` other than 'paddle' it holds TSM.onnx too, checked on that engine."""
+    return _exported(cfg, spec, cache_dir, 'clip', engine)
 
 
-def exported_step(cfg, spec, cache_dir=None, onnx=False):
+def exported_step(cfg, spec, cache_dir=None, engine='paddle'):
     """The folder holding TSM_online_step, the exported per-frame step of the online model
     of weights `spec` for cfg's MODEL and DATA.target_size (checked frame by frame against
-    the dynamic stream when built), with TSM_online_step.onnx too when `onnx`, building it
-    when the cache has no good one."""
-    return _exported(cfg, spec, cache_dir, 'online_step_onnx' if onnx else 'online_step')
+    the dynamic stream when built), with TSM_online_step.onnx too for an `engine` other than
+    'paddle', building it when the cache has no good one."""
+    return _exported(cfg, spec, cache_dir, 'online_step', engine)
 
 
-def _exported(cfg, spec, cache_dir, kind):
+def _exported(cfg, spec, cache_dir, kind, engine):
+    engine_version(engine)  # a missing package is named before anything is built
     path = local_path(spec, cache_dir)
     if path is not None:
-        folder = _folder(_key(path, cfg, kind), cache_dir)
+        folder = _folder(_key(path, cfg, kind, engine), cache_dir)
         if _cached(folder):
             return folder
     model = TSM(**cfg['MODEL'])
     path = load_for_inference(model, spec, cache_dir)  # downloads and checks when needed
-    folder = _folder(_key(path, cfg, kind), cache_dir)
+    folder = _folder(_key(path, cfg, kind, engine), cache_dir)
     if _cached(folder):
         return folder
     what = 'model' if kind == 'clip' else 'online step'
@@ -132,12 +139,20 @@ def _exported(cfg, spec, cache_dir, kind):
     os.makedirs(tmp)
     try:
         if kind == 'clip':
-            export_checked(model, cfg, os.path.join(tmp, 'TSM'), spec)
+            prefix = os.path.join(tmp, 'TSM')
+            _, clips, want = export_checked(model, cfg, prefix, spec)
             model_files(tmp)  # both files are there
+            if engine != 'paddle':  # checked in fp32, as the Paddle Inference export
+                onnx = export_onnx(*model_files(prefix), prefix + '.onnx', ONNX_OPSET)
+                check(f'{onnx} on {engine}', clip_runner(engine, onnx, 2, 'fp32')(clips).numpy(),
+                      want)
         else:
-            export_checked_step(model, os.path.join(tmp, STEP_NAME),
-                                cfg['DATA']['target_size'],
-                                ONNX_OPSET if kind == 'online_step_onnx' else None)
+            prefix = os.path.join(tmp, STEP_NAME)
+            _, onnx = export_checked_step(model, prefix, cfg['DATA']['target_size'],
+                                          None if engine == 'paddle' else ONNX_OPSET)
+            if engine == 'openvino':  # export_checked_step checked it on ONNX Runtime
+                check_step(f'{onnx} on openvino', step_runner(engine, onnx, 2, 'fp32'), model,
+                           cfg['DATA']['target_size'])
         _write_checksums(tmp)
         try:
             os.rename(tmp, folder)
