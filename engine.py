@@ -1,18 +1,30 @@
 """What runs a clip model for eval.py and predict.py: the exported model through Paddle
 Inference (the default), ONNX Runtime or OpenVINO (TEST/INFER.engine; exported once, checked
 and cached), or the dynamic TSM; and the record of which one ran, for their JSON outputs.
+
+Engine 'auto' runs the fastest of the installed engines: the first time a model meets a
+machine, each engine's export is built and timed on a clip (or a frame of the online step)
+and the choice is kept in <cache>/exported/engine_choice.json, keyed by the exported model,
+the precision, the threads, the CPU and the engines' versions; later runs read it.
 """
+import json
 import logging
 import os
+import platform
+import time
+
+import numpy as np
 
 from configs import cli
 from models import TSM
 from models.device import usable_cores
-from models.deploy.engines import NAMES, clip_runner
+from models.deploy.engines import ENGINES, NAMES, clip_runner, engine_version
 from models.deploy.onnx_export import MissingPackage
 from models.deploy.predictor import Predictor, check_matches, model_files
 from models.weights import load_for_inference
-from models.deploy.cache import exported_model
+from models.weights.cache import cache_folder
+from models.deploy.cache import EXPORTED, exported_model
+import outputs
 from reader.protocols import input_size
 
 
@@ -38,6 +50,8 @@ def model_for(cfg, section, use_gpu, dynamic=False):
         model.eval()  # returns None under Paddle 2.6
         return model
     engine = settings['engine']
+    if engine == 'auto':
+        return _fastest(sized, section, use_gpu)
     try:
         folder = exported_model(sized, settings['weights'], cfg['DATA']['weights_dir'], engine)
     except MissingPackage as e:
@@ -45,6 +59,96 @@ def model_for(cfg, section, use_gpu, dynamic=False):
     if engine != 'paddle':
         return _runner(folder, sized, section)
     return _predictor(folder, sized, section, use_gpu)
+
+
+def installed_engines(use_gpu=False):
+    """The engines this machine can run an exported model on: Paddle Inference, and on the
+    CPU the optional packages that import."""
+    import paddle
+    if use_gpu and paddle.device.is_compiled_with_cuda():
+        return ['paddle']  # the other two run on the CPU here
+    found = []
+    for engine in ENGINES:
+        try:
+            engine_version(engine)
+            found.append(engine)
+        except MissingPackage:
+            pass
+    return found
+
+
+def _fastest(cfg, section, use_gpu):
+    """The exported model on the fastest installed engine (module docstring)."""
+    settings, cache_dir = cfg[section], cfg['DATA']['weights_dir']
+    engines = installed_engines(use_gpu)
+    run = {}
+
+    def runner(engine):
+        if engine not in run:
+            folder = exported_model(cfg, settings['weights'], cache_dir, engine)
+            choice = dict(cfg, **{section: dict(settings, engine=engine)})
+            run[engine] = (_predictor(folder, choice, section, use_gpu) if engine == 'paddle'
+                           else _runner(folder, choice, section))
+        return run[engine]
+
+    def timed(engine):
+        clips = runner(engine)
+        return lambda: clips(clip)
+
+    if len(engines) == 1:
+        return runner(engines[0])
+    clip = np.random.default_rng(0).standard_normal(
+        [1, cfg['MODEL']['seg_num'], 3] + [cfg['DATA']['target_size']] * 2, dtype=np.float32)
+    key = [os.path.basename(exported_model(cfg, settings['weights'], cache_dir)),
+           settings['precision'], settings['threads'] or usable_cores()]
+    return runner(fastest_engine(key, engines, timed, cache_dir))
+
+
+def fastest_engine(key, engines, timed, cache_dir):
+    """The fastest of `engines` for `key` (what is run, as a JSON-able list): read from the
+    choices kept in the cache, else measured with timed(engine) -> fn() (the median of 3
+    runs after one) and kept."""
+    path = os.path.join(cache_folder(cache_dir), EXPORTED, 'engine_choice.json')
+    key = json.dumps(key + [_cpu(), {e: engine_version(e) for e in engines}])
+    try:
+        with open(path) as f:
+            choices = json.load(f)
+    except (OSError, ValueError):
+        choices = {}
+    if key in choices and choices[key]['engine'] in engines:
+        return choices[key]['engine']
+    ms = {}
+    for engine in engines:
+        fn = timed(engine)
+        fn()
+        ms[engine] = 1e3 * float(np.median([_seconds(fn) for _ in range(3)]))
+    engine = min(ms, key=ms.get)
+    logging.info('engine auto: %s, the fastest here (%s; measured once, kept in %s)',
+                 NAMES[engine], ', '.join(f'{NAMES[e]} {t:.1f} ms' for e, t in ms.items()),
+                 path)
+    choices[key] = {'engine': engine, 'ms': {e: round(t, 2) for e, t in ms.items()}}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with outputs.replacing(path) as f:
+        json.dump(choices, f, indent=1)
+    return engine
+
+
+def _seconds(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _cpu():
+    """The CPU's model name, for the choice's key."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _runner(folder, cfg, section):

@@ -27,7 +27,7 @@ import paddle
 import console
 import outputs
 import results
-from engine import model_for, model_source
+from engine import fastest_engine, installed_engines, model_for, model_source
 from models import TSM
 from models.finite import check_scores
 from models.device import usable_cores
@@ -35,7 +35,7 @@ from models.deploy.cache import exported_step
 from models.deploy.engines import NAMES, engine_precision, step_runner
 from models.deploy.onnx_export import MissingPackage
 from models.deploy.step import STEP_NAME, ExportedStream, StepPredictor
-from models.online import OnlineStep, OnlineTSM
+from models.online import OnlineStep, OnlineTSM, _pair
 from models.weights import load_for_inference
 from reader import make_loader
 from reader.listfile import read_label_names
@@ -301,16 +301,21 @@ def check_display():
 def online_engine(args, cfg):
     """(what steps the stream, its description): the exported per-frame step of the weights
     (built once and cached, checked against the dynamic stream) on INFER.engine (Paddle
-    Inference, ONNX Runtime or OpenVINO); the dynamic model with --dynamic."""
+    Inference, ONNX Runtime, OpenVINO, or auto: the fastest of them here, measured once);
+    the dynamic model with --dynamic."""
     infer, size = cfg['INFER'], cfg['DATA']['target_size']
     model = TSM(**cfg['MODEL'])
     if args.dynamic:
         load_for_inference(model, infer['weights'], cfg['DATA']['weights_dir'])
         model.eval()
         return OnlineTSM(model, size), 'the dynamic graph'
-    engine = infer['engine']
     threads = infer['threads'] or usable_cores()
-    try:
+    shapes = OnlineStep(model).buffer_shapes(size)  # the network's, weights aside
+    made = {}
+
+    def step_on(engine):
+        if engine in made:
+            return made[engine]
         folder = exported_step(cfg, infer['weights'], cfg['DATA']['weights_dir'], engine)
         step = os.path.join(folder, STEP_NAME)
         if engine != 'paddle':
@@ -321,9 +326,30 @@ def online_engine(args, cfg):
             runner = StepPredictor(step, args.use_gpu, threads, infer['precision'])
             where = 'GPU' if runner.on_gpu else 'CPU'
             ran_on = f'Paddle Inference ({where}, {runner.precision})'
+        made[engine] = runner, ran_on
+        return made[engine]
+
+    def timed(engine):  # a stream of 4 frames from empty buffers
+        runner, frame = step_on(engine)[0], np.zeros([1, 3] + list(_pair(size)), np.float32)
+
+        def stream():
+            buffers = [np.zeros(s, np.float32) for s in shapes]
+            for _ in range(4):
+                _, buffers = runner.step(frame, buffers)
+        return stream
+
+    try:
+        engine = infer['engine']
+        if engine == 'auto':
+            engines = installed_engines(args.use_gpu)
+            key = [os.path.basename(exported_step(cfg, infer['weights'],
+                                                  cfg['DATA']['weights_dir'])),
+                   infer['precision'], threads]
+            engine = engines[0] if len(engines) == 1 else fastest_engine(
+                key, engines, timed, cfg['DATA']['weights_dir'])
+        runner, ran_on = step_on(engine)
     except (ValueError, MissingPackage) as e:  # a precision or package this machine lacks
         raise cli.UsageError(f'INFER: {e}') from None
-    shapes = OnlineStep(model).buffer_shapes(size)  # the network's, weights aside
     return ExportedStream(runner, shapes), ran_on
 
 

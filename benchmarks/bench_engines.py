@@ -134,7 +134,7 @@ def main():
     args = build_parser().parse_args()
     use_cpu(args.threads)
     paddle.set_device('cpu')
-    versions = {e: engine_version(e) for e in ('onnxruntime', 'openvino')}
+    versions = {e: engine_version(e).split('-')[0] for e in ('onnxruntime', 'openvino')}
     times = {}
     with tempfile.TemporaryDirectory() as folder:
         clip = np.random.default_rng(3).standard_normal(

@@ -91,8 +91,8 @@ def _inference(p):
                    'fp16 (GPU) or auto (bf16 where the CPU has it, else fp32)')
     p.add_argument('--threads', type=int, help='CPU threads of the exported model (0 = all)')
     p.add_argument('--engine', help='what runs the exported model: paddle (Paddle Inference, '
-                   'the default), onnxruntime or openvino (pip install -r '
-                   'requirements-deploy.txt)')
+                   'the default), onnxruntime, openvino (pip install -r '
+                   'requirements-deploy.txt) or auto (the fastest installed, measured once)')
 
 
 def _predict(p):

@@ -19,7 +19,7 @@ import yaml
 import outputs
 from models import TSM
 from models.amp import AMP_MODES
-from models.deploy.engines import ENGINES
+from models.deploy.engines import CHOICES as ENGINES
 from models.deploy.predictor import PRECISIONS
 from models.tsm import check_args
 from models.weights.published import label_order_problem, published_protocol
@@ -107,7 +107,8 @@ DEFAULTS = {
                                   # (GPU) or auto (bf16 where the CPU has it, else fp32)
         'threads': 0,             # CPU threads of the exported model; 0 = every usable core
         'engine': 'paddle',       # what runs the exported model: paddle (Paddle Inference),
-                                  # onnxruntime or openvino (requirements-deploy.txt)
+                                  # onnxruntime or openvino (requirements-deploy.txt), or
+                                  # auto: the fastest installed, measured once and kept
     },
     'INFER': {
         'filelist': '',           # videos for predict.py --filelist (labels optional)
@@ -128,7 +129,7 @@ DEFAULTS = {
                                   # (GPU) or auto (bf16 where the CPU has it, else fp32)
         'threads': 0,             # CPU threads of the exported model; 0 = every usable core
         'engine': 'paddle',       # what runs the exported model (and the --online step):
-                                  # paddle, onnxruntime or openvino, as TEST.engine
+                                  # paddle, onnxruntime, openvino or auto, as TEST.engine
     },
 }
 

@@ -326,6 +326,61 @@ def test_a_missing_engine_is_one_line_naming_the_package(tmp_path, monkeypatch):
                               'requirements-deploy.txt)')
 
 
+def test_auto_measures_the_engines_once_and_keeps_the_fastest(tmp_path):
+    import time
+    from engine import fastest_engine
+    cache = str(tmp_path / 'cache')
+    calls = []
+
+    def timed(engine):
+        calls.append(engine)
+        pause = {'paddle': 0.02, 'onnxruntime': 0.005, 'openvino': 0.01}[engine]
+        return lambda: time.sleep(pause)
+    engines = ['paddle', 'onnxruntime', 'openvino']
+    assert fastest_engine(['model-a', 'fp32', 2], engines, timed, cache) == 'onnxruntime'
+    assert calls == engines  # each measured once
+    kept = json.loads((tmp_path / 'cache' / 'exported' / 'engine_choice.json').read_text())
+    (choice,) = kept.values()
+    assert choice['engine'] == 'onnxruntime'
+    assert choice['ms']['paddle'] > choice['ms']['openvino'] > choice['ms']['onnxruntime']
+
+    def refuse(engine):
+        raise AssertionError('measured again')
+    assert fastest_engine(['model-a', 'fp32', 2], engines, refuse, cache) == 'onnxruntime'
+    # another model, precision or set of engines is measured anew
+    assert fastest_engine(['model-a', 'bf16', 2], ['paddle', 'openvino'], timed,
+                          cache) == 'openvino'
+    assert len(json.loads((tmp_path / 'cache' / 'exported' /
+                           'engine_choice.json').read_text())) == 2
+
+
+def test_auto_runs_an_engine_that_computes_the_model(tmp_path, monkeypatch):
+    import engine as engines
+    from configs.config import load_config
+    from models.weights import write_weights
+    model = trained_like('bidirectional')
+    write_weights(str(tmp_path / 'best'), model)
+    flags = ['MODEL.depth=18', 'MODEL.seg_num=4', 'MODEL.num_classes=7', 'MODEL.shift_ratio=0.25',
+             'DATA.target_size=32',
+             f'TEST.weights={tmp_path / "best"}', f'DATA.weights_dir={tmp_path / "cache"}',
+             'TEST.engine=auto', 'TEST.protocol=ours']
+    cfg = load_config('configs/tsm_demo.yaml', flags)
+    assert cfg['MODEL'] == dict(cfg['MODEL'], **TSM(**MODEL).settings)
+    runner = engines.model_for(cfg, 'TEST', use_gpu=False)
+    with paddle.no_grad():
+        want = model(paddle.to_tensor(clips(2))).numpy()
+    assert relative_error(runner(clips(2)).numpy(), want) < 1e-4
+    kept = json.loads((tmp_path / 'cache' / 'exported' / 'engine_choice.json').read_text())
+    (choice,) = kept.values()
+    assert set(choice['ms']) == set(engines.installed_engines())
+    assert engines.model_source(cfg['TEST'], runner)['engine'] in (
+        'paddle.inference', choice['engine'])
+    # with Paddle Inference alone nothing is measured
+    monkeypatch.setattr(engines, 'installed_engines', lambda use_gpu=False: ['paddle'])
+    monkeypatch.setattr(engines, 'fastest_engine', None)
+    assert isinstance(engines.model_for(cfg, 'TEST', use_gpu=False), Predictor)
+
+
 def test_a_failed_build_leaves_no_export(tmp_path, monkeypatch):
     from models.deploy import cache as exported
     from models.weights import write_weights

@@ -532,6 +532,23 @@ def test_the_running_label_of_a_long_stream_follows_its_clips_in_order(tmp_path)
     assert [k for _, k in since_start] != order  # the mean since the start misses clips
 
 
+def test_predict_online_on_the_fastest_engine(tmp_path, monkeypatch):
+    import engine as engines
+    _, video = write_setup(tmp_path)
+    monkeypatch.setenv('TSM_WEIGHTS_HOME', str(tmp_path / 'cache'))
+    assert run_predict(tmp_path, video, '--dynamic') == 0
+    dynamic = json.loads((tmp_path / 'out' / 'TSM_online.json').read_text())
+    assert run_predict(tmp_path, video, '--engine', 'auto', exported=True) == 0
+    fastest = json.loads((tmp_path / 'out' / 'TSM_online.json').read_text())
+    kept = json.loads((tmp_path / 'cache' / 'exported' / 'engine_choice.json').read_text())
+    (choice,) = kept.values()
+    assert set(choice['ms']) == set(engines.installed_engines())
+    from models.deploy.engines import NAMES
+    assert fastest['engine'] == f"{NAMES[choice['engine']]} (CPU, fp32)"
+    for a, b in zip(fastest['frames'], dynamic['frames']):
+        assert a['score'] == pytest.approx(b['score'], abs=1e-4)
+
+
 @pytest.mark.parametrize('engine, name', [('onnxruntime', 'ONNX Runtime'),
                                           ('openvino', 'OpenVINO')])
 def test_predict_online_on_every_engine(tmp_path, capsys, engine, name):

@@ -16,6 +16,7 @@ from .onnx_export import MissingPackage, OnnxStep, _session
 from .predictor import bf16_supported
 
 ENGINES = ('paddle', 'onnxruntime', 'openvino')
+CHOICES = ENGINES + ('auto',)  # auto: the fastest installed one, measured (engine.py)
 NAMES = {'paddle': 'Paddle Inference', 'onnxruntime': 'ONNX Runtime', 'openvino': 'OpenVINO'}
 PACKAGES = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino'}
 
