@@ -575,5 +575,5 @@ def test_predict_online_on_every_engine(tmp_path, capsys, engine, name):
                         '-o', 'INFER.precision=bf16', exported=True)
         from configs.config import ConfigError
         with pytest.raises(ConfigError, match=r"INFER.engine: expected one of paddle, "
-                                              r"onnxruntime, openvino, got 'tvm'"):
+                                              r"onnxruntime, openvino, auto, got 'tvm'"):
             run_predict(tmp_path, video, '-o', 'INFER.engine=tvm')
