@@ -9,7 +9,8 @@ model (online_demo/mobilenet_v2_tsm.py, 27 classes) in a child process
 (benchmarks/torch_online_side.py): PyTorch eager, and exported to ONNX and run by ONNX Runtime
 as the demo deploys it. Ours is the same network with the same weights (converted from the
 file the child saves; the logits are compared first): the dynamic OnlineTSM step, the exported
-step on Paddle Inference (fp32, and bf16 where the CPU has it) and on ONNX Runtime. Every case
+step on Paddle Inference (fp32, and bf16 where the CPU has it), on ONNX Runtime and, where it
+is installed, on OpenVINO (fp32, bf16). Every case
 streams --frames frames of 224x224 at batch 1 from the buffers its previous job left, with the
 same number of threads; the cases alternate job by job, --rounds times, each after a pause,
 and the medians are reported per frame, with frames per second, the fraction of this CPU's
@@ -21,6 +22,7 @@ import json
 import os
 import sys
 import tempfile
+from importlib.util import find_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -34,6 +36,7 @@ from benchmarks.timing import (clip_flops, machine, machine_line, matmul_peak,  
                                paused_seconds)
 from models import TSM  # noqa: E402
 from models.device import use_cpu  # noqa: E402
+from models.deploy.engines import step_runner  # noqa: E402
 from models.deploy.onnx_export import OnnxStep, export_onnx  # noqa: E402
 from models.deploy.predictor import Predictor, bf16_supported, model_files  # noqa: E402
 from models.deploy.static import clip_spec, export_static, relative_error  # noqa: E402
@@ -98,6 +101,10 @@ def our_cases(args, folder, frames):
     if bf16_supported():
         runners['ours, Paddle Inference bf16'] = StepPredictor(step, threads=args.threads,
                                                                 precision='bf16')
+    if find_spec('openvino'):
+        for precision in ('fp32', 'bf16') if bf16_supported() else ('fp32',):
+            runners[f'ours, OpenVINO {precision}'] = step_runner('openvino', onnx,
+                                                                 args.threads, precision)
     for name, runner in runners.items():
         if 'bf16' not in name:  # bf16 is near, not equal
             check_step(name, runner, model, SIZE)

@@ -94,15 +94,17 @@ def _builder(block, counts):
     return build
 
 
+BUILDERS = {18: _builder(BasicBlock, [2, 2, 2, 2]), 34: _builder(BasicBlock, [3, 4, 6, 3]),
+            50: _builder(Bottleneck, [3, 4, 6, 3]), 101: _builder(Bottleneck, [3, 4, 23, 3])}
+
+
 def install():
     """Make `import torchvision` give this module's ResNets (and an empty transforms)."""
     package = types.ModuleType('torchvision')
     models = types.ModuleType('torchvision.models')
     models.ResNet = ResNet
-    models.resnet18 = _builder(BasicBlock, [2, 2, 2, 2])
-    models.resnet34 = _builder(BasicBlock, [3, 4, 6, 3])
-    models.resnet50 = _builder(Bottleneck, [3, 4, 6, 3])
-    models.resnet101 = _builder(Bottleneck, [3, 4, 23, 3])
+    for depth, build in BUILDERS.items():
+        setattr(models, f'resnet{depth}', build)
     package.models = models
     package.transforms = types.ModuleType('torchvision.transforms')
     sys.modules.update({'torchvision': package, 'torchvision.models': models,

@@ -38,3 +38,30 @@ def test_paddle_runs_no_onednn_kernel_in_training(variants):
     this test, and the training step may then use them."""
     assert variants['eager']['onednn_per_step'] == 0
     assert variants['static']['onednn_per_step'] == 0
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+def test_the_torchvision_stand_in_is_torchvisions_resnet(depth):
+    """benchmarks/torchvision_resnet.py, which builds the original network where torchvision
+    does not import: its parameter names are torchvision's, and it computes what the
+    functional torchvision ResNet of tests/source_nets.py computes from the same weights."""
+    torch = pytest.importorskip('torch')
+    import numpy as np
+    sys.path.insert(0, f'{ROOT}/benchmarks')
+    try:
+        import torchvision_resnet
+    finally:
+        sys.path.remove(f'{ROOT}/benchmarks')
+    from tests import source_nets as src
+    names = src.TorchvisionNames(depth)
+    state = src.random_state(names, depth, 10, seed=depth)
+    net = torchvision_resnet.BUILDERS[depth](num_classes=10)
+    missing, unexpected = net.load_state_dict(
+        {k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}, strict=False)
+    assert unexpected == [] and all(k.endswith('num_batches_tracked') for k in missing)
+    net.eval()
+    x = np.random.default_rng(1).standard_normal([2, 1, 3, 64, 64], dtype=np.float32)
+    with torch.no_grad():
+        got = net(torch.from_numpy(x[:, 0])).numpy()
+    want = src.torch_forward(state, names, depth, x, 1, shift=False)
+    assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
