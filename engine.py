@@ -18,14 +18,18 @@ import numpy as np
 from configs import cli
 from models import TSM
 from models.device import usable_cores
-from models.deploy.engines import ENGINES, NAMES, clip_runner, engine_version
+from models.deploy.engines import ENGINES, INT8_FILE, NAMES, clip_runner, engine_version
 from models.deploy.onnx_export import MissingPackage
 from models.deploy.predictor import Predictor, check_matches, model_files
 from models.weights import load_for_inference
-from models.weights.cache import cache_folder
+from models.weights.cache import cache_folder, sha256sum
 from models.deploy.cache import EXPORTED, exported_model
 import outputs
+from reader.dataset import read_clip
+from reader.listfile import read_list
 from reader.protocols import input_size
+
+INT8_CLIPS = 32  # calibration clips drawn from TRAIN.filelist for an int8 copy
 
 
 def model_for(cfg, section, use_gpu, dynamic=False):
@@ -52,13 +56,28 @@ def model_for(cfg, section, use_gpu, dynamic=False):
     engine = settings['engine']
     if engine == 'auto':
         return _fastest(sized, section, use_gpu)
+    calibration = int8_calibration(sized) if settings['precision'] == 'int8' else None
     try:
-        folder = exported_model(sized, settings['weights'], cfg['DATA']['weights_dir'], engine)
+        folder = exported_model(sized, settings['weights'], cfg['DATA']['weights_dir'], engine,
+                                calibration)
     except MissingPackage as e:
         raise cli.UsageError(f'{section}.engine: {e}') from None
     if engine != 'paddle':
         return _runner(folder, sized, section)
     return _predictor(folder, sized, section, use_gpu)
+
+
+def int8_calibration(cfg):
+    """(what names them, fn() -> clips): INT8_CLIPS clips of TRAIN.filelist (a fixed draw),
+    read as the model is fed at test time, for NNCF's int8 calibration."""
+    path, root = cfg['TRAIN']['filelist'], cfg['DATA']['data_root']
+
+    def clips():
+        items = read_list(path, root)
+        picked = sorted(np.random.default_rng(0).permutation(len(items))[:INT8_CLIPS])
+        logging.info('int8: calibrating on %d clips of %s', len(picked), path)
+        return np.stack([read_clip(items[i][0], cfg, 'test')[0] for i in picked])
+    return f'{sha256sum(path)} {os.path.abspath(root)} {INT8_CLIPS}', clips
 
 
 def installed_engines(use_gpu=False):
@@ -155,6 +174,15 @@ def _runner(folder, cfg, section):
     """The exported model's ONNX file in `folder` on cfg[section]['engine']."""
     settings = cfg[section]
     onnx = os.path.join(folder, 'TSM.onnx')
+    if settings['precision'] == 'int8' and not settings['infer_model']:
+        onnx = os.path.join(folder, INT8_FILE)
+        with open(os.path.join(folder, 'int8.json')) as f:
+            stats = json.load(f)
+        logging.info('int8 copy: the top class of fp32 on %.0f%% of its %d calibration clips',
+                     100 * stats['same_top1_as_fp32'], stats['clips'])
+    elif settings['precision'] == 'int8':
+        raise cli.UsageError(f'{section}.precision int8 is built from weights (--weights), '
+                             f'not from an export folder')
     if not os.path.isfile(onnx):  # an export.py folder written without --onnx
         raise cli.UsageError(f"{section}.engine {settings['engine']} runs {onnx}, which is not "
                              f"there: export with --onnx")

@@ -20,7 +20,7 @@ import outputs
 from models import TSM
 from models.amp import AMP_MODES
 from models.deploy.engines import CHOICES as ENGINES
-from models.deploy.predictor import PRECISIONS
+from models.deploy.predictor import ALL_PRECISIONS as PRECISIONS
 from models.tsm import check_args
 from models.weights.published import label_order_problem, published_protocol
 from reader.frames import TEMPLATES as FRAME_TEMPLATES, template_problem
@@ -104,7 +104,8 @@ DEFAULTS = {
         'save_dir': 'output/eval',  # metrics JSON goes here
         'infer_model': '',        # an export.py folder to run instead of the weights
         'precision': 'fp32',      # of the exported model: fp32, bf16 (CPUs with bf16), fp16
-                                  # (GPU) or auto (bf16 where the CPU has it, else fp32)
+                                  # (GPU), auto (bf16 where the CPU has it, else fp32) or
+                                  # int8 (engine openvino: NNCF, calibrated on TRAIN.filelist)
         'threads': 0,             # CPU threads of the exported model; 0 = every usable core
         'engine': 'paddle',       # what runs the exported model: paddle (Paddle Inference),
                                   # onnxruntime or openvino (requirements-deploy.txt), or
@@ -306,10 +307,25 @@ def checked(cfg, path):
     """`cfg` once its values are checked (check_values) and its protocols resolved; `path`
     names the config file in messages."""
     check_values(cfg, path)
+    check_int8(cfg, path)
     resolve_protocols(cfg, path)
     warn_mirrored_classes(cfg, path)
     check_label_order(cfg, path)
     return cfg
+
+
+def check_int8(cfg, path):
+    """int8 is OpenVINO's, calibrated on TRAIN.filelist: both must be there."""
+    for section in ('TEST', 'INFER'):
+        settings = cfg[section]
+        if settings['precision'] != 'int8':
+            continue
+        if settings['engine'] != 'openvino':
+            raise ConfigError(f"{path}: {section}.precision int8 runs on OpenVINO: set "
+                              f"{section}.engine openvino (now {settings['engine']})")
+        if not cfg['TRAIN']['filelist']:
+            raise ConfigError(f'{path}: {section}.precision int8 is calibrated on clips of '
+                              f'TRAIN.filelist, which is empty')
 
 
 class _Dumper(yaml.SafeDumper):

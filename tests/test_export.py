@@ -2,6 +2,7 @@
 import json
 import logging
 import os
+import re
 
 import numpy as np
 import paddle
@@ -379,6 +380,35 @@ def test_auto_runs_an_engine_that_computes_the_model(tmp_path, monkeypatch):
     monkeypatch.setattr(engines, 'installed_engines', lambda use_gpu=False: ['paddle'])
     monkeypatch.setattr(engines, 'fastest_engine', None)
     assert isinstance(engines.model_for(cfg, 'TEST', use_gpu=False), Predictor)
+
+
+def test_int8_on_openvino_is_a_quantised_copy_calibrated_on_the_training_list(tmp_path):
+    pytest.importorskip('openvino')
+    pytest.importorskip('nncf')
+    import engine as engines
+    from configs.config import ConfigError, load_config
+    from tests.tiny import make_demo_data, write_tiny_config
+    data = make_demo_data(tmp_path / 'data', seed=4)
+    config = write_tiny_config(tmp_path, data, TEST={'engine': 'openvino', 'precision': 'int8'})
+    model = TSM(num_classes=6, seg_num=2, depth=18)
+    write_weights(str(tmp_path / 'run' / 'TSM_best'), model)
+    cfg = load_config(config, [f'DATA.weights_dir={tmp_path / "cache"}'])
+    runner = engines.model_for(cfg, 'TEST', use_gpu=False)
+    assert runner.precision == 'int8' and runner.files[0].endswith('TSM_int8.xml')
+    graph = open(runner.files[0]).read()
+    assert graph.count('type="FakeQuantize"') >= 20  # every convolution's input and weights
+    folder = os.path.dirname(runner.files[0])
+    stats = json.load(open(os.path.join(folder, 'int8.json')))
+    assert stats['clips'] == 6 and 0 <= stats['same_top1_as_fp32'] <= 1  # 6 training videos
+    x = np.random.default_rng(5).standard_normal([3, 2, 3, 32, 32], dtype=np.float32)
+    assert runner(x).numpy().shape == (3, 6)
+    assert engines.model_source(cfg['TEST'], runner)['precision'] == 'int8'
+    for flags, words in ((['TEST.engine=paddle'], 'TEST.precision int8 runs on OpenVINO: set '
+                                                  'TEST.engine openvino (now paddle)'),
+                         (["TRAIN.filelist=''"], 'TEST.precision int8 is calibrated on clips '
+                                                 'of TRAIN.filelist, which is empty')):
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            load_config(config, flags)
 
 
 def test_a_failed_build_leaves_no_export(tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ from ..tsm import TSM
 from ..weights import load_for_inference
 from ..weights.cache import cache_folder, sha256sum
 from ..weights.published import local_path
-from .engines import clip_runner, engine_version, step_runner
+from .engines import INT8_FILE, clip_runner, engine_version, quantise_int8, step_runner
 from .onnx_export import ONNX_OPSET, export_onnx
 from .predictor import model_files
 from .static import check, export_checked
@@ -47,13 +47,15 @@ def _digest(path):
     return digest.hexdigest()
 
 
-def _key(weights_file, cfg, kind, engine):
+def _key(weights_file, cfg, kind, engine, calibration=None):
     record = {'weights': _digest(weights_file), 'model': cfg['MODEL'],
               'target_size': cfg['DATA']['target_size'], 'paddle': paddle.__version__}
     if kind != 'clip':  # the clip export's key is what it was before steps were cached
         record['kind'] = kind
     if engine != 'paddle':
         record['engine'] = [engine, engine_version(engine)]
+    if calibration:
+        record['int8'] = [calibration[0], engine_version('nncf')]
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -104,11 +106,13 @@ def _cached(folder):
     return False
 
 
-def exported_model(cfg, spec, cache_dir=None, engine='paddle'):
+def exported_model(cfg, spec, cache_dir=None, engine='paddle', calibration=None):
     """The folder of the exported model of weights `spec` (a file, folder, URL or name) for
     cfg's MODEL and DATA.target_size, building it when the cache has no good one; for an
-    `engine` other than 'paddle' it holds TSM.onnx too, checked on that engine."""
-    return _exported(cfg, spec, cache_dir, 'clip', engine)
+    `engine` other than 'paddle' it holds TSM.onnx too, checked on that engine. With
+    `calibration` (what names the clips, fn() -> the clips), OpenVINO's int8 copy
+    (engines.INT8_FILE) too, and int8.json: how often it keeps fp32's top class on them."""
+    return _exported(cfg, spec, cache_dir, 'clip', engine, calibration)
 
 
 def exported_step(cfg, spec, cache_dir=None, engine='paddle'):
@@ -119,16 +123,16 @@ def exported_step(cfg, spec, cache_dir=None, engine='paddle'):
     return _exported(cfg, spec, cache_dir, 'online_step', engine)
 
 
-def _exported(cfg, spec, cache_dir, kind, engine):
+def _exported(cfg, spec, cache_dir, kind, engine, calibration=None):
     engine_version(engine)  # a missing package is named before anything is built
     path = local_path(spec, cache_dir)
     if path is not None:
-        folder = _folder(_key(path, cfg, kind, engine), cache_dir)
+        folder = _folder(_key(path, cfg, kind, engine, calibration), cache_dir)
         if _cached(folder):
             return folder
     model = TSM(**cfg['MODEL'])
     path = load_for_inference(model, spec, cache_dir)  # downloads and checks when needed
-    folder = _folder(_key(path, cfg, kind, engine), cache_dir)
+    folder = _folder(_key(path, cfg, kind, engine, calibration), cache_dir)
     if _cached(folder):
         return folder
     what = 'model' if kind == 'clip' else 'online step'
@@ -146,6 +150,10 @@ def _exported(cfg, spec, cache_dir, kind, engine):
                 onnx = export_onnx(*model_files(prefix), prefix + '.onnx', ONNX_OPSET)
                 check(f'{onnx} on {engine}', clip_runner(engine, onnx, 2, 'fp32')(clips).numpy(),
                       want)
+            if calibration:
+                stats = quantise_int8(onnx, calibration[1](), os.path.join(tmp, INT8_FILE))
+                with open(os.path.join(tmp, 'int8.json'), 'w') as f:
+                    json.dump(stats, f)
         else:
             prefix = os.path.join(tmp, STEP_NAME)
             _, onnx = export_checked_step(model, prefix, cfg['DATA']['target_size'],

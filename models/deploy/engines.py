@@ -7,7 +7,9 @@ models.deploy.predictor.Predictor (clips in, a paddle Tensor of logits out), `On
 (requirements-deploy.txt); a missing one is MissingPackage naming what to install.
 
 OpenVINO compiles for the CPU at the precision asked: fp32, or bf16 where the CPU has it
-(its own choice would be bf16 on such CPUs, silently: the hint is always given).
+(its own choice would be bf16 on such CPUs, silently: the hint is always given), or int8: a
+copy quantised after training by NNCF (`quantise_int8`, calibrated on clips of the training
+list), whose layers left unquantised run at OpenVINO's choice.
 """
 import numpy as np
 import paddle
@@ -18,7 +20,8 @@ from .predictor import bf16_supported
 ENGINES = ('paddle', 'onnxruntime', 'openvino')
 CHOICES = ENGINES + ('auto',)  # auto: the fastest installed one, measured (engine.py)
 NAMES = {'paddle': 'Paddle Inference', 'onnxruntime': 'ONNX Runtime', 'openvino': 'OpenVINO'}
-PACKAGES = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino'}
+PACKAGES = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino', 'nncf': 'nncf'}
+INT8_FILE = 'TSM_int8.xml'  # the quantised copy beside TSM.onnx (and its .bin)
 
 
 def engine_version(engine):
@@ -29,9 +32,9 @@ def engine_version(engine):
     try:
         module = __import__(PACKAGES[engine])  # optional: only the engine asked for
     except ImportError:
-        raise MissingPackage(f'engine {engine} needs its package: pip install '
-                             f'{PACKAGES[engine]} paddle2onnx (or pip install -r '
-                             f'requirements-deploy.txt)') from None
+        what = 'int8 needs NNCF' if engine == 'nncf' else f'engine {engine} needs its package'
+        raise MissingPackage(f'{what}: pip install {PACKAGES[engine]} paddle2onnx (or pip '
+                             f'install -r requirements-deploy.txt)') from None
     return module.__version__
 
 
@@ -42,6 +45,10 @@ def engine_precision(engine, precision):
         if precision not in ('fp32', 'auto'):
             raise ValueError(f'precision {precision}: ONNX Runtime runs the model in fp32')
         return 'fp32'
+    if engine == 'paddle' and precision == 'int8':
+        raise ValueError('precision int8: runs on --engine openvino (NNCF quantisation)')
+    if precision == 'int8':
+        return precision
     if precision == 'auto':
         return 'bf16' if bf16_supported() else 'fp32'
     if precision == 'bf16' and not bf16_supported():
@@ -55,9 +62,30 @@ def _compiled(path, threads, precision):
     engine_version('openvino')
     import openvino  # checked just above
     core = openvino.Core()
-    config = {'INFERENCE_NUM_THREADS': threads, 'PERFORMANCE_HINT': 'LATENCY',
-              'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32'}
+    config = {'INFERENCE_NUM_THREADS': threads, 'PERFORMANCE_HINT': 'LATENCY'}
+    if precision != 'int8':
+        config['INFERENCE_PRECISION_HINT'] = 'bf16' if precision == 'bf16' else 'f32'
     return core.compile_model(core.read_model(path), 'CPU', config)
+
+
+def quantise_int8(onnx, clips, out):
+    """NNCF's post-training int8 of the clip model `onnx`, calibrated on `clips` (float32
+    [N, T, 3, H, W], as the model is fed), saved as OpenVINO's `out` (.xml and .bin).
+    Returns {'same_top1_as_fp32': the fraction of the clips whose top class the int8 copy
+    keeps, 'clips': N}."""
+    engine_version('openvino')
+    engine_version('nncf')
+    import nncf  # checked just above
+    import openvino
+    model = openvino.Core().read_model(onnx)
+    quantised = nncf.quantize(model, nncf.Dataset(list(clips), lambda c: c[None]),
+                              subset_size=len(clips))
+    openvino.save_model(quantised, out)
+    fp32, int8 = (OpenVinoClip(path, 2, precision) for path, precision in
+                  ((onnx, 'fp32'), (out, 'int8')))
+    agree = [int(np.argmax(fp32(c[None]).numpy()) == np.argmax(int8(c[None]).numpy()))
+             for c in clips]
+    return {'same_top1_as_fp32': float(np.mean(agree)), 'clips': len(clips)}
 
 
 class OnnxClip:
@@ -122,6 +150,8 @@ def clip_runner(engine, path, threads, precision):
 
 def step_runner(engine, path, threads, precision):
     """The runner of an online step's ONNX file on `engine` (onnxruntime or openvino)."""
+    if precision == 'int8':
+        raise ValueError('precision int8: the online step runs in fp32 or bf16')
     if engine == 'onnxruntime':
         engine_precision(engine, precision)
         return OnnxStep(path, threads)

@@ -16,6 +16,8 @@ from ..workarounds import mkl
 from ..device import cuda_available
 
 PRECISIONS = ('fp32', 'bf16', 'fp16', 'auto')  # auto: bf16 on a CPU that has it, else fp32
+# of any engine: int8 is OpenVINO's (models.deploy.engines)
+ALL_PRECISIONS = PRECISIONS + ('int8',)
 MODEL_NAME = 'TSM'  # export.py writes DIR/TSM.json (Paddle 3) or DIR/TSM.pdmodel (Paddle 2.6)
 
 
