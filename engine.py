@@ -18,7 +18,8 @@ import numpy as np
 from configs import cli
 from models import TSM
 from models.device import usable_cores
-from models.deploy.engines import ENGINES, INT8_FILE, NAMES, clip_runner, engine_version
+from models.deploy.engines import (ENGINES, INT8_FILE, NAMES, clip_runner, engine_precision,
+                                   engine_version)
 from models.deploy.onnx_export import MissingPackage
 from models.deploy.predictor import Predictor, check_matches, model_files
 from models.weights import load_for_inference
@@ -80,9 +81,9 @@ def int8_calibration(cfg):
     return f'{sha256sum(path)} {os.path.abspath(root)} {INT8_CLIPS}', clips
 
 
-def installed_engines(use_gpu=False):
-    """The engines this machine can run an exported model on: Paddle Inference, and on the
-    CPU the optional packages that import."""
+def installed_engines(use_gpu=False, precision='fp32'):
+    """The engines this machine can run an exported model on at `precision`: Paddle
+    Inference, and on the CPU the optional packages that import."""
     import paddle
     if use_gpu and paddle.device.is_compiled_with_cuda():
         return ['paddle']  # the other two run on the CPU here
@@ -90,8 +91,10 @@ def installed_engines(use_gpu=False):
     for engine in ENGINES:
         try:
             engine_version(engine)
+            if engine != 'paddle':
+                engine_precision(engine, precision)
             found.append(engine)
-        except MissingPackage:
+        except (MissingPackage, ValueError):  # absent, or not at this precision
             pass
     return found
 
@@ -99,7 +102,7 @@ def installed_engines(use_gpu=False):
 def _fastest(cfg, section, use_gpu):
     """The exported model on the fastest installed engine (module docstring)."""
     settings, cache_dir = cfg[section], cfg['DATA']['weights_dir']
-    engines = installed_engines(use_gpu)
+    engines = installed_engines(use_gpu, settings['precision'])
     run = {}
 
     def runner(engine):

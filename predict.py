@@ -341,7 +341,7 @@ def online_engine(args, cfg):
     try:
         engine = infer['engine']
         if engine == 'auto':
-            engines = installed_engines(args.use_gpu)
+            engines = installed_engines(args.use_gpu, infer['precision'])
             key = [os.path.basename(exported_step(cfg, infer['weights'],
                                                   cfg['DATA']['weights_dir'])),
                    infer['precision'], threads]

@@ -355,6 +355,14 @@ def test_auto_measures_the_engines_once_and_keeps_the_fastest(tmp_path):
                            'engine_choice.json').read_text())) == 2
 
 
+def test_auto_compares_the_engines_that_run_the_precision_asked():
+    pytest.importorskip('onnxruntime')
+    from engine import installed_engines
+    assert 'onnxruntime' in installed_engines(precision='fp32')
+    assert 'onnxruntime' not in installed_engines(precision='bf16')  # fp32 only
+    assert installed_engines(precision='bf16')[0] == 'paddle'
+
+
 def test_auto_runs_an_engine_that_computes_the_model(tmp_path, monkeypatch):
     import engine as engines
     from configs.config import load_config
@@ -377,32 +385,49 @@ def test_auto_runs_an_engine_that_computes_the_model(tmp_path, monkeypatch):
     assert engines.model_source(cfg['TEST'], runner)['engine'] in (
         'paddle.inference', choice['engine'])
     # with Paddle Inference alone nothing is measured
-    monkeypatch.setattr(engines, 'installed_engines', lambda use_gpu=False: ['paddle'])
+    monkeypatch.setattr(engines, 'installed_engines', lambda *args: ['paddle'])
     monkeypatch.setattr(engines, 'fastest_engine', None)
     assert isinstance(engines.model_for(cfg, 'TEST', use_gpu=False), Predictor)
 
 
+INT8_CHILD = """
+import json, os, sys
+import numpy as np
+import engine as engines
+from configs.config import load_config
+cfg = load_config(sys.argv[1], ['DATA.weights_dir=' + sys.argv[2]])
+runner = engines.model_for(cfg, 'TEST', use_gpu=False)
+folder = os.path.dirname(runner.files[0])
+x = np.random.default_rng(5).standard_normal([3, 2, 3, 32, 32], dtype=np.float32)
+print(json.dumps({'precision': runner.precision, 'file': runner.files[0],
+                  'graph': open(runner.files[0]).read().count('type="FakeQuantize"'),
+                  'stats': json.load(open(os.path.join(folder, 'int8.json'))),
+                  'shape': list(runner(x).numpy().shape),
+                  'source': engines.model_source(cfg['TEST'], runner)}))
+"""
+
+
 def test_int8_on_openvino_is_a_quantised_copy_calibrated_on_the_training_list(tmp_path):
+    """In a child process: NNCF loads torch's and its own libraries, which this process, that
+    goes on to decode and encode videos, is kept free of."""
     pytest.importorskip('openvino')
     pytest.importorskip('nncf')
-    import engine as engines
+    import subprocess
+    import sys
     from configs.config import ConfigError, load_config
     from tests.tiny import make_demo_data, write_tiny_config
     data = make_demo_data(tmp_path / 'data', seed=4)
     config = write_tiny_config(tmp_path, data, TEST={'engine': 'openvino', 'precision': 'int8'})
-    model = TSM(num_classes=6, seg_num=2, depth=18)
-    write_weights(str(tmp_path / 'run' / 'TSM_best'), model)
-    cfg = load_config(config, [f'DATA.weights_dir={tmp_path / "cache"}'])
-    runner = engines.model_for(cfg, 'TEST', use_gpu=False)
-    assert runner.precision == 'int8' and runner.files[0].endswith('TSM_int8.xml')
-    graph = open(runner.files[0]).read()
-    assert graph.count('type="FakeQuantize"') >= 20  # every convolution's input and weights
-    folder = os.path.dirname(runner.files[0])
-    stats = json.load(open(os.path.join(folder, 'int8.json')))
-    assert stats['clips'] == 6 and 0 <= stats['same_top1_as_fp32'] <= 1  # 6 training videos
-    x = np.random.default_rng(5).standard_normal([3, 2, 3, 32, 32], dtype=np.float32)
-    assert runner(x).numpy().shape == (3, 6)
-    assert engines.model_source(cfg['TEST'], runner)['precision'] == 'int8'
+    write_weights(str(tmp_path / 'run' / 'TSM_best'), TSM(num_classes=6, seg_num=2, depth=18))
+    proc = subprocess.run([sys.executable, '-c', INT8_CHILD, config, str(tmp_path / 'cache')],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got['precision'] == 'int8' and got['file'].endswith('TSM_int8.xml')
+    assert got['graph'] >= 20  # every convolution's input and weights are quantised
+    assert got['stats']['clips'] == 6  # the 6 training videos
+    assert 0 <= got['stats']['same_top1_as_fp32'] <= 1
+    assert got['shape'] == [3, 6] and got['source']['precision'] == 'int8'
     for flags, words in ((['TEST.engine=paddle'], 'TEST.precision int8 runs on OpenVINO: set '
                                                   'TEST.engine openvino (now paddle)'),
                          (["TRAIN.filelist=''"], 'TEST.precision int8 is calibrated on clips '
