@@ -255,14 +255,20 @@ def resnet18_macs(size, num_classes):
     return macs + 512 * num_classes
 
 
-def test_weights_export_is_built_once_and_again_when_anything_changes(tmp_path, caplog):
-    from models.weights import write_weights
-    from models.deploy.cache import exported_model
+def saved_weights(tmp_path):
+    """(config of MODEL and DATA, the weights folder of a model trained-like, that model, a
+    cache folder) for the tests of the export cache."""
     cfg = {'MODEL': dict(TSM(**MODEL).settings), 'DATA': dict(DATA)}
     folder = str(tmp_path / 'best')
     model = trained_like('bidirectional')
     write_weights(folder, model)
-    cache = str(tmp_path / 'cache')
+    return cfg, folder, model, str(tmp_path / 'cache')
+
+
+def test_weights_export_is_built_once_and_again_when_anything_changes(tmp_path, caplog):
+    from models.weights import write_weights
+    from models.deploy.cache import exported_model
+    cfg, folder, model, cache = saved_weights(tmp_path)
     with caplog.at_level(logging.INFO):
         first = exported_model(cfg, folder, cache)
     assert 'building the exported model' in caplog.text
@@ -285,14 +291,9 @@ def test_weights_export_is_built_once_and_again_when_anything_changes(tmp_path, 
 def test_every_engine_runs_the_export_it_checked_and_caches_it_by_engine_and_version(
         tmp_path, engine):
     pytest.importorskip(engine)
-    from models.weights import write_weights
     from models.deploy.cache import exported_model
     from models.deploy.engines import clip_runner, engine_version
-    cfg = {'MODEL': dict(TSM(**MODEL).settings), 'DATA': dict(DATA)}
-    folder = str(tmp_path / 'best')
-    model = trained_like('bidirectional')
-    write_weights(folder, model)
-    cache = str(tmp_path / 'cache')
+    cfg, folder, model, cache = saved_weights(tmp_path)
     paddle_folder = exported_model(cfg, folder, cache)
     built = exported_model(cfg, folder, cache, engine)
     assert built != paddle_folder and os.path.isfile(os.path.join(built, 'TSM.onnx'))
@@ -489,11 +490,7 @@ def _garbage(path):
 
 def test_a_cached_export_changed_since_its_build_is_rebuilt(tmp_path, caplog):
     from models.deploy.cache import exported_model
-    cfg = {'MODEL': dict(TSM(**MODEL).settings), 'DATA': dict(DATA)}
-    folder = str(tmp_path / 'best')
-    model = trained_like('bidirectional')
-    write_weights(folder, model)
-    cache = str(tmp_path / 'cache')
+    cfg, folder, model, cache = saved_weights(tmp_path)
     built = exported_model(cfg, folder, cache)
     params = model_files(built)[1]
     _corrupt_in_place(params)
