@@ -24,6 +24,7 @@ from models.deploy.onnx_export import MissingPackage
 from models.deploy.predictor import Predictor, check_matches, model_files
 from models.weights import load_for_inference
 from models.weights.cache import cache_folder, sha256sum
+from models.workarounds.mkl import cpu_info
 from models.deploy.cache import EXPORTED, exported_model
 import outputs
 from reader.dataset import read_clip
@@ -43,6 +44,10 @@ def model_for(cfg, section, use_gpu, dynamic=False):
     settings = cfg[section]
     sized = dict(cfg, DATA=dict(cfg['DATA'], target_size=input_size(cfg, section.lower())))
     if settings['infer_model']:
+        if settings['engine'] == 'auto':  # it times the exports it builds from weights
+            raise cli.UsageError(f'{section}.engine auto chooses among the exports it builds '
+                                 f'from weights; with an export folder (infer_model) name '
+                                 f'its engine: paddle, onnxruntime or openvino')
         if settings['engine'] != 'paddle':
             return _runner(settings['infer_model'], sized, section)
         return _predictor(settings['infer_model'], sized, section, use_gpu)
@@ -117,8 +122,6 @@ def _fastest(cfg, section, use_gpu):
         clips = runner(engine)
         return lambda: clips(clip)
 
-    if len(engines) == 1:
-        return runner(engines[0])
     clip = np.random.default_rng(0).standard_normal(
         [1, cfg['MODEL']['seg_num'], 3] + [cfg['DATA']['target_size']] * 2, dtype=np.float32)
     key = [os.path.basename(exported_model(cfg, settings['weights'], cache_dir)),
@@ -127,9 +130,11 @@ def _fastest(cfg, section, use_gpu):
 
 
 def fastest_engine(key, engines, timed, cache_dir):
-    """The fastest of `engines` for `key` (what is run, as a JSON-able list): read from the
-    choices kept in the cache, else measured with timed(engine) -> fn() (the median of 3
-    runs after one) and kept."""
+    """The fastest of `engines` for `key` (what is run, as a JSON-able list): the one engine
+    when there is one; else read from the choices kept in the cache, or measured with
+    timed(engine) -> fn() (the median of 3 runs after one) and kept."""
+    if len(engines) == 1:
+        return engines[0]
     path = os.path.join(cache_folder(cache_dir), EXPORTED, 'engine_choice.json')
     key = json.dumps(key + [_cpu(), {e: engine_version(e) for e in engines}])
     try:
@@ -163,14 +168,7 @@ def _seconds(fn):
 
 def _cpu():
     """The CPU's model name, for the choice's key."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu_info()['model'] or platform.processor() or platform.machine()
 
 
 def _runner(folder, cfg, section):

@@ -345,8 +345,7 @@ def online_engine(args, cfg):
             key = [os.path.basename(exported_step(cfg, infer['weights'],
                                                   cfg['DATA']['weights_dir'])),
                    infer['precision'], threads]
-            engine = engines[0] if len(engines) == 1 else fastest_engine(
-                key, engines, timed, cfg['DATA']['weights_dir'])
+            engine = fastest_engine(key, engines, timed, cfg['DATA']['weights_dir'])
         runner, ran_on = step_on(engine)
     except (ValueError, MissingPackage) as e:  # a precision or package this machine lacks
         raise cli.UsageError(f'INFER: {e}') from None

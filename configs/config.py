@@ -427,7 +427,6 @@ RULES = [
     ('INFER', 'online_merge', lambda v: all(isinstance(p, list) and len(p) == 2
                                             and all(_class_ref(c) for c in p) for p in v),
      'pairs [[class, counted as], ...], each class an index >= 0 or a name'),
-
 ]
 
 

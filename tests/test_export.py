@@ -328,6 +328,18 @@ def test_a_missing_engine_is_one_line_naming_the_package(tmp_path, monkeypatch):
                               'requirements-deploy.txt)')
 
 
+def test_auto_with_an_export_folder_asks_for_its_engine(tmp_path):
+    from configs.config import load_config
+    from engine import model_for
+    cfg = load_config('configs/tsm_demo.yaml', ['TEST.engine=auto',
+                                                f'TEST.infer_model={tmp_path}'])
+    with pytest.raises(cli.UsageError) as err:
+        model_for(cfg, 'TEST', use_gpu=False)
+    assert str(err.value) == ('TEST.engine auto chooses among the exports it builds from '
+                              'weights; with an export folder (infer_model) name its engine: '
+                              'paddle, onnxruntime or openvino')
+
+
 def test_auto_measures_the_engines_once_and_keeps_the_fastest(tmp_path):
     import time
     from engine import fastest_engine
@@ -349,6 +361,7 @@ def test_auto_measures_the_engines_once_and_keeps_the_fastest(tmp_path):
     def refuse(engine):
         raise AssertionError('measured again')
     assert fastest_engine(['model-a', 'fp32', 2], engines, refuse, cache) == 'onnxruntime'
+    assert fastest_engine(['model-b', 'fp32', 2], ['paddle'], refuse, cache) == 'paddle'
     # another model, precision or set of engines is measured anew
     assert fastest_engine(['model-a', 'bf16', 2], ['paddle', 'openvino'], timed,
                           cache) == 'openvino'
@@ -387,7 +400,7 @@ def test_auto_runs_an_engine_that_computes_the_model(tmp_path, monkeypatch):
         'paddle.inference', choice['engine'])
     # with Paddle Inference alone nothing is measured
     monkeypatch.setattr(engines, 'installed_engines', lambda *args: ['paddle'])
-    monkeypatch.setattr(engines, 'fastest_engine', None)
+    monkeypatch.setattr(engines, '_seconds', None)  # nothing is timed
     assert isinstance(engines.model_for(cfg, 'TEST', use_gpu=False), Predictor)
 
 

@@ -39,14 +39,12 @@ def engine_version(engine):
 
 
 def engine_precision(engine, precision):
-    """What `engine` computes in for the asked `precision` (fp32, bf16, auto); ValueError
-    for one it cannot run on this machine."""
+    """What `engine` (onnxruntime or openvino) computes in for the asked `precision` (fp32,
+    bf16, auto; int8 on OpenVINO); ValueError for one it cannot run on this machine."""
     if engine == 'onnxruntime':
         if precision not in ('fp32', 'auto'):
             raise ValueError(f'precision {precision}: ONNX Runtime runs the model in fp32')
         return 'fp32'
-    if engine == 'paddle' and precision == 'int8':
-        raise ValueError('precision int8: runs on --engine openvino (NNCF quantisation)')
     if precision == 'int8':
         return precision
     if precision == 'auto':
