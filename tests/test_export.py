@@ -315,29 +315,24 @@ def test_every_engine_runs_the_export_it_checked_and_caches_it_by_engine_and_ver
         engines.PACKAGES[engine] = engine
 
 
-def test_a_missing_engine_is_one_line_naming_the_package(tmp_path, monkeypatch):
+@pytest.mark.parametrize('flags, message', [
+    (['TEST.engine=openvino'], 'TEST.engine: engine openvino needs its package: pip install '
+                               'no_such_openvino paddle2onnx (or pip install -r '
+                               'requirements-deploy.txt)'),
+    (['TEST.engine=auto', 'TEST.infer_model={tmp_path}'],
+     'TEST.engine auto chooses among the exports it builds from weights; with an export '
+     'folder (infer_model) name its engine: paddle, onnxruntime or openvino'),
+])
+def test_an_engine_that_cannot_run_is_one_line(tmp_path, monkeypatch, flags, message):
+    """A missing package (OpenVINO named as absent), or auto given an export folder."""
     from configs.config import load_config
     from engine import model_for
     from models.deploy import engines
     monkeypatch.setitem(engines.PACKAGES, 'openvino', 'no_such_openvino')
-    cfg = load_config('configs/tsm_demo.yaml', ['TEST.engine=openvino'])
+    cfg = load_config('configs/tsm_demo.yaml', [f.format(tmp_path=tmp_path) for f in flags])
     with pytest.raises(cli.UsageError) as err:
         model_for(cfg, 'TEST', use_gpu=False)
-    assert str(err.value) == ('TEST.engine: engine openvino needs its package: pip install '
-                              'no_such_openvino paddle2onnx (or pip install -r '
-                              'requirements-deploy.txt)')
-
-
-def test_auto_with_an_export_folder_asks_for_its_engine(tmp_path):
-    from configs.config import load_config
-    from engine import model_for
-    cfg = load_config('configs/tsm_demo.yaml', ['TEST.engine=auto',
-                                                f'TEST.infer_model={tmp_path}'])
-    with pytest.raises(cli.UsageError) as err:
-        model_for(cfg, 'TEST', use_gpu=False)
-    assert str(err.value) == ('TEST.engine auto chooses among the exports it builds from '
-                              'weights; with an export folder (infer_model) name its engine: '
-                              'paddle, onnxruntime or openvino')
+    assert str(err.value) == message
 
 
 def test_auto_measures_the_engines_once_and_keeps_the_fastest(tmp_path):
