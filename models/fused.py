@@ -11,12 +11,16 @@ out of the previous block and never builds the shifted copy of it: under oneDNN 
 time, while the second convolution adds a quarter of conv1's multiply-adds (moved/C of them).
 BatchNorm is folded into the two convolutions' weights and bias, since Paddle's fusion passes
 cannot fold it into a sum. Only for inference: the form has other parameters than the model.
+
+PP-LCNetV2 (PP-TSMv2) has no shifted residual blocks; its inference form is its
+re-parameterisable blocks folded into one depthwise conv each (models.pplcnet_v2).
 """
 import copy
 
 import numpy as np
 import paddle.nn as nn
 
+from .pplcnet_v2 import fold_all
 from .shift import moved_channels, shifted_folds
 
 
@@ -72,9 +76,11 @@ def merged_conv(block):
 
 def fuse_shifts(model):
     """A copy of `model` (a TSM) in its inference form: in every block merged_conv takes,
-    conv1 and bn1 become one ShiftConv; the other blocks stay as they are."""
+    conv1 and bn1 become one ShiftConv; the other blocks stay as they are. PP-LCNetV2's
+    re-parameterisable blocks are folded."""
     fused = copy.deepcopy(model)
     fused.eval()
+    fold_all(fused)
     for block in (b.layer for b in fused.blocks()):
         merged = merged_conv(block)
         if merged is not None:

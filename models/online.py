@@ -91,7 +91,7 @@ class OnlineStep(nn.Layer):
         if len(buffers) != expected:
             raise ValueError(f'OnlineStep: expected {expected} buffers (one per shifted '
                              f'block), got {len(buffers)}')
-        x = self.tsm.stem(frame)
+        x = self.tsm.frame_stem(frame)
         pending = list(buffers)
         new_buffers = []
         for k, (block, moved) in enumerate(zip(self.blocks, self.moved)):
@@ -111,7 +111,7 @@ class OnlineStep(nn.Layer):
         was_training = m.training
         m.eval()  # a training-mode pass would move the BatchNorm running statistics
         with paddle.no_grad():
-            x = m.stem(paddle.zeros([1, 3, height, width]))
+            x = m.frame_stem(paddle.zeros([1, 3, height, width]))
             for block, moved in zip(self.blocks, self.moved):
                 buffer = None
                 if moved:

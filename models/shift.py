@@ -97,6 +97,19 @@ def temporal_shift(x, seg_num, shift_ratio=0.125, mode='bidirectional'):
     return _spliced(x, seg_num, moved, mode)
 
 
+def paddle_order_shift(x, seg_num, shift_ratio):
+    """`paddle.nn.functional.temporal_shift` of x [N*T, C, H, W] (PP-TSMv2's shift), written
+    with slices so that every engine reads its export: channels [0, c1) take frame t-1's,
+    [c1, c2) frame t+1's, with c1 = int(C * shift_ratio) and c2 = int(C * 2 * shift_ratio)
+    (which is not always 2 * c1)."""
+    channels = x.shape[1]
+    c1, c2 = int(channels * shift_ratio), int(channels * 2 * shift_ratio)
+    parts = [_along_time(x[:, :c1], seg_num, -1)] if c1 else []
+    if c2 > c1:
+        parts.append(_along_time(x[:, c1:c2], seg_num, 1))
+    return paddle.concat(parts + [x[:, c2:]], axis=1) if parts else x
+
+
 class TemporalShift(nn.Layer):
     """Parameter-free layer wrapper, so a block can hold the shift it uses."""
 

@@ -168,7 +168,8 @@ def test_local_file_and_unknown_names(tmp_path, cache):
 def test_published_table():
     assert set(weights.PUBLISHED) == {
         'kinetics400', 'imagenet', 'kinetics400-zoo', 'imagenet-zoo', 'kinetics400-mit',
-        'kinetics400-mit-dense', 'pptsm-k400-uniform', 'pptsm-k400-dense',
+        'kinetics400-mit-dense', 'pptsm-k400-uniform', 'pptsm-k400-dense', 'pptsmv2-k400-8f',
+        'pptsmv2-k400-16f', 'pptsmv2-k400-8f-dml', 'pptsmv2-k400-16f-dml', 'pplcnetv2-imagenet',
         'pptsm-k400-uniform-distill', 'pptsm-k400-dense-distill',
         'pptsm-k400-uniform-distill-r101', 'pptsm-k400-dense-r101', 'sthv1-mit',
         'sthv1-mit-16', 'sthv1-mit-r101', 'sthv2-mit', 'sthv2-mit-16', 'sthv2-mit-r101',
@@ -178,7 +179,9 @@ def test_published_table():
     assert weights.PUBLISHED['kinetics400-mit']['urls'][0].endswith(
         'TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth')
     for name, entry in weights.PUBLISHED.items():  # every PP-TSM name is a ResNet-vd
-        if 'model' in entry:
+        if name.startswith('pptsmv2'):
+            assert entry['model']['backbone'] == 'pplcnet_v2'
+        elif 'model' in entry:
             backbone = entry['model']['backbone']
             assert backbone == {(True, False): 'resnet_vd', (True, True): 'mobilenet_v2_pp',
                                 (False, True): 'mobilenet_v2', (False, False): 'resnet'}[

@@ -30,6 +30,7 @@ import numpy as np
 from ..resnet import RESNET_SPECS, BottleneckBlock
 from ..shift import SHIFT_MODES
 from ..tsm import DEFAULT_DEPTH, MOBILENETS, TSM
+from . import lcnet
 from .checkpoint import write_weights
 from .errors import WeightsError, refuse_or_warn
 from .files import read_state
@@ -55,7 +56,7 @@ CLASSIFIER = ('fc.weight', 'fc.bias')
 # MODEL settings that change what a network computes from the same weights. dropout is not
 # one: it is the identity in evaluation, and a training choice when fine-tuning.
 COMPUTATION = ('backbone', 'depth', 'num_classes', 'seg_num', 'shift_mode', 'shift_place',
-               'shift_ratio', 'shift_every')
+               'shift_ratio', 'shift_every', 'temporal_attention')
 
 
 def settings_problems(recorded, settings):
@@ -63,12 +64,12 @@ def settings_problems(recorded, settings):
     from the model's `settings` (keys absent from the record are not compared)."""
     return [f'MODEL.{k}: model {settings[k]!r}, weights trained with {recorded[k]!r}'
             for k in COMPUTATION
-            if k in recorded and recorded[k] != settings[k] and k not in ARCHITECTURE]
+            if k in recorded and recorded[k] != settings.get(k) and k not in ARCHITECTURE]
 
 
 # settings that make other parameters (names, shapes): weights of another value cannot be
 # loaded, for fine-tuning either, and the override that fits them is the one thing to say
-ARCHITECTURE = ('backbone', 'depth')
+ARCHITECTURE = ('backbone', 'depth', 'temporal_attention')
 
 
 def check_architecture(theirs, settings, where):
@@ -76,7 +77,7 @@ def check_architecture(theirs, settings, where):
     ({key: value} of the weights' network, where known) builds another network than
     `settings`."""
     differ = {k: v for k, v in theirs.items()
-              if k in ARCHITECTURE and v is not None and v != settings[k]}
+              if k in ARCHITECTURE and v is not None and v != settings.get(k)}
     if differ:
         raise WeightsError(
             f'{where}: the weights are of a network with '
@@ -180,24 +181,31 @@ def convert_state(state, model, source_format=None, recorded=None, for_training=
     """
     recorded = recorded or {}
     out = _SILENT if quiet else log
-    fmt = source_format or detect_format(list(state))
+    lcnet_format = lcnet.layout(list(state))
+    fmt = source_format or lcnet_format or detect_format(list(state))
     if fmt not in FORMATS:
         raise ValueError(f'source_format: expected one of {FORMATS}, got {fmt!r}')
-    missing_parts = unsupported(fmt, list(state))
-    if missing_parts:
-        raise WeightsError(f'{where}: {fmt} weights of a network with {missing_parts}, '
-                           f'which this TSM does not have: they cannot be loaded')
-    renamed, origin, unknown = _rename(state, fmt, where)
-    shown = {k: v for k, v in _network_of(list(state), list(renamed)).items() if v is not None}
+    if lcnet_format:  # PP-TSMv2: its own names, and the source's shift order is ours
+        renamed, origin, unknown = lcnet.rename(state, fmt, where)
+        network, shift = lcnet.network(renamed), None
+    else:
+        missing_parts = unsupported(fmt, list(state))
+        if missing_parts:
+            raise WeightsError(f'{where}: {fmt} weights of a network with {missing_parts}, '
+                               f'which this TSM does not have: they cannot be loaded')
+        renamed, origin, unknown = _rename(state, fmt, where)
+        network = _network_of(list(state), list(renamed))
+        shift = source_shift(fmt, list(state), recorded.get('seg_num', 8))
+    shown = {k: v for k, v in network.items() if v is not None}
     check_architecture({**recorded, **shown}, model.settings, where)
-    shift = source_shift(fmt, list(state), recorded.get('seg_num', 8))
     problems = ([] if checked else settings_problems(recorded, model.settings)) + \
-        shift_problems(model, shift)
+        (lcnet.shift_problems(model.settings, fmt, recorded.get('seg_num')) if lcnet_format
+         else shift_problems(model, shift))
     refuse_or_warn(problems, for_training,
                    f'{where}: the model would not compute what these weights were trained '
                    f'to compute', 'Build the model as the weights were trained (the MODEL '
                    'section)', out, where)
-    if needs_swap(model, shift):
+    if shift and needs_swap(model, shift):
         renamed = permute_streams(renamed, model, shift.folds)
     expected = {k: list(v.shape) for k, v in model.state_dict().items()}
     missing = [k for k in expected if k not in renamed]

@@ -27,7 +27,14 @@ PPTSM_R101 = dict(PPTSM_R50, depth=101)
 # PP-TSM MobileNetV2: PaddleClas's MobileNetV2 (its first block expands too), the same shift
 # in its ten blocks that add their input
 PPTSM_MV2 = dict(R50_K400, backbone='mobilenet_v2_pp')
+# PP-TSMv2: PaddleVideo's PPTSM_v2 (PP-LCNetV2, one shift of 1/seg_num before its third
+# stage); the 16-frame distilled model adds the temporal attention (its config's
+# use_temporal_att), the others have none.
+PPTSMV2_8 = dict(R50_K400, backbone='pplcnet_v2', temporal_attention=False)
+PPTSMV2_16 = dict(PPTSMV2_8, seg_num=16, shift_ratio=0.0625)
+PPTSMV2_16_LTA = dict(PPTSMV2_16, temporal_attention=True)
 _PPTSM_URL = 'https://videotag.bj.bcebos.com/PaddleVideo-release2.1/PPTSM/'
+_PPTSMV2_URL = 'https://videotag.bj.bcebos.com/PaddleVideo-release2.3/'
 _PPTSM_R101_URL = 'https://videotag.bj.bcebos.com/PaddleVideo-release2.2/'
 _MIT_URLS = ('https://file.lzhu.me/projects/tsm/models/',
              'https://hanlab18.mit.edu/projects/tsm/models/')
@@ -66,6 +73,16 @@ def _mit(file_name, about, model, protocol, labels=None, also=None):
     elif labels:
         entry['labels'] = labels
     return entry
+
+
+def _pptsmv2(file_name, about, model, distilled=False):
+    """A published PP-TSMv2; a distilled one is its student's file, else the distillation
+    file (the student is read out of it, models/weights/lcnet.py)."""
+    files = [file_name + '_student', file_name] if distilled else [file_name]
+    return {'urls': [_PPTSMV2_URL + f + '.pdparams' for f in files],
+            'about': f'PaddleVideo PP-TSMv2 (PP-LCNetV2) Kinetics-400, {about} (1 clip x 1 '
+                     f'centre crop)',
+            'model': model, 'protocol': 'pptsm-uniform'}
 
 
 # 'protocol' (reader/protocols.py) is the test pipeline that produced the published top-1;
@@ -170,6 +187,18 @@ PUBLISHED = {
                  '(10 clips x 3 crops)',
         'model': PPTSM_R101,
         'protocol': 'pptsm-dense',
+    },
+    'pptsmv2-k400-8f': _pptsmv2('PPTSMv2_k400_8f', '8 frames, top-1 71.81', PPTSMV2_8),
+    'pptsmv2-k400-16f': _pptsmv2('PPTSMv2_k400_16f', '16 frames, top-1 73.1', PPTSMV2_16),
+    'pptsmv2-k400-8f-dml': _pptsmv2('PPTSMv2_k400_8f_dml', '8 frames, distilled from PP-TSM '
+                                    'R50, top-1 72.45', PPTSMV2_8, distilled=True),
+    'pptsmv2-k400-16f-dml': _pptsmv2('PPTSMv2_k400_16f_dml', '16 frames, distilled from '
+                                     'PP-TSM R50, temporal attention, top-1 75.16',
+                                     PPTSMV2_16_LTA, distilled=True),
+    'pplcnetv2-imagenet': {
+        'urls': ['https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/'
+                 'PPLCNetV2_base_ssld_pretrained.pdparams'],
+        'about': "PaddleClas PP-LCNetV2 ImageNet classifier (SSLD), PP-TSMv2's start",
     },
     'sthv1-mit': _mit('TSM_something_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth',
                       'TSM-R50 Something-Something V1, 8 segments, top-1 45.6 (1 clip x '
