@@ -12,7 +12,10 @@ its inference form: Paddle Inference (fp32, and bf16 where the CPU has it), and 
 Runtime and OpenVINO, as a user deploying it would. Every case runs one 8x224x224 clip at
 batch 1 with the same number of threads; the cases alternate, --rounds times, each after a
 pause; medians per clip and per frame, with ratios against the original on OpenVINO in the
-same precision. Writes OUT_DIR/bench_engines.json, .md (the table) and .png (the plot).
+same precision. PP-TSMv2 (backbone pplcnet_v2, random weights; 8 frames, and 16 with the
+temporal attention, as the published models) runs on the same engines beside them
+(--lcnet_frames, none to leave it out), each with the top-1 published for the model of its
+shape. Writes OUT_DIR/bench_engines.json, .md (the table) and .png (the plot).
 """
 import argparse
 import json
@@ -50,6 +53,8 @@ def build_parser():
     p.add_argument('--depth', type=int, default=50)
     p.add_argument('--size', type=int, default=224)
     p.add_argument('--seg_num', type=int, default=8)
+    p.add_argument('--lcnet_frames', type=int, nargs='*', default=[8, 16],
+                   help='PP-TSMv2 clips of these frames (8 and 16 are published)')
     p.add_argument('--out_dir', default='output/bench_engines')
     return p
 
@@ -90,7 +95,7 @@ def cases(args, folder, clip):
         runs[f'ours, Paddle Inference {precision}'] = (lambda r=runner: r(clip).numpy(), ours)
     for engine in ('onnxruntime', 'openvino'):
         for precision in precisions() if engine == 'openvino' else ('fp32',):
-            label = {'onnxruntime': 'ONNX Runtime', 'openvino': 'OpenVINO'}[engine]
+            label = LABELS[engine]
             mine = clip_runner(engine, onnx, args.threads, precision)
             theirs = clip_runner(engine, os.path.join(folder, 'original.onnx'), args.threads,
                                  precision)
@@ -104,12 +109,55 @@ def cases(args, folder, clip):
     return {name: fn for name, (fn, _) in runs.items()}, error
 
 
-def table(rows, seg_num):
-    lines = ['| engine | ms per clip | ms per frame | vs original on OpenVINO, same precision |',
-             '|---|---|---|---|']
+# Kinetics-400 top-1 published for each network's shape (1 clip x 1 centre crop): the
+# original TSM-R50 (kinetics400-mit), PP-TSMv2 8 frames distilled (pptsmv2-k400-8f-dml) and 16
+# frames distilled with the temporal attention (pptsmv2-k400-16f-dml)
+PUBLISHED_TOP1 = {'TSM-R50': 71.2, 'PP-TSMv2 8f': 72.45, 'PP-TSMv2 16f': 75.16}
+
+
+def lcnet_cases(args, folder, frames):
+    """{name: fn} of PP-TSMv2 with `frames` frames on every engine, fp32 checked against the
+    dynamic model first."""
+    model = TSM(num_classes=400, seg_num=frames, backbone='pplcnet_v2', shift_ratio=1 / frames,
+                temporal_attention=frames == 16, dropout=0.2)
+    model.eval()
+    clip = np.random.default_rng(frames).standard_normal([1, frames, 3, args.size, args.size],
+                                                         dtype=np.float32)
+    with paddle.no_grad():
+        want = model(paddle.to_tensor(clip)).numpy()
+    prefix = os.path.join(folder, f'PPTSMv2_{frames}')
+    export_static(model, clip_spec(model.settings, {'target_size': args.size}), prefix)
+    onnx = export_onnx(*model_files(prefix), prefix + '.onnx', 13)
+    runs = {}
+    for engine in ('paddle', 'onnxruntime', 'openvino'):
+        for precision in precisions() if engine != 'onnxruntime' else ('fp32',):
+            runner = (Predictor(prefix, threads=args.threads, precision=precision)
+                      if engine == 'paddle' else clip_runner(engine, onnx, args.threads,
+                                                             precision))
+            runs[f'ours PP-TSMv2 {frames}f, {LABELS[engine]} {precision}'] = (
+                lambda r=runner: r(clip).numpy())
+    for name, fn in runs.items():
+        error = relative_error(fn(), want)
+        if 'fp32' in name and error > TOLERANCE:
+            raise RuntimeError(f'{name}: logits differ from the dynamic model by {error:.2e}')
+    return runs
+
+
+LABELS = {'paddle': 'Paddle Inference', 'onnxruntime': 'ONNX Runtime', 'openvino': 'OpenVINO'}
+
+
+def top1(name):
+    return next((v for k, v in PUBLISHED_TOP1.items() if f' {k}' in name),
+                PUBLISHED_TOP1['TSM-R50'])
+
+
+def table(rows):
+    lines = ['| network, engine | ms per clip | ms per frame | published top-1 | vs original '
+             'TSM-R50 on OpenVINO, same precision |', '|---|---|---|---|---|']
     for name, row in rows.items():
         ratio = f"{row['vs_original_openvino']:.2f}" if row['vs_original_openvino'] else '-'
-        lines.append(f"| {name} | {row['ms']:.1f} | {row['ms'] / seg_num:.1f} | {ratio} |")
+        lines.append(f"| {name} | {row['ms']:.1f} | {row['ms_per_frame']:.1f} | "
+                     f"{row['top1']} | {ratio} |")
     return '\n'.join(lines)
 
 
@@ -119,7 +167,8 @@ def plot(rows, path, title):
     import matplotlib.pyplot as plt
     names = list(rows)[::-1]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
-    colours = ['tab:blue' if n.startswith('ours') else 'tab:gray' for n in names]
+    colours = ['tab:gray' if not n.startswith('ours') else
+               'tab:green' if 'PP-TSMv2' in n else 'tab:blue' for n in names]
     bars = ax.barh(names, [rows[n]['ms'] for n in names], color=colours)
     ax.bar_label(bars, fmt='%.0f ms', padding=3)
     ax.set_xlabel('ms per clip (median)')
@@ -144,6 +193,11 @@ def main():
         with open(os.path.join(folder, 'resnet.txt')) as f:
             resnet = f.read()
         runs, _ = cases(args, folder, clip)
+        frames_of = {name: args.seg_num for name in runs}
+        for frames in args.lcnet_frames:
+            lcnet = lcnet_cases(args, folder, frames)
+            runs.update(lcnet)
+            frames_of.update({name: frames for name in lcnet})
         for _ in range(args.rounds):
             for name, fn in runs.items():
                 times.setdefault(name, []).append(paused_seconds(fn, PAUSE))
@@ -152,7 +206,8 @@ def main():
     for name, seconds in medians.items():
         precision = name.rsplit(' ', 1)[1]
         reference = medians.get(f'original, OpenVINO {precision}')
-        rows[name] = {'ms': 1e3 * seconds, 'ms_per_frame': 1e3 * seconds / args.seg_num,
+        rows[name] = {'ms': 1e3 * seconds, 'ms_per_frame': 1e3 * seconds / frames_of[name],
+                      'top1': top1(name),
                       'vs_original_openvino': seconds / reference if reference else None}
     os.makedirs(args.out_dir, exist_ok=True)
     line = machine_line(**versions)
@@ -162,12 +217,15 @@ def main():
                    'original_resnet_built_by': resnet,
                    'clip': [args.seg_num, 3, args.size, args.size], 'depth': args.depth,
                    'rounds': args.rounds, 'per_clip': rows, 'all_seconds': times}, f, indent=2)
-    text = table(rows, args.seg_num)
+    text = table(rows)
     with open(out + '.md', 'w') as f:
         f.write(f'{line}, {args.threads} threads, TSM-ResNet-{args.depth} '
-                f'{args.seg_num}x{args.size}x{args.size}, batch 1, median of {args.rounds}\n\n'
+                f'{args.seg_num}x{args.size}x{args.size} and PP-TSMv2 '
+                f'{"/".join(map(str, args.lcnet_frames)) or "-"} frames at {args.size}, batch '
+                f'1, median of {args.rounds}\n\n'
                 f'{text}\n')
-    plot(rows, out + '.png', f'TSM-R{args.depth} {args.seg_num}x{args.size}x{args.size}, '
+    plot(rows, out + '.png', f'TSM-R{args.depth} {args.seg_num}x{args.size}x{args.size} (blue, '
+                             f'grey: original), PP-TSMv2 (green), '
                              f'batch 1, {args.threads} threads\n{line}')
     print(f'machine: {line}, {args.threads} threads')
     print(text)

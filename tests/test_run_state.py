@@ -249,7 +249,8 @@ def test_pretrain_that_cannot_download_names_the_ways_on(tmp_path, data, capsys,
 def test_the_ways_on_name_a_start_of_the_backbone():
     from models import TSM
     for backbone, words in (('resnet', 'ImageNet ResNet-18 file'),
-                            ('mobilenet_v2', 'a MobileNetV2 TSM file')):
+                            ('mobilenet_v2', 'a MobileNetV2 TSM file'),
+                            ('pplcnet_v2', 'a PP-TSMv2 or PaddleClas PP-LCNetV2 .pdparams')):
         depth = 18 if backbone == 'resnet' else 50
         ways = weights.other_starts(TSM(num_classes=3, seg_num=2, depth=depth,
                                         backbone=backbone))

@@ -89,10 +89,11 @@ def load_for_training(model, spec, cache_dir=None):
 def other_starts(model):
     """The ways to start training without a download, in one line."""
     settings = model.settings
+    backbone = settings.get('backbone', 'resnet')
     backbone = (f"an ImageNet ResNet-{settings['depth']} file (a Paddle .pdparams, or "
-                f"torchvision's .pth with torch installed)"
-                if settings.get('backbone', 'resnet').startswith('resnet') else
-                'a MobileNetV2 TSM file (the original .pth, a PP-TSM .pdparams)')
+                f"torchvision's .pth with torch installed)" if backbone.startswith('resnet')
+                else "a PP-TSMv2 or PaddleClas PP-LCNetV2 .pdparams" if backbone == 'pplcnet_v2'
+                else 'a MobileNetV2 TSM file (the original .pth, a PP-TSM .pdparams)')
     return (f"Or start from what is here: --pretrain '' (or -o TRAIN.pretrain='') trains from "
             f"random initialisation; --pretrain PATH starts from a checkpoint (a run's "
             f"TSM_best folder) or {backbone}")
