@@ -1,12 +1,15 @@
 """What runs a clip model for eval.py and predict.py: the exported model through Paddle
-Inference (the default), ONNX Runtime or OpenVINO (TEST/INFER.engine; exported once, checked
-and cached), or the dynamic TSM; and the record of which one ran, for their JSON outputs.
+Inference, ONNX Runtime or OpenVINO (TEST/INFER.engine; exported once, checked and cached),
+or the dynamic TSM; and the record of which one ran, for their JSON outputs.
 
-Engine 'auto' runs the fastest of the installed engines: the first time a model meets a
-machine, each engine's export is built and timed on a clip (or a frame of the online step)
-and the choice is kept in <cache>/exported/engine_choice.json, keyed by the exported model,
-the precision, the threads, the CPU and the engines' versions; later runs read it.
+Engine 'auto', the default, runs the fastest of the installed engines: the first time a
+model meets a machine, each engine's export is built and timed on a clip (or a frame of the
+online step) and the choice is kept in <cache>/exported/engine_choice.json, keyed by the
+exported model, the precision, the threads, the CPU and the engines' versions; later runs read
+it. An engine whose export cannot be built or checked is left out with a warning. An export
+folder (infer_model) under auto runs on Paddle Inference: its program is always there.
 """
+import importlib.util
 import json
 import logging
 import os
@@ -45,10 +48,9 @@ def model_for(cfg, section, use_gpu, dynamic=False):
     sized = dict(cfg, DATA=dict(cfg['DATA'], target_size=input_size(cfg, section.lower())))
     if settings['infer_model']:
         if settings['engine'] == 'auto':  # it times the exports it builds from weights
-            raise cli.UsageError(f'{section}.engine auto chooses among the exports it builds '
-                                 f'from weights; with an export folder (infer_model) name '
-                                 f'its engine: paddle, onnxruntime or openvino')
-        if settings['engine'] != 'paddle':
+            logging.info('%s.engine auto: an export folder runs on Paddle Inference; name '
+                         'onnxruntime or openvino to run its TSM.onnx', section)
+        elif settings['engine'] != 'paddle':
             return _runner(settings['infer_model'], sized, section)
         return _predictor(settings['infer_model'], sized, section, use_gpu)
     if dynamic or cfg['MODEL']['shift_mode'] == 'online':
@@ -60,6 +62,8 @@ def model_for(cfg, section, use_gpu, dynamic=False):
         model.eval()  # returns None under Paddle 2.6
         return model
     engine = settings['engine']
+    if engine == 'auto' and settings['precision'] == 'int8':
+        engine = 'openvino'  # the one engine that runs int8
     if engine == 'auto':
         return _fastest(sized, section, use_gpu)
     calibration = int8_calibration(sized) if settings['precision'] == 'int8' else None
@@ -88,16 +92,20 @@ def int8_calibration(cfg):
 
 def installed_engines(use_gpu=False, precision='fp32'):
     """The engines this machine can run an exported model on at `precision`: Paddle
-    Inference, and on the CPU the optional packages that import."""
+    Inference, and on the CPU the optional packages that import (with paddle2onnx, which
+    writes their ONNX form)."""
     import paddle
     if use_gpu and paddle.device.is_compiled_with_cuda():
         return ['paddle']  # the other two run on the CPU here
     found = []
+    onnx = importlib.util.find_spec('paddle2onnx') is not None
     for engine in ENGINES:
         try:
             engine_version(engine)
             if engine != 'paddle':
                 engine_precision(engine, precision)
+                if not onnx:
+                    continue
             found.append(engine)
         except (MissingPackage, ValueError):  # absent, or not at this precision
             pass
@@ -146,8 +154,15 @@ def fastest_engine(key, engines, timed, cache_dir):
         return choices[key]['engine']
     ms = {}
     for engine in engines:
-        fn = timed(engine)
-        fn()
+        try:
+            fn = timed(engine)
+            fn()
+        except Exception as e:  # noqa: BLE001  an optional engine that fails this model
+            if engine == 'paddle':
+                raise
+            logging.warning('engine auto: %s left out, it cannot run this model (%s: %s)',
+                            NAMES[engine], type(e).__name__, str(e).splitlines()[0][:200])
+            continue
         ms[engine] = 1e3 * float(np.median([_seconds(fn) for _ in range(3)]))
     engine = min(ms, key=ms.get)
     logging.info('engine auto: %s, the fastest here (%s; measured once, kept in %s)',

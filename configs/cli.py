@@ -90,9 +90,10 @@ def _inference(p):
     p.add_argument('--precision', help='of the exported model: fp32, bf16 (CPUs with it), '
                    'fp16 (GPU) or auto (bf16 where the CPU has it, else fp32)')
     p.add_argument('--threads', type=int, help='CPU threads of the exported model (0 = all)')
-    p.add_argument('--engine', help='what runs the exported model: paddle (Paddle Inference, '
-                   'the default), onnxruntime, openvino (pip install -r '
-                   'requirements-deploy.txt) or auto (the fastest installed, measured once)')
+    p.add_argument('--engine', help='what runs the exported model: paddle (Paddle Inference), '
+                   'onnxruntime, openvino (pip install -r requirements-deploy.txt) or auto '
+                   '(the default: the fastest installed, measured once; $TSM_ENGINE sets '
+                   'another default)')
 
 
 def _predict(p):

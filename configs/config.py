@@ -107,9 +107,11 @@ DEFAULTS = {
                                   # (GPU), auto (bf16 where the CPU has it, else fp32) or
                                   # int8 (engine openvino: NNCF, calibrated on TRAIN.filelist)
         'threads': 0,             # CPU threads of the exported model; 0 = every usable core
-        'engine': 'paddle',       # what runs the exported model: paddle (Paddle Inference),
+        'engine': 'auto',         # what runs the exported model: paddle (Paddle Inference),
                                   # onnxruntime or openvino (requirements-deploy.txt), or
-                                  # auto: the fastest installed, measured once and kept
+                                  # auto: the fastest installed here, measured once per model
+                                  # and kept (Paddle Inference on a GPU, or when the others
+                                  # are not installed); $TSM_ENGINE, when set, is the default
     },
     'INFER': {
         'filelist': '',           # videos for predict.py --filelist (labels optional)
@@ -129,7 +131,7 @@ DEFAULTS = {
         'precision': 'fp32',      # of the exported model: fp32, bf16 (CPUs with bf16), fp16
                                   # (GPU) or auto (bf16 where the CPU has it, else fp32)
         'threads': 0,             # CPU threads of the exported model; 0 = every usable core
-        'engine': 'paddle',       # what runs the exported model (and the --online step):
+        'engine': 'auto',         # what runs the exported model (and the --online step):
                                   # paddle, onnxruntime, openvino or auto, as TEST.engine
     },
 }
@@ -209,7 +211,17 @@ def _yaml_problem(e):
 
 
 def schema():
-    return {'MODEL': model_defaults(), **copy.deepcopy(DEFAULTS)}
+    """Every section with its defaults; $TSM_ENGINE, when set, is the default engine (a
+    deployment that has chosen, or a test suite that runs Paddle Inference alone)."""
+    cfg = {'MODEL': model_defaults(), **copy.deepcopy(DEFAULTS)}
+    engine = os.environ.get('TSM_ENGINE')
+    if engine:
+        if engine not in ENGINES:
+            raise ConfigError(f"$TSM_ENGINE: expected one of {', '.join(ENGINES)}, "
+                              f"got {engine!r}")
+        for section in ('TEST', 'INFER'):
+            cfg[section]['engine'] = engine
+    return cfg
 
 
 def _checked(value, default, where):
@@ -320,9 +332,9 @@ def check_int8(cfg, path):
         settings = cfg[section]
         if settings['precision'] != 'int8':
             continue
-        if settings['engine'] != 'openvino':
+        if settings['engine'] not in ('openvino', 'auto'):
             raise ConfigError(f"{path}: {section}.precision int8 runs on OpenVINO: set "
-                              f"{section}.engine openvino (now {settings['engine']})")
+                              f"{section}.engine openvino or auto (now {settings['engine']})")
         if not cfg['TRAIN']['filelist']:
             raise ConfigError(f'{path}: {section}.precision int8 is calibrated on clips of '
                               f'TRAIN.filelist, which is empty')

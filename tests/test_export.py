@@ -315,24 +315,39 @@ def test_every_engine_runs_the_export_it_checked_and_caches_it_by_engine_and_ver
         engines.PACKAGES[engine] = engine
 
 
-@pytest.mark.parametrize('flags, message', [
-    (['TEST.engine=openvino'], 'TEST.engine: engine openvino needs its package: pip install '
-                               'no_such_openvino paddle2onnx (or pip install -r '
-                               'requirements-deploy.txt)'),
-    (['TEST.engine=auto', 'TEST.infer_model={tmp_path}'],
-     'TEST.engine auto chooses among the exports it builds from weights; with an export '
-     'folder (infer_model) name its engine: paddle, onnxruntime or openvino'),
-])
-def test_an_engine_that_cannot_run_is_one_line(tmp_path, monkeypatch, flags, message):
-    """A missing package (OpenVINO named as absent), or auto given an export folder."""
+def test_an_engine_that_cannot_run_is_one_line(tmp_path, monkeypatch):
+    """A missing package (OpenVINO named as absent) is one line; auto leaves it out."""
     from configs.config import load_config
-    from engine import model_for
+    from engine import installed_engines, model_for
     from models.deploy import engines
     monkeypatch.setitem(engines.PACKAGES, 'openvino', 'no_such_openvino')
-    cfg = load_config('configs/tsm_demo.yaml', [f.format(tmp_path=tmp_path) for f in flags])
+    cfg = load_config('configs/tsm_demo.yaml', ['TEST.engine=openvino'])
     with pytest.raises(cli.UsageError) as err:
         model_for(cfg, 'TEST', use_gpu=False)
-    assert str(err.value) == message
+    assert str(err.value) == ('TEST.engine: engine openvino needs its package: pip install '
+                              'no_such_openvino paddle2onnx (or pip install -r '
+                              'requirements-deploy.txt)')
+    assert 'openvino' not in installed_engines()
+
+
+def test_auto_is_the_default_and_runs_an_export_folder_on_paddle_inference(exported,
+                                                                           monkeypatch):
+    from configs.config import ConfigError, load_config
+    from engine import model_for
+    _, want, prefix = exported
+    monkeypatch.delenv('TSM_ENGINE')
+    cfg = load_config('configs/tsm_demo.yaml')
+    assert cfg['TEST']['engine'] == cfg['INFER']['engine'] == 'auto'
+    cfg = load_config('configs/tsm_demo.yaml', [f'TEST.infer_model={os.path.dirname(prefix)}'])
+    runner = model_for(cfg, 'TEST', use_gpu=False)
+    assert isinstance(runner, Predictor)
+    assert relative_error(runner(clips(2)).numpy(), want[2]) < 1e-4
+    monkeypatch.setenv('TSM_ENGINE', 'openvino')  # a deployment's own default
+    assert load_config('configs/tsm_demo.yaml')['INFER']['engine'] == 'openvino'
+    monkeypatch.setenv('TSM_ENGINE', 'fastest')
+    with pytest.raises(ConfigError, match=r"\$TSM_ENGINE: expected one of paddle, "
+                                          r"onnxruntime, openvino, auto, got 'fastest'"):
+        load_config('configs/tsm_demo.yaml')
 
 
 def test_auto_measures_the_engines_once_and_keeps_the_fastest(tmp_path):
@@ -357,11 +372,23 @@ def test_auto_measures_the_engines_once_and_keeps_the_fastest(tmp_path):
         raise AssertionError('measured again')
     assert fastest_engine(['model-a', 'fp32', 2], engines, refuse, cache) == 'onnxruntime'
     assert fastest_engine(['model-b', 'fp32', 2], ['paddle'], refuse, cache) == 'paddle'
+    # an optional engine that fails the model is left out; Paddle Inference failing is an error
+
+    def failing(engine):
+        if engine != 'paddle':
+            raise RuntimeError(f'{engine} cannot convert this graph')
+        return timed(engine)
+    assert fastest_engine(['model-c', 'fp32', 2], engines, failing, cache) == 'paddle'
+
+    def paddle_fails(engine):
+        raise RuntimeError('no program')
+    with pytest.raises(RuntimeError, match='no program'):
+        fastest_engine(['model-d', 'fp32', 2], engines, paddle_fails, cache)
     # another model, precision or set of engines is measured anew
     assert fastest_engine(['model-a', 'bf16', 2], ['paddle', 'openvino'], timed,
                           cache) == 'openvino'
     assert len(json.loads((tmp_path / 'cache' / 'exported' /
-                           'engine_choice.json').read_text())) == 2
+                           'engine_choice.json').read_text())) == 3
 
 
 def test_auto_compares_the_engines_that_run_the_precision_asked():
@@ -438,7 +465,7 @@ def test_int8_on_openvino_is_a_quantised_copy_calibrated_on_the_training_list(tm
     assert 0 <= got['stats']['same_top1_as_fp32'] <= 1
     assert got['shape'] == [3, 6] and got['source']['precision'] == 'int8'
     for flags, words in ((['TEST.engine=paddle'], 'TEST.precision int8 runs on OpenVINO: set '
-                                                  'TEST.engine openvino (now paddle)'),
+                                                  'TEST.engine openvino or auto (now paddle)'),
                          (["TRAIN.filelist=''"], 'TEST.precision int8 is calibrated on clips '
                                                  'of TRAIN.filelist, which is empty')):
         with pytest.raises(ConfigError, match=re.escape(words)):
