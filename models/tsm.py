@@ -22,7 +22,8 @@ MOBILENETS = ('mobilenet_v2', 'mobilenet_v2_pp')
 LCNET = 'pplcnet_v2'
 BACKBONES = RESNET_BACKBONES + MOBILENETS + (LCNET,)
 ONE_SIZE = MOBILENETS + (LCNET,)
-# MobileNetV2 and PP-LCNetV2 are built at one size: MODEL.depth, a ResNet setting, keeps its default there.
+# MobileNetV2 and PP-LCNetV2 are built at one size: MODEL.depth, a ResNet setting, keeps its
+# default there.
 DEFAULT_DEPTH = 50
 
 # The stem of each backbone before its max-pool: (conv name, BN name, in channels, out
