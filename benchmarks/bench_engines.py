@@ -34,7 +34,7 @@ import paddle  # noqa: E402
 from benchmarks.timing import machine, machine_line, paused_seconds  # noqa: E402
 from models import TSM  # noqa: E402
 from models.device import use_cpu  # noqa: E402
-from models.deploy.engines import clip_runner, engine_version  # noqa: E402
+from models.deploy.engines import NAMES, clip_runner, engine_version  # noqa: E402
 from models.deploy.onnx_export import export_onnx  # noqa: E402
 from models.deploy.predictor import Predictor, bf16_supported, model_files  # noqa: E402
 from models.deploy.static import clip_spec, export_static, relative_error  # noqa: E402
@@ -95,7 +95,7 @@ def cases(args, folder, clip):
         runs[f'ours, Paddle Inference {precision}'] = (lambda r=runner: r(clip).numpy(), ours)
     for engine in ('onnxruntime', 'openvino'):
         for precision in precisions() if engine == 'openvino' else ('fp32',):
-            label = LABELS[engine]
+            label = NAMES[engine]
             mine = clip_runner(engine, onnx, args.threads, precision)
             theirs = clip_runner(engine, os.path.join(folder, 'original.onnx'), args.threads,
                                  precision)
@@ -134,16 +134,13 @@ def lcnet_cases(args, folder, frames):
             runner = (Predictor(prefix, threads=args.threads, precision=precision)
                       if engine == 'paddle' else clip_runner(engine, onnx, args.threads,
                                                              precision))
-            runs[f'ours PP-TSMv2 {frames}f, {LABELS[engine]} {precision}'] = (
+            runs[f'ours PP-TSMv2 {frames}f, {NAMES[engine]} {precision}'] = (
                 lambda r=runner: r(clip).numpy())
     for name, fn in runs.items():
         error = relative_error(fn(), want)
         if 'fp32' in name and error > TOLERANCE:
             raise RuntimeError(f'{name}: logits differ from the dynamic model by {error:.2e}')
     return runs
-
-
-LABELS = {'paddle': 'Paddle Inference', 'onnxruntime': 'ONNX Runtime', 'openvino': 'OpenVINO'}
 
 
 def top1(name):

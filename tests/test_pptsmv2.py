@@ -58,7 +58,8 @@ def teacher_entries():
 LAYOUTS = {
     'recognizer': lambda s: {'backbone.' + k: v for k, v in s.items()},
     'distillation': lambda s: {**{'Student.0.' + k: v for k, v in s.items()},
-                               **teacher_entries()},
+                               **teacher_entries(),  # and a scheduler's counter, not a weight
+                               '@LR_DECAY_COUNTER@': np.array([7], np.int64)},
     'student': lambda s: dict(s),
 }
 

@@ -186,7 +186,8 @@ def convert_state(state, model, source_format=None, recorded=None, for_training=
     if fmt not in FORMATS:
         raise ValueError(f'source_format: expected one of {FORMATS}, got {fmt!r}')
     if lcnet_format:  # PP-TSMv2: its own names, and the source's shift order is ours
-        renamed, origin, unknown = lcnet.rename(state, fmt, where)
+        renamed, origin, unknown = (_rename(state, fmt, where) if fmt == 'native'
+                                    else lcnet.rename(state, where))
         network, shift = lcnet.network(renamed), None
     else:
         missing_parts = unsupported(fmt, list(state))

@@ -21,6 +21,7 @@ import logging
 import numpy as np
 
 from .errors import WeightsError
+from .names import is_ignored
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +77,15 @@ def shift_problems(settings, fmt, seg_num=None):
     return []
 
 
-def rename(state, fmt, where):
+def rename(state, where):
     """(our state {name: float32 array}, {our name: file name}, unknown file names) of a
-    PP-LCNetV2 file of layout `fmt` (see the module doc)."""
-    if fmt == 'native':
-        state = {k: np.asarray(v, np.float32) for k, v in state.items()}
-        return state, {k: k for k in state}, []
+    PP-LCNetV2 file in PaddleVideo's layout (see the module doc); entries that are not
+    parameters of any network (names.is_ignored) are dropped, as in the other layouts."""
     prefix = _prefix(list(state), where)
     renamed, origin, unknown, others = {}, {}, [], []
     for name, value in state.items():
+        if is_ignored(name):
+            continue
         if not name.startswith(prefix):
             # the teacher of a distillation file is another network
             (others if name.startswith('Teacher.') else unknown).append(name)
